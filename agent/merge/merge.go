@@ -1,0 +1,288 @@
+// Package merge turns what a job's collectors printed into the metric
+// families the job pushes: parse each collector's exposition text with
+// expfmt, apply the merge rules below, and add the per-collector status
+// series that Prometheus cannot derive for pushed metrics (success,
+// duration, samples).
+//
+// Rules (also in docs/merge-rules.md), applied per collector in config
+// order, so the first collector wins every conflict:
+//
+//   - Output that does not parse fails the collector: success 0, none of
+//     its samples are pushed.
+//   - A sample label that is the job label or a grouping label would be
+//     rejected by the Pushgateway; it is renamed to exported_<name>, the
+//     convention Prometheus uses for clashing target labels.
+//   - The collector's configured labels are added to every sample; a sample
+//     label of the same name is renamed to exported_<name>.
+//   - Timestamps are dropped: the Pushgateway refuses timestamped samples.
+//   - Families named pushagent_* (ours) or push_time_seconds /
+//     push_failure_time_seconds (the gateway's) are dropped.
+//   - A family whose type or help differs from the same family emitted by
+//     an earlier collector is dropped; so is a series (same name and
+//     labels) already emitted by an earlier collector or earlier in the
+//     same output. client_golang's prometheus.Gatherers applies these
+//     checks, exactly as the push would.
+//
+// Every rule that changes or drops data logs one line per collector and
+// run naming the job, collector and rule, and dropped samples are counted
+// in pushagent_collector_dropped_samples. One collector's bad output never
+// blocks the push of the others.
+//
+// This package must never fail a whole job because of one collector.
+package merge
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/proto"
+)
+
+// Result is one collector's run, as input to Merge.
+type Result struct {
+	// Collector is the collector's name; it becomes the collector label of
+	// the status series.
+	Collector string
+	// Labels are added to every sample of the collector.
+	Labels map[string]string
+	// Output is the plugin's stdout (exposition text). Ignored when Err is
+	// set: a failed run's output is never pushed.
+	Output []byte
+	// Err is why the run failed, nil on success.
+	Err error
+	// Duration is how long the run took.
+	Duration time.Duration
+}
+
+// Status is what Merge concluded about one collector.
+type Status struct {
+	Collector string
+	// Success is false when the run failed or its output did not parse.
+	Success bool
+	// Err explains a failure.
+	Err error
+	// Samples is the number of series the collector contributed to the
+	// push (a histogram or summary counts once).
+	Samples int
+	// Dropped is the number of series dropped by the merge rules.
+	Dropped  int
+	Duration time.Duration
+}
+
+// Job merges the results of one job's run. Reserved holds the label names
+// samples must not carry: "job" and the job's grouping label names.
+type Job struct {
+	Name     string
+	Reserved []string
+	Logger   *slog.Logger
+}
+
+// Status series names: the "up" Prometheus can't give pushed metrics.
+const (
+	SuccessName  = "pushagent_collector_success"
+	DurationName = "pushagent_collector_duration_seconds"
+	SamplesName  = "pushagent_collector_samples"
+	DroppedName  = "pushagent_collector_dropped_samples"
+)
+
+// ParseText parses exposition text. Names must be valid in the classic
+// (legacy) scheme, which is what Pushgateways before 1.10 accept.
+func ParseText(text []byte) (map[string]*dto.MetricFamily, error) {
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("output is not valid Prometheus text exposition format: %w", err)
+	}
+	return fams, nil
+}
+
+// Merge applies the rules in the package doc and returns the families to
+// push, sorted by name, including the status series, and each collector's
+// status in input order.
+func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
+	logger := j.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reserved := map[string]bool{"job": true}
+	for _, r := range j.Reserved {
+		reserved[r] = true
+	}
+	var accepted []*dto.MetricFamily
+	statuses := make([]Status, len(results))
+	for i, r := range results {
+		st := &statuses[i]
+		st.Collector, st.Duration = r.Collector, r.Duration
+		log := logger.With("job", j.Name, "collector", r.Collector)
+		if r.Err != nil {
+			st.Err = r.Err
+			continue
+		}
+		fams, err := ParseText(r.Output)
+		if err != nil {
+			st.Err = err
+			log.Warn("collector output rejected", "err", err)
+			continue
+		}
+		st.Success = true
+		in, fixes := prepare(fams, reserved, r.Labels)
+		fixes.log(log)
+		before := countSeries(accepted) + countSeries(in)
+		merged, err := prometheus.Gatherers{static(accepted), static(in)}.Gather()
+		if err != nil {
+			log.Warn("merge rule: series dropped because they clash with earlier collectors or repeat within the output (first wins)", "err", summarize(err))
+		}
+		st.Dropped = fixes.dropped + before - countSeries(merged)
+		st.Samples = countSeries(in) - (before - countSeries(merged))
+		accepted = merged
+	}
+	status := statusFamilies(statuses)
+	out, err := prometheus.Gatherers{static(status), static(accepted)}.Gather()
+	if err != nil {
+		// Cannot happen: plugin families named pushagent_* were dropped in
+		// prepare. Log rather than lose the push if it ever does.
+		logger.Error("merge: status series clash", "job", j.Name, "err", err)
+	}
+	return out, statuses
+}
+
+type static []*dto.MetricFamily
+
+func (s static) Gather() ([]*dto.MetricFamily, error) { return s, nil }
+
+func countSeries(fams []*dto.MetricFamily) int {
+	n := 0
+	for _, f := range fams {
+		n += len(f.Metric)
+	}
+	return n
+}
+
+// summarize keeps a clash log line readable when many series clash.
+func summarize(err error) string {
+	var multi prometheus.MultiError
+	if errors.As(err, &multi) && len(multi) > 3 {
+		return fmt.Sprintf("%v; %v; %v; and %d more", multi[0], multi[1], multi[2], len(multi)-3)
+	}
+	return err.Error()
+}
+
+type fixes struct {
+	timestamps int
+	renamed    map[string]int
+	dropped    int
+	droppedFam []string
+}
+
+func (f fixes) log(log *slog.Logger) {
+	if f.timestamps > 0 {
+		log.Info("merge rule: timestamps dropped (the Pushgateway refuses timestamped samples)", "samples", f.timestamps)
+	}
+	for _, name := range sortedKeys(f.renamed) {
+		log.Warn("merge rule: label renamed to exported_"+name+" (it is the job label, a grouping label or a collector label)", "label", name, "samples", f.renamed[name])
+	}
+	if len(f.droppedFam) > 0 {
+		log.Warn("merge rule: reserved metric names dropped (pushagent_* is the agent's, push_time_seconds and push_failure_time_seconds the gateway's)", "families", strings.Join(f.droppedFam, ","))
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// prepare applies the per-sample rules: reserved names, timestamps,
+// reserved and collector labels. It returns families sorted by name.
+func prepare(fams map[string]*dto.MetricFamily, reserved map[string]bool, extra map[string]string) ([]*dto.MetricFamily, fixes) {
+	f := fixes{renamed: map[string]int{}}
+	extraNames := sortedKeys(extra)
+	out := make([]*dto.MetricFamily, 0, len(fams))
+	for _, name := range sortedKeys(fams) {
+		fam := fams[name]
+		if strings.HasPrefix(name, "pushagent_") || name == "push_time_seconds" || name == "push_failure_time_seconds" {
+			f.dropped += len(fam.Metric)
+			f.droppedFam = append(f.droppedFam, name)
+			continue
+		}
+		for _, m := range fam.Metric {
+			if m.TimestampMs != nil {
+				m.TimestampMs = nil
+				f.timestamps++
+			}
+			changed := false
+			for _, lp := range m.Label {
+				n := lp.GetName()
+				if reserved[n] || hasKey(extra, n) {
+					lp.Name = proto.String("exported_" + n)
+					f.renamed[n]++
+					changed = true
+				}
+			}
+			for _, n := range extraNames {
+				m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(n), Value: proto.String(extra[n])})
+				changed = true
+			}
+			if changed {
+				sort.Slice(m.Label, func(a, b int) bool { return m.Label[a].GetName() < m.Label[b].GetName() })
+			}
+		}
+		out = append(out, fam)
+	}
+	return out, f
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// statusFamilies builds the per-collector status series with client_golang,
+// in a registry of their own so they are checked like any other metric.
+func statusFamilies(statuses []Status) []*dto.MetricFamily {
+	reg := prometheus.NewRegistry()
+	success := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: SuccessName,
+		Help: "Whether the collector's last run succeeded (1) or failed (0): the up that pushed metrics lack.",
+	}, []string{"collector"})
+	duration := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: DurationName,
+		Help: "How long the collector's last run took.",
+	}, []string{"collector"})
+	samples := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: SamplesName,
+		Help: "Series the collector contributed to this push (a histogram or summary counts once).",
+	}, []string{"collector"})
+	dropped := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: DroppedName,
+		Help: "Series of the collector's output dropped by the merge rules (see docs/merge-rules.md).",
+	}, []string{"collector"})
+	reg.MustRegister(success, duration, samples, dropped)
+	for _, s := range statuses {
+		v := 0.0
+		if s.Success {
+			v = 1
+		}
+		success.WithLabelValues(s.Collector).Set(v)
+		duration.WithLabelValues(s.Collector).Set(s.Duration.Seconds())
+		samples.WithLabelValues(s.Collector).Set(float64(s.Samples))
+		dropped.WithLabelValues(s.Collector).Set(float64(s.Dropped))
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		panic(fmt.Sprintf("merge: status series: %v", err)) // a bug in this file, not input
+	}
+	return fams
+}

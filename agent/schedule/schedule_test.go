@@ -1,0 +1,164 @@
+package schedule
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// waitFor polls cond on the real clock: gocron's goroutines react to the
+// fake clock asynchronously.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestIntervalRunsAtStartThenEveryInterval(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	s, err := New(Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	if err := s.Add(Job{Name: "a", Every: 10 * time.Second, Run: func(context.Context) { runs.Add(1) }}); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	waitFor(t, "the immediate first run", func() bool { return runs.Load() == 1 })
+	for want := int32(2); want <= 4; want++ {
+		_ = clock.BlockUntilContext(context.Background(), 1)
+		clock.Advance(10 * time.Second)
+		waitFor(t, "the next interval run", func() bool { return runs.Load() == want })
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSlowRunIsNotOverlappedAndSkipsAreCounted(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	s, err := New(Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var concurrent, maxConcurrent, slowRuns, fastRuns atomic.Int32
+	if err := s.Add(Job{Name: "slow", Every: time.Second, Run: func(context.Context) {
+		n := concurrent.Add(1)
+		if n > maxConcurrent.Load() {
+			maxConcurrent.Store(n)
+		}
+		slowRuns.Add(1)
+		<-release
+		concurrent.Add(-1)
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(Job{Name: "fast", Every: time.Second, Run: func(context.Context) { fastRuns.Add(1) }}); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	waitFor(t, "first runs", func() bool { return slowRuns.Load() == 1 && fastRuns.Load() == 1 })
+	for i := 2; i <= 4; i++ {
+		clock.Advance(time.Second)
+		want := int32(i)
+		waitFor(t, "fast job keeps running while slow one hangs", func() bool { return fastRuns.Load() == want })
+	}
+	waitFor(t, "skips counted", func() bool { _, skipped := s.Stats("slow"); return skipped == 3 })
+	close(release)
+	if got := maxConcurrent.Load(); got != 1 {
+		t.Errorf("slow job ran %d times at once", got)
+	}
+	if runs, _ := s.Stats("slow"); runs != 1 {
+		t.Errorf("slow runs = %d, want 1", runs)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestJitterDelaysTheRun(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	s, err := New(Options{Clock: clock, Jitter: func(max time.Duration) time.Duration { return max / 2 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	if err := s.Add(Job{Name: "j", Every: time.Minute, Jitter: 10 * time.Second, Run: func(context.Context) { runs.Add(1) }}); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	// Wait until the run is parked on its jitter timer (plus gocron's).
+	_ = clock.BlockUntilContext(context.Background(), 2)
+	if runs.Load() != 0 {
+		t.Fatal("ran before its jitter elapsed")
+	}
+	clock.Advance(5 * time.Second)
+	waitFor(t, "run after jitter", func() bool { return runs.Load() == 1 })
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCronSchedule(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
+	clock := clockwork.NewFakeClockAt(start)
+	s, err := New(Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	if err := s.Add(Job{Name: "c", Cron: "* * * * *", Run: func(context.Context) { runs.Add(1) }}); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	_ = clock.BlockUntilContext(context.Background(), 1)
+	if next := s.NextRun("c"); !next.Equal(start.Add(30 * time.Second)) {
+		t.Errorf("next run = %v, want the top of the next minute", next)
+	}
+	clock.Advance(30 * time.Second)
+	waitFor(t, "cron run", func() bool { return runs.Load() == 1 })
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShutdownWaitsThenCancels(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	var once sync.Once
+	var canceled atomic.Bool
+	if err := s.Add(Job{Name: "stuck", Every: time.Hour, Run: func(ctx context.Context) {
+		once.Do(func() { close(started) })
+		<-ctx.Done()
+		canceled.Store(true)
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); err == nil {
+		t.Error("Shutdown did not report the canceled run")
+	}
+	if !canceled.Load() {
+		t.Error("in-flight run was not canceled past the grace period")
+	}
+}

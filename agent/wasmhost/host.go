@@ -1,0 +1,352 @@
+// Package wasmhost runs collector plugins: WASI preview 1 modules executed
+// with wazero inside a sandbox.
+//
+// A Host owns the wazero runtimes and the compilation cache. Each plugin file
+// is compiled once (per memory limit) and then run many times, either as a
+// fresh instance per run (command form, exports _start) or as a call on a
+// warm instance taken from a small pool (reactor form, exports _initialize
+// and pushagent_collect). See docs/plugin-abi.md for the contract.
+//
+// This package must never give a plugin anything the collector's config did
+// not grant: no files, no environment, no network, no imports beyond WASI and
+// the pushagent_v1 host module.
+package wasmhost
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// ABI names. The host module name carries the ABI version so that a plugin
+// built for a future, incompatible ABI is refused at load instead of
+// misbehaving at run time.
+const (
+	HostModule     = "pushagent_v1"
+	CollectExport  = "pushagent_collect"
+	InitExport     = "_initialize"
+	StartExport    = "_start"
+	wasiModuleName = wasi_snapshot_preview1.ModuleName
+	pageSize       = 65536
+)
+
+// Form is the shape of a plugin module.
+type Form int
+
+const (
+	// Command modules export _start and get a fresh instance per run.
+	Command Form = iota + 1
+	// Reactor modules export _initialize and pushagent_collect; instances
+	// are kept warm and reused.
+	Reactor
+)
+
+func (f Form) String() string {
+	switch f {
+	case Command:
+		return "command"
+	case Reactor:
+		return "reactor"
+	}
+	return "unknown"
+}
+
+// Options configure a Host. The zero value is usable: no on-disk cache,
+// slog.Default-free discard logger.
+type Options struct {
+	// CacheDir holds wazero's on-disk compilation cache. Compiling a Go
+	// plugin takes seconds; with the cache a restart takes a fraction of
+	// that. Empty keeps the cache in memory only.
+	CacheDir string
+	// Logger receives host-level events (compilation). Plugin stderr goes
+	// to the logger of each Request instead, so that lines carry the job
+	// and collector that produced them.
+	Logger *slog.Logger
+	// MaxIdle is the number of warm reactor instances kept per plugin and
+	// sandbox. Default 4: enough for concurrent collectors on a small
+	// machine, while memory stays bounded however many collectors share
+	// the plugin.
+	MaxIdle int
+}
+
+// Host compiles and runs plugins. It is safe for concurrent use.
+type Host struct {
+	cache   wazero.CompilationCache
+	logger  *slog.Logger
+	maxIdle int
+
+	mu       sync.Mutex
+	closed   bool
+	runtimes map[uint32]wazero.Runtime // by memory limit in pages
+	plugins  map[pluginKey]*loadEntry
+}
+
+type pluginKey struct {
+	path  string
+	pages uint32
+}
+
+type loadEntry struct {
+	done chan struct{}
+	p    *Plugin
+	err  error
+}
+
+// New returns a Host. Close it to release compiled code and instances.
+func New(opts Options) (*Host, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var cache wazero.CompilationCache
+	if opts.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache %s: %w (set a writable --cache-dir, or an empty one to disable the disk cache)", opts.CacheDir, err)
+		}
+		cache = c
+	} else {
+		cache = wazero.NewCompilationCache()
+	}
+	maxIdle := opts.MaxIdle
+	if maxIdle <= 0 {
+		maxIdle = 4
+	}
+	return &Host{
+		cache:    cache,
+		logger:   logger,
+		maxIdle:  maxIdle,
+		runtimes: map[uint32]wazero.Runtime{},
+		plugins:  map[pluginKey]*loadEntry{},
+	}, nil
+}
+
+// runtime returns the runtime for a memory limit. wazero enforces memory
+// limits per runtime, so collectors with different limits live in different
+// runtimes; they share the compilation cache, so compiled code is shared too.
+func (h *Host) runtime(ctx context.Context, pages uint32) (wazero.Runtime, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, errors.New("wasm host is closed")
+	}
+	if r, ok := h.runtimes[pages]; ok {
+		return r, nil
+	}
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(h.cache).
+		WithMemoryLimitPages(pages).
+		// A deadline must stop a runaway plugin, even one spinning in a
+		// loop that never calls the host.
+		WithCloseOnContextDone(true)
+	r := wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("instantiate WASI: %w", err)
+	}
+	if err := instantiateHostModule(ctx, r); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("instantiate %s: %w", HostModule, err)
+	}
+	h.runtimes[pages] = r
+	return r, nil
+}
+
+// Pages converts a memory limit in bytes to wasm pages, rounding down and
+// never below one page.
+func Pages(limit uint64) uint32 {
+	p := limit / pageSize
+	if p < 1 {
+		p = 1
+	}
+	if p > 65536 {
+		p = 65536
+	}
+	return uint32(p)
+}
+
+// Load compiles the plugin at path for the given memory limit, once: later
+// calls, including concurrent ones, return the same Plugin.
+func (h *Host) Load(ctx context.Context, path string, memoryLimit uint64) (*Plugin, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", path, err)
+	}
+	key := pluginKey{path: abs, pages: Pages(memoryLimit)}
+	h.mu.Lock()
+	if e, ok := h.plugins[key]; ok {
+		h.mu.Unlock()
+		select {
+		case <-e.done:
+			return e.p, e.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	e := &loadEntry{done: make(chan struct{})}
+	h.plugins[key] = e
+	h.mu.Unlock()
+
+	e.p, e.err = h.compile(ctx, key)
+	if e.err != nil {
+		// A failed load is not cached: the file may be fixed before the
+		// next attempt (for example on a config reload).
+		h.mu.Lock()
+		delete(h.plugins, key)
+		h.mu.Unlock()
+	}
+	close(e.done)
+	return e.p, e.err
+}
+
+var wasmMagic = []byte{0x00, 'a', 's', 'm'}
+
+func (h *Host) compile(ctx context.Context, key pluginKey) (*Plugin, error) {
+	name := filepath.Base(key.path)
+	wrap := func(err error) error { return fmt.Errorf("plugin %s: %w", key.path, err) }
+	bin, err := os.ReadFile(key.path)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if !bytes.HasPrefix(bin, wasmMagic) {
+		return nil, wrap(errors.New("not a WebAssembly module (missing the \\0asm header); build it with a WASI target, e.g. GOOS=wasip1 GOARCH=wasm"))
+	}
+	r, err := h.runtime(ctx, key.pages)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	start := time.Now()
+	cm, err := r.CompileModule(ctx, bin)
+	if err != nil {
+		return nil, wrap(fmt.Errorf("compile: %w", err))
+	}
+	took := time.Since(start)
+	form, err := checkModule(cm)
+	if err != nil {
+		_ = cm.Close(ctx)
+		return nil, wrap(err)
+	}
+	h.logger.Debug("plugin compiled", "plugin", key.path, "form", form.String(), "duration", took, "memory_limit_pages", key.pages)
+	return &Plugin{
+		host:        h,
+		name:        name,
+		path:        key.path,
+		rt:          r,
+		compiled:    cm,
+		form:        form,
+		pages:       key.pages,
+		CompileTime: took,
+		pools:       map[string]*pool{},
+	}, nil
+}
+
+// checkModule refuses modules the host cannot serve, with the reason, so a
+// user learns it at load rather than from a failed run.
+func checkModule(cm wazero.CompiledModule) (Form, error) {
+	var missing []string
+	for _, imp := range cm.ImportedFunctions() {
+		mod, fn, _ := imp.Import()
+		switch mod {
+		case wasiModuleName:
+			if !wasiFunctions[fn] {
+				missing = append(missing, mod+"."+fn)
+			}
+		case HostModule:
+			if _, ok := hostFunctions[fn]; !ok {
+				missing = append(missing, mod+"."+fn)
+			}
+		default:
+			missing = append(missing, mod+"."+fn)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return 0, fmt.Errorf("imports %s, which the host does not provide (available: WASI preview 1 %q and %s functions %s)",
+			strings.Join(missing, ", "), wasiModuleName, HostModule, strings.Join(hostFunctionNames(), ", "))
+	}
+	if mems := cm.ImportedMemories(); len(mems) > 0 {
+		mod, name, _ := mems[0].Import()
+		return 0, fmt.Errorf("imports memory %s.%s; a plugin must define and export its own memory", mod, name)
+	}
+	exports := cm.ExportedFunctions()
+	if _, ok := cm.ExportedMemories()["memory"]; !ok {
+		return 0, errors.New(`does not export its memory as "memory", as WASI requires`)
+	}
+	if fn, ok := exports[CollectExport]; ok {
+		if len(fn.ParamTypes()) != 0 || len(fn.ResultTypes()) != 1 || fn.ResultTypes()[0] != api.ValueTypeI32 {
+			return 0, fmt.Errorf("exports %s with the wrong signature; ABI v1 wants () -> i32", CollectExport)
+		}
+		return Reactor, nil
+	}
+	if _, ok := exports[StartExport]; ok {
+		return Command, nil
+	}
+	return 0, fmt.Errorf("exports neither %s (reactor) nor %s (command); see docs/plugin-abi.md", CollectExport, StartExport)
+}
+
+// wasiFunctions lists what wasi_snapshot_preview1 offers; wazero implements
+// the whole of preview 1, which is what the module's import check uses.
+var wasiFunctions = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range []string{
+		"args_get", "args_sizes_get", "environ_get", "environ_sizes_get",
+		"clock_res_get", "clock_time_get", "fd_advise", "fd_allocate",
+		"fd_close", "fd_datasync", "fd_fdstat_get", "fd_fdstat_set_flags",
+		"fd_fdstat_set_rights", "fd_filestat_get", "fd_filestat_set_size",
+		"fd_filestat_set_times", "fd_pread", "fd_prestat_get",
+		"fd_prestat_dir_name", "fd_pwrite", "fd_read", "fd_readdir",
+		"fd_renumber", "fd_seek", "fd_sync", "fd_tell", "fd_write",
+		"path_create_directory", "path_filestat_get",
+		"path_filestat_set_times", "path_link", "path_open",
+		"path_readlink", "path_remove_directory", "path_rename",
+		"path_symlink", "path_unlink_file", "poll_oneoff", "proc_exit",
+		"proc_raise", "sched_yield", "random_get", "sock_accept",
+		"sock_recv", "sock_send", "sock_shutdown",
+	} {
+		m[n] = true
+	}
+	return m
+}()
+
+// Close releases every instance and compiled module.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	var plugins []*Plugin
+	for _, e := range h.plugins {
+		select {
+		case <-e.done:
+			if e.p != nil {
+				plugins = append(plugins, e.p)
+			}
+		default:
+		}
+	}
+	runtimes := h.runtimes
+	h.mu.Unlock()
+	for _, p := range plugins {
+		p.closePools(ctx)
+	}
+	var errs []error
+	for _, r := range runtimes {
+		errs = append(errs, r.Close(ctx))
+	}
+	errs = append(errs, h.cache.Close(ctx))
+	return errors.Join(errs...)
+}

@@ -1,0 +1,343 @@
+package wasmhost
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pushagent/pushagent/internal/testenv"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// buildWAT compiles testdata/<name>.wat with Debian's wabt into a temp dir.
+func buildWAT(t *testing.T, name string) string {
+	t.Helper()
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	out := filepath.Join(t.TempDir(), name+".wasm")
+	cmd := exec.Command(wat2wasm, filepath.Join("testdata", name+".wat"), "-o", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm %s: %v\n%s", name, err, b)
+	}
+	return out
+}
+
+func newHost(t *testing.T, opts Options) *Host {
+	t.Helper()
+	h, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close(context.Background()) })
+	return h
+}
+
+// logBuffer collects log output of a run so tests can assert on it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(b)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestCommandReadsConfigWritesOutput(t *testing.T) {
+	h := newHost(t, Options{})
+	p, err := h.Load(context.Background(), buildWAT(t, "hello"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Form() != Command {
+		t.Fatalf("form = %v, want command", p.Form())
+	}
+	for _, cfg := range []string{"a", "second run"} {
+		out, err := p.Run(context.Background(), Request{Config: []byte(cfg)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `wat_hello{config="` + cfg + "\"} 1\n"; string(out) != want {
+			t.Errorf("output = %q, want %q", out, want)
+		}
+	}
+}
+
+func TestReactorWarmInstanceFreshStdin(t *testing.T) {
+	h := newHost(t, Options{})
+	p, err := h.Load(context.Background(), buildWAT(t, "reactor"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Form() != Reactor {
+		t.Fatalf("form = %v, want reactor", p.Form())
+	}
+	var logs logBuffer
+	for i, cfg := range []string{"one", "two", "three"} {
+		out, err := p.Run(context.Background(), Request{Config: []byte(cfg), Logger: logs.logger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "wat_reactor_calls{config=\"" + cfg + "\"} " + string(rune('1'+i)) + "\n"
+		if string(out) != want {
+			t.Errorf("run %d output = %q, want %q (instance not reused, or stdin not fresh)", i, out, want)
+		}
+	}
+	if got := p.IdleInstances(); got != 1 {
+		t.Errorf("idle instances = %d, want 1", got)
+	}
+	if !strings.Contains(logs.String(), "collect called") {
+		t.Errorf("host log call did not reach the logger:\n%s", logs.String())
+	}
+}
+
+func TestReactorPoolIsPerSandbox(t *testing.T) {
+	h := newHost(t, Options{})
+	p, err := h.Load(context.Background(), buildWAT(t, "reactor"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Request{Config: []byte("a"), Sandbox: Sandbox{Env: map[string]string{"X": "1"}}}
+	b := Request{Config: []byte("b"), Sandbox: Sandbox{Env: map[string]string{"X": "2"}}}
+	for i := 0; i < 2; i++ {
+		if _, err := p.Run(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := p.Run(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A different grant must get its own instance, so its count starts at 1.
+	if !bytes.HasSuffix(out, []byte("} 1\n")) {
+		t.Errorf("sandbox b shared an instance with sandbox a: %q", out)
+	}
+}
+
+func TestMisbehavingCommand(t *testing.T) {
+	h := newHost(t, Options{})
+	p, err := h.Load(context.Background(), buildWAT(t, "misbehave"), 2<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		mode    string
+		timeout time.Duration
+		want    string
+	}{
+		{"l", 200 * time.Millisecond, "timed out"},
+		{"t", time.Second, "unreachable"},
+		{"e", time.Second, "exited with code 3"},
+		{"f", 5 * time.Second, "output exceeds max_output"},
+		{"m", 5 * time.Second, "unreachable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+			defer cancel()
+			start := time.Now()
+			out, err := p.Run(ctx, Request{Config: []byte(tc.mode), MaxOutput: 4096})
+			if err == nil {
+				t.Fatalf("run succeeded with output %q", out)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "misbehave.wasm") {
+				t.Errorf("error = %q, want it to name the plugin and contain %q", err, tc.want)
+			}
+			if out != nil {
+				t.Errorf("a failed run returned output %q", out)
+			}
+			if took := time.Since(start); took > tc.timeout+time.Second {
+				t.Errorf("run took %v, past its deadline %v", took, tc.timeout)
+			}
+		})
+	}
+	// After all that, the plugin still works.
+	out, err := p.Run(context.Background(), Request{Config: []byte("ok")})
+	if err != nil || string(out) != "x 1\nx 1\nx 1\nx 1\n" {
+		t.Fatalf("normal run after failures: %q, %v", out, err)
+	}
+}
+
+func TestStderrIsBoundedAndLogged(t *testing.T) {
+	h := newHost(t, Options{})
+	p, err := h.Load(context.Background(), buildWAT(t, "misbehave"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	out, err := p.Run(context.Background(), Request{Config: []byte("s"), Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 16 {
+		t.Errorf("output = %q", out)
+	}
+	l := logs.String()
+	if !strings.Contains(l, "plugin stderr truncated") {
+		t.Errorf("no truncation notice in log")
+	}
+	if n := strings.Count(l, "plugin stderr"); n > maxStderrLines+1 || len(l) > 4*maxStderr {
+		t.Errorf("log grew to %d bytes, %d records for a stderr flood; bound is %d lines", len(l), n, maxStderrLines)
+	}
+}
+
+func TestMemoryLimitIsEnforced(t *testing.T) {
+	h := newHost(t, Options{})
+	// hello declares 1 page; with a 1-page limit it runs, but the 'm'
+	// mode of misbehave must stop at the limit, not at 4 GiB.
+	p, err := h.Load(context.Background(), buildWAT(t, "misbehave"), 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Run(context.Background(), Request{Config: []byte("m")})
+	if err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLoadRefusesBadModules(t *testing.T) {
+	h := newHost(t, Options{})
+	notWasm := filepath.Join(t.TempDir(), "plugin.wasm")
+	if err := os.WriteFile(notWasm, []byte("#!/bin/sh\necho hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path string
+		want string
+	}{
+		{buildWAT(t, "badimport"), "imports env.get_secret, which the host does not provide"},
+		{notWasm, "not a WebAssembly module"},
+		{filepath.Join(t.TempDir(), "missing.wasm"), "no such file"},
+	}
+	for _, tc := range cases {
+		_, err := h.Load(context.Background(), tc.path, 1<<20)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), filepath.Base(tc.path)) {
+			t.Errorf("Load(%s) err = %v, want it to name the file and say %q", filepath.Base(tc.path), err, tc.want)
+		}
+	}
+}
+
+func TestLoadCompilesOnce(t *testing.T) {
+	h := newHost(t, Options{})
+	path := buildWAT(t, "hello")
+	var wg sync.WaitGroup
+	plugins := make([]*Plugin, 8)
+	for i := range plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := h.Load(context.Background(), path, 1<<20)
+			if err != nil {
+				t.Error(err)
+			}
+			plugins[i] = p
+		}()
+	}
+	wg.Wait()
+	for _, p := range plugins[1:] {
+		if p != plugins[0] {
+			t.Fatal("concurrent loads of one file gave different plugins: compiled more than once")
+		}
+	}
+}
+
+func TestSandboxKeySeparatesGrants(t *testing.T) {
+	a := Sandbox{Mounts: map[string]string{"/a": "/x"}}
+	b := Sandbox{Mounts: map[string]string{"/a": "/y"}}
+	if a.key() == b.key() || a.key() == (Sandbox{}).key() {
+		t.Error("different grants share a pool key")
+	}
+}
+
+func TestCanceledRunStopsPromptly(t *testing.T) {
+	h := newHost(t, Options{})
+	p, err := h.Load(context.Background(), buildWAT(t, "misbehave"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err = p.Run(ctx, Request{Config: []byte("l")})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestSandboxGrantsOnlyWhatIsConfigured(t *testing.T) {
+	testenv.RequireBinary(t, "go")
+	wasm := testenv.BuildGo(t, "sandbox.wasm", "./agent/wasmhost/testdata/sandbox", "GOOS=wasip1", "GOARCH=wasm")
+	h := newHost(t, Options{})
+	p, err := h.Load(context.Background(), wasm, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "in.prom"), []byte("granted"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("s3cret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AGENT_ONLY", "leak")
+	cfg := `[
+	 {"op":"read","path":"/data/in.prom"},
+	 {"op":"write","path":"/data/new"},
+	 {"op":"read","path":"/data/../../` + outside + `/secret"},
+	 {"op":"read","path":"` + filepath.Join(outside, "secret") + `"},
+	 {"op":"read","path":"/data/escape"},
+	 {"op":"read","path":"/etc/passwd"},
+	 {"op":"env","path":"GRANTED"},
+	 {"op":"env","path":"AGENT_ONLY"}
+	]`
+	out, err := p.Run(context.Background(), Request{
+		Config:  []byte(cfg),
+		Sandbox: Sandbox{Mounts: map[string]string{"/data": dir}, Env: map[string]string{"GRANTED": "yes"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`sandbox_probe{i="0",op="read",detail="granted"} 1`,
+		`sandbox_probe{i="1",op="write",detail=""} 0`,
+		`sandbox_probe{i="2",op="read",detail=""} 0`,
+		`sandbox_probe{i="3",op="read",detail=""} 0`,
+		`sandbox_probe{i="4",op="read",detail=""} 0`,
+		`sandbox_probe{i="5",op="read",detail=""} 0`,
+		`sandbox_probe{i="6",op="env",detail="1:yes"} 1`,
+		`sandbox_probe{i="7",op="env",detail="1:"} 1`,
+	}
+	for _, w := range want {
+		if !strings.Contains(string(out), w+"\n") {
+			t.Errorf("missing %s in output:\n%s", w, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new")); err == nil {
+		t.Error("plugin wrote into a read-only mount")
+	}
+}

@@ -1,0 +1,106 @@
+package wasmhost
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// runState is what host functions know about the run they serve. It travels
+// in the context wazero hands to host functions, because one compiled host
+// module serves every plugin and every run concurrently.
+type runState struct {
+	logger *slog.Logger
+}
+
+type runStateKey struct{}
+
+func withRunState(ctx context.Context, st *runState) context.Context {
+	return context.WithValue(ctx, runStateKey{}, st)
+}
+
+func stateFrom(ctx context.Context) *runState {
+	if st, ok := ctx.Value(runStateKey{}).(*runState); ok {
+		return st
+	}
+	return &runState{logger: slog.New(slog.DiscardHandler)}
+}
+
+// maxLogMessage bounds one log call so a plugin cannot make the host copy
+// megabytes per call.
+const maxLogMessage = 4096
+
+// hostFunctions is the pushagent_v1 module: name -> definition. The import
+// check at load refuses anything not listed here.
+var hostFunctions = map[string]struct {
+	fn      api.GoModuleFunc
+	params  []api.ValueType
+	results []api.ValueType
+	doc     string
+}{
+	"log": {
+		fn:     hostLog,
+		params: []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32},
+		doc:    "log(level i32, ptr i32, len i32): 0 debug, 1 info, 2 warn, 3 error",
+	},
+}
+
+func hostFunctionNames() []string {
+	names := make([]string, 0, len(hostFunctions))
+	for n := range hostFunctions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
+	b := r.NewHostModuleBuilder(HostModule)
+	for _, name := range hostFunctionNames() {
+		f := hostFunctions[name]
+		b.NewFunctionBuilder().
+			WithGoModuleFunction(f.fn, f.params, f.results).
+			WithName(name).
+			Export(name)
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
+	level, ptr, n := api.DecodeI32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
+	truncated := false
+	if n > maxLogMessage {
+		n, truncated = maxLogMessage, true
+	}
+	msg, ok := mod.Memory().Read(ptr, n)
+	st := stateFrom(ctx)
+	if !ok {
+		st.logger.Warn("plugin log call with an out-of-range message", "ptr", ptr, "len", n)
+		return
+	}
+	text := string(msg)
+	if !utf8.ValidString(text) {
+		text = string([]rune(text)) // replaces invalid bytes with U+FFFD
+	}
+	var lvl slog.Level
+	switch {
+	case level <= 0:
+		lvl = slog.LevelDebug
+	case level == 1:
+		lvl = slog.LevelInfo
+	case level == 2:
+		lvl = slog.LevelWarn
+	default:
+		lvl = slog.LevelError
+	}
+	if truncated {
+		st.logger.Log(ctx, lvl, "plugin log", "message", text, "truncated", true)
+		return
+	}
+	st.logger.Log(ctx, lvl, "plugin log", "message", text)
+}

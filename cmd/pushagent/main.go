@@ -1,0 +1,328 @@
+// Command pushagent collects metrics with sandboxed WebAssembly plugins on
+// a schedule and pushes them to a Prometheus Pushgateway.
+//
+// This file only parses flags and wires the agent package.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/pushagent/pushagent/agent"
+	"github.com/pushagent/pushagent/agent/config"
+)
+
+// Exit codes, documented in the README.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a run, collector or push failed
+	exitUsage  = 2 // bad flags or an invalid config
+)
+
+const usage = `pushagent collects metrics with sandboxed WebAssembly plugins and pushes
+them to a Prometheus Pushgateway.
+
+Usage:
+  pushagent run      [flags]   run every job on its schedule until SIGINT/SIGTERM
+  pushagent once     [flags]   run every job (or --job) once; print what would be pushed
+  pushagent validate [flags]   check the config and compile its plugins
+  pushagent version            print version and build information
+
+Run 'pushagent <command> -h' for a command's flags.
+
+Exit codes: 0 success, 1 a collector or push failed, 2 bad flags or config.
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stdout, stderr)
+	case "once":
+		return cmdOnce(rest, stdout, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "pushagent: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+func versionString() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "pushagent (unknown build)"
+	}
+	v := info.Main.Version
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	return fmt.Sprintf("pushagent %s (revision %s%s, %s)", v, rev, dirty, info.GoVersion)
+}
+
+// common holds the flags every command shares.
+type common struct {
+	config    string
+	cacheDir  string
+	logLevel  string
+	logFormat string
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", "schedules.yaml", "path of the config file")
+	fs.StringVar(&c.cacheDir, "cache-dir", defaultCacheDir(), "wazero compilation cache, so restarts skip compiling plugins; \"\" keeps it in memory only")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+}
+
+func defaultCacheDir() string {
+	if d := os.Getenv("PUSHAGENT_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "pushagent")
+	}
+	return ""
+}
+
+func (c *common) logger(w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", c.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", c.logFormat)
+}
+
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pushagent %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return false
+	}
+	return true
+}
+
+// setup loads the config and builds the agent, printing problems to stderr.
+func setup(ctx context.Context, c *common, stderr io.Writer, opts agent.Options) (*agent.Agent, *config.Config, *slog.Logger, int) {
+	logger, err := c.logger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "pushagent:", err)
+		return nil, nil, nil, exitUsage
+	}
+	cfg, err := config.Load(c.config, config.Options{})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, nil, nil, exitUsage
+	}
+	opts.Logger, opts.CacheDir = logger, c.cacheDir
+	a, err := agent.New(ctx, cfg, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cfg.Path, err)
+		return nil, nil, nil, exitUsage
+	}
+	return a, cfg, logger, exitOK
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	listen := fs.String("listen", "", "address for /metrics, /healthz and /readyz (e.g. 127.0.0.1:9465); empty: no listener")
+	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight runs may take to finish on SIGINT/SIGTERM")
+	if !parseFlags(fs, args, stderr) {
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, _, logger, code := setup(ctx, &c, stderr, agent.Options{Registry: reg, ShutdownGrace: *grace})
+	if code != exitOK {
+		return code
+	}
+	defer a.Close(context.Background())
+	if *listen != "" {
+		srv, err := serve(*listen, reg, logger)
+		if err != nil {
+			fmt.Fprintln(stderr, "pushagent: --listen:", err)
+			return exitUsage
+		}
+		defer srv.Close()
+	}
+	if err := a.Run(ctx); err != nil {
+		logger.Error("agent stopped with an error", "err", err)
+		return exitFailed
+	}
+	logger.Info("agent stopped")
+	return exitOK
+}
+
+func serve(addr string, reg *prometheus.Registry, logger *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http listener stopped", "addr", addr, "err", err)
+		}
+	}()
+	logger.Info("serving /metrics", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+func cmdOnce(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("once", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	only := fs.String("job", "", "run only this job")
+	doPush := fs.Bool("push", false, "push to the gateway instead of printing")
+	if !parseFlags(fs, args, stderr) {
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	a, _, logger, code := setup(ctx, &c, stderr, agent.Options{})
+	if code != exitOK {
+		return code
+	}
+	defer a.Close(context.Background())
+	jobs := a.Jobs()
+	if *only != "" {
+		jobs = []string{*only}
+	}
+	code = exitOK
+	for _, name := range jobs {
+		col, err := a.Collect(ctx, name)
+		if err != nil {
+			fmt.Fprintln(stderr, "pushagent once:", err)
+			return exitUsage
+		}
+		for _, st := range col.Statuses {
+			if !st.Success {
+				code = exitFailed
+			}
+		}
+		if *doPush {
+			if err := a.Push(ctx, col); err != nil {
+				logger.Error("push failed", "job", name, "err", err)
+				code = exitFailed
+				continue
+			}
+			fmt.Fprintf(stdout, "pushed job %q (%s): %d families\n", name, groupingString(col.Grouping), len(col.Families))
+			continue
+		}
+		fmt.Fprintf(stdout, "# job=%q grouping: %s method: %s\n", name, groupingString(col.Grouping), col.Method)
+		enc := expfmt.NewEncoder(stdout, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, f := range col.Families {
+			if err := enc.Encode(f); err != nil {
+				fmt.Fprintln(stderr, "pushagent once: encode:", err)
+				return exitFailed
+			}
+		}
+		fmt.Fprintln(stdout)
+	}
+	return code
+}
+
+func groupingString(g map[string]string) string {
+	keys := make([]string, 0, len(g))
+	for k := range g {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%q", k, g[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	if !parseFlags(fs, args, stderr) {
+		return exitUsage
+	}
+	a, cfg, _, code := setup(context.Background(), &c, stderr, agent.Options{})
+	if code != exitOK {
+		return code
+	}
+	defer a.Close(context.Background())
+	n := 0
+	for _, j := range cfg.Jobs {
+		n += len(j.Collectors)
+	}
+	fmt.Fprintf(stdout, "%s: OK: gateway %s, %d job(s), %d collector(s), plugins compiled\n", cfg.Path, cfg.Gateway.URL, len(cfg.Jobs), n)
+	for _, j := range cfg.Jobs {
+		sched := j.Cron
+		if j.Every > 0 {
+			sched = "every " + j.Every.String()
+		}
+		if j.Jitter > 0 {
+			sched += " ±jitter " + j.Jitter.String()
+		}
+		fmt.Fprintf(stdout, "  job %q: %s, %s, grouping %s, %d collector(s)\n", j.Name, sched, j.Method, groupingString(j.Grouping), len(j.Collectors))
+	}
+	return exitOK
+}
