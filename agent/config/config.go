@@ -1,0 +1,159 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/rawbytes"
+	"github.com/knadh/koanf/v2"
+)
+
+// Options are what the loader takes from the process. They are injected so
+// that tests never touch the real environment.
+type Options struct {
+	// Environ returns the environment as "NAME=value" entries; ${VAR} and
+	// collector env grants read from it. Default os.Environ.
+	Environ func() []string
+	// Hostname is used for ${HOSTNAME} when the HOSTNAME variable is unset
+	// or empty (it is often a shell variable that is not exported).
+	// Default os.Hostname.
+	Hostname func() (string, error)
+}
+
+// Config is a loaded, validated configuration. Its values are final: defaults
+// are applied, paths are absolute, ${VAR} is expanded and secret files are read.
+type Config struct {
+	Path    string // absolute path of the loaded file
+	Gateway Gateway
+	Jobs    []Job // defaults already applied
+}
+
+// Gateway is where metrics are pushed.
+type Gateway struct {
+	URL         string        // http:// or https://, without credentials
+	Timeout     time.Duration // per push request; default 10s
+	BasicAuth   *BasicAuth    // nil when not configured
+	BearerToken Secret        // "" when not configured
+	TLS         TLS
+}
+
+// BasicAuth holds HTTP basic auth credentials. Password comes from the
+// config or from password_file (read at load, trailing newline trimmed).
+type BasicAuth struct {
+	Username string
+	Password Secret
+}
+
+// TLS configures the connection to an https gateway. File paths are absolute
+// (relative ones are resolved against the config file's directory) and were
+// checked to be regular files at load; their content is read by the pusher.
+type TLS struct {
+	CAFile, CertFile, KeyFile, ServerName string
+	InsecureSkipVerify                    bool
+}
+
+// Job is one push to the gateway: its collectors run together and their
+// merged metrics are pushed under Name with Grouping.
+type Job struct {
+	Name             string
+	Every            time.Duration // 0 when Cron is set
+	Cron             string        // 5 fields, or 6 with leading seconds; "" when Every is set
+	Jitter           time.Duration // 0 ≤ Jitter < the interval between runs
+	Grouping         map[string]string
+	Method           string // "put" (replace the group) or "post" (add to it); lower case
+	DeleteOnShutdown bool
+	Collectors       []Collector
+}
+
+// Collector is one plugin run within a job, with the sandbox it is granted.
+// It prints with Config and Env values redacted (see [Collector.Format]).
+type Collector struct {
+	Name        string
+	Plugin      string            // absolute, cleaned path of the .wasm file
+	Config      []byte            // JSON handed to the plugin on stdin; "{}" when absent
+	Timeout     time.Duration     // wall-clock limit per run
+	MemoryLimit uint64            // bytes of wasm memory
+	MaxOutput   int64             // bytes the plugin may write to stdout
+	Labels      map[string]string // added to every series the plugin returns
+	Mounts      map[string]string // guest path -> absolute host directory, read-only
+	Env         map[string]string // granted name -> value read at load
+}
+
+// koanfDelim is the key delimiter given to koanf. koanf joins nested keys with
+// it to build its flat key space (Get, Keys, Unmarshal), so a key containing the
+// delimiter would be split into bogus levels: with the usual ".", a mount path
+// like "/etc/app.d" or a plugin config key like "a.b" would be mangled. A YAML
+// file cannot contain a raw NUL byte, so "\x00" cannot clash with a real key.
+// (We read the nested tree with Raw, which koanf keeps unflattened, but the
+// delimiter keeps any later use of the koanf instance safe too.)
+const koanfDelim = "\x00"
+
+// Load reads, parses and validates the configuration file at path.
+// It reads the file with koanf's file provider, then parses it as [Parse] does
+// (the bytes are needed again to find line numbers for messages).
+// Relative paths in the file are resolved against the file's directory.
+// On failure it returns an [*Error] listing every problem.
+func Load(path string, opts Options) (*Config, error) {
+	data, err := file.Provider(path).ReadBytes()
+	if err != nil {
+		name := path
+		if name == "" {
+			name = "config"
+		}
+		msg := err.Error()
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		return nil, &Error{File: name, cause: err, Problems: []Problem{{
+			Message: fmt.Sprintf("cannot read the configuration file: %s; check the path and its permissions", msg),
+		}}}
+	}
+	return Parse(data, path, opts)
+}
+
+// Parse parses and validates configuration data as if it were read from path.
+// path is used in messages and to resolve relative paths; the file itself is
+// not read. On failure it returns an [*Error] listing every problem.
+func Parse(data []byte, path string, opts Options) (*Config, error) {
+	name := path
+	if name == "" {
+		name = "config"
+	}
+	k := koanf.New(koanfDelim)
+	if err := k.Load(rawbytes.Provider(data), yaml.Parser()); err != nil {
+		return nil, &Error{File: name, Problems: yamlProblems(err)}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, &Error{File: name, cause: err, Problems: []Problem{{
+			Message: fmt.Sprintf("cannot make the path absolute: %v", err),
+		}}}
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ
+	}
+	if opts.Hostname == nil {
+		opts.Hostname = os.Hostname
+	}
+	l := &loader{
+		dir: filepath.Dir(abs),
+		env: newEnv(opts),
+	}
+	cfg := l.config(k.Raw())
+	if len(l.problems) > 0 {
+		lines := lineIndex(data)
+		for i := range l.problems {
+			l.problems[i].Line = lineOf(lines, l.problems[i].Path)
+		}
+		sortProblems(l.problems)
+		return nil, &Error{File: name, Problems: l.problems}
+	}
+	cfg.Path = abs
+	return cfg, nil
+}

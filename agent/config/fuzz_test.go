@@ -1,0 +1,37 @@
+package config_test
+
+import (
+	"testing"
+
+	"github.com/pushagent/pushagent/agent/config"
+)
+
+// FuzzParse checks that no input makes Parse panic, and that a config it
+// accepts is complete.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(fullConfig))
+	f.Add([]byte(gw + job("    every: 1s\n", col)))
+	f.Add([]byte(gw + job("    cron: \"*/5 * * * *\"\n    jitter: 1m\n", "{name: c, plugin: plugins/textfile.wasm, mounts: {/a.b: textfiles}, config: {x: [1, {y: \"${ZONE:-${X}}\"}]}}")))
+	f.Add([]byte("gateway: {url: \"https://u:p@gw\", basic_auth: {username: u, password_file: secrets/password}, tls: {cert_file: cert.pem}}\njobs: []\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Add([]byte("- [\n"))
+	dir, path := fixture(f)
+	opts := testOptions("DIR=" + dir)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := config.Parse(data, path, opts)
+		if err != nil {
+			if cfg != nil {
+				t.Fatal("Parse returned a config and an error")
+			}
+			return
+		}
+		if cfg.Gateway.URL == "" || len(cfg.Jobs) == 0 {
+			t.Fatalf("accepted an incomplete config: %+v", cfg)
+		}
+		for _, j := range cfg.Jobs {
+			if (j.Every == 0) == (j.Cron == "") || len(j.Collectors) == 0 {
+				t.Fatalf("accepted an invalid job: %+v", j)
+			}
+		}
+	})
+}
