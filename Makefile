@@ -1,0 +1,70 @@
+# pushagent's build and test entry points. `make test` is the one test
+# command (README, .ci/run); `make build` is what the Dockerfile runs.
+SHELL := /bin/bash
+GO ?= go
+PLUGINS := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/main.go))
+PLUGIN_WASM := $(patsubst %,plugins/%.wasm,$(PLUGINS))
+GOFILES := $(shell find . -name '*.go' -not -path './.git/*')
+# Each fuzz target gets this long in `make test`; raise it for a deeper run.
+FUZZTIME ?= 10s
+
+.PHONY: all build plugins setup test test-go fuzz check fmt vet tidy-check quickstart clean bench
+
+all: build
+
+build: bin/pushagent plugins
+
+bin/pushagent: $(GOFILES) go.mod go.sum
+	$(GO) build -trimpath -o $@ ./cmd/pushagent
+
+plugins: $(PLUGIN_WASM)
+
+# First-party plugins are reactors: one warm instance serves many runs.
+plugins/%.wasm: $(GOFILES) go.mod go.sum
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o $@ ./plugins/$*
+
+setup:
+	@bash scripts/setup-debian.sh
+
+test: setup build test-go fuzz
+
+test-go:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Bounded fuzzing of every parser of untrusted input; a crash fails the run.
+fuzz:
+	@set -e; for target in \
+		./agent/config:FuzzParse \
+		./agent/merge:FuzzParseAndMerge \
+		./plugins/procfs:FuzzParseLoadavg \
+		./plugins/procfs:FuzzParseMeminfo \
+		./plugins/procfs:FuzzParseStat; do \
+		pkg=$${target%%:*}; fn=$${target#*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) >/dev/null; \
+	done
+
+check: fmt vet tidy-check test
+
+fmt:
+	@out=$$(gofmt -l .); if [[ -n $$out ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
+
+tidy-check:
+	@cp go.mod /tmp/pushagent.go.mod.bak; cp go.sum /tmp/pushagent.go.sum.bak; \
+	$(GO) mod tidy; \
+	if ! diff -q go.mod /tmp/pushagent.go.mod.bak >/dev/null || ! diff -q go.sum /tmp/pushagent.go.sum.bak >/dev/null; then \
+		echo "go mod tidy changed go.mod/go.sum; commit the result"; exit 1; fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./agent/...
+
+# Command 1 of the README: a local gateway plus the agent on schedules.yaml.
+quickstart: setup build
+	@bash scripts/quickstart.sh
+
+clean:
+	rm -rf bin $(PLUGIN_WASM)
