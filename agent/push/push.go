@@ -130,8 +130,12 @@ func (e *Error) Error() string {
 	case e.Reason == "network":
 		hint = " (is the gateway running and gateway.url right?)"
 	}
-	return fmt.Sprintf("%s job %q (%s) to %s failed after %d attempt(s): %v%s",
-		e.Op, e.Job, groupingString(e.Grouping), e.Gateway, e.Attempts, e.Err, hint)
+	prep := "to"
+	if e.Op == "delete" {
+		prep = "at"
+	}
+	return fmt.Sprintf("%s job %q (%s) %s %s failed after %d attempt(s): %v%s",
+		e.Op, e.Job, groupingString(e.Grouping), prep, e.Gateway, e.Attempts, e.Err, hint)
 }
 
 func (e *Error) Unwrap() error { return e.Err }

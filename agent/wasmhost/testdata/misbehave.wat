@@ -1,7 +1,8 @@
 ;; Misbehaving command plugins, one per mode chosen by the first byte of
 ;; stdin: 'l' loops forever, 't' traps (unreachable), 'e' exits with code 3,
 ;; 'f' floods stdout, 'm' grows memory until refused then traps, 's' floods
-;; stderr then succeeds.
+;; stderr then succeeds. A leading double quote is skipped, so the mode can
+;; be given as a JSON string in a collector's config (config: loop).
 ;; Build: wat2wasm misbehave.wat -o misbehave.wasm   (the tests do this)
 (module
   (import "wasi_snapshot_preview1" "fd_read"
@@ -14,9 +15,11 @@
   (func (export "_start")
     (local $mode i32)
     (i32.store (i32.const 0) (i32.const 100))
-    (i32.store (i32.const 4) (i32.const 1))
+    (i32.store (i32.const 4) (i32.const 2))
     (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
     (local.set $mode (i32.load8_u (i32.const 100)))
+    (if (i32.eq (local.get $mode) (i32.const 34))
+      (then (local.set $mode (i32.load8_u (i32.const 101)))))
     (if (i32.eq (local.get $mode) (i32.const 108)) ;; l
       (then (loop $forever (br $forever))))
     (if (i32.eq (local.get $mode) (i32.const 116)) ;; t
