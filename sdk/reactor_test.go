@@ -1,0 +1,106 @@
+package sdk_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pushagent/pushagent/sdk/wasmtest"
+)
+
+// These tests build ./internal/example to wasm and run it under wazero the way
+// the agent does. They are the proof that the SDK's reactor export works:
+// the Go runtime has rules for //go:wasmexport functions (no blocking, no
+// exit) that only a real wasm run can check.
+
+const (
+	exampleRunsHeader  = "# HELP example_runs_total Successful runs of this plugin instance.\n# TYPE example_runs_total counter\n"
+	exampleValueHeader = "# HELP example_value The value from the config.\n# TYPE example_value gauge\n"
+)
+
+func exampleOutput(runs, greeting, value string) string {
+	return exampleRunsHeader + "example_runs_total " + runs + "\n" +
+		exampleValueHeader + `example_value{greeting="` + greeting + `"} ` + value + "\n"
+}
+
+func TestReactorUnderWazero(t *testing.T) {
+	t.Parallel()
+	rt := wasmtest.NewRuntime(t, wasmtest.Build(t, "./internal/example", true))
+	// The agent refuses a module importing anything it does not provide;
+	// the SDK logs through stderr, so WASI must be all it needs.
+	for _, imp := range rt.Imports() {
+		if !strings.HasPrefix(imp, "wasi_snapshot_preview1.") {
+			t.Errorf("reactor imports %s", imp)
+		}
+	}
+	if exports := rt.Exports(); slices.Contains(exports, "_start") || !slices.Contains(exports, "_initialize") {
+		t.Errorf("reactor exports %v, want _initialize and no _start", exports)
+	}
+	re := rt.NewReactor(nil)
+	t.Logf("memory after _initialize: %d KiB", re.MemoryBytes()/1024)
+
+	// The calls run in order on one instance: example_runs_total counts
+	// only successful runs, so it shows both that the instance stays warm
+	// and that failed runs leave it usable.
+	long := strings.Repeat("x", 100_000)
+	for _, c := range []struct {
+		name     string
+		config   string
+		wantCode uint32
+		wantOut  string
+		wantLog  string
+	}{
+		{"first config", `{"greeting": "hi", "value": 2.5}`, 0, exampleOutput("1", "hi", "2.5"), `level=INFO msg="run 1 greets \"hi\""`},
+		{"second config", `{"greeting": "bonjour", "value": -1}`, 0, exampleOutput("2", "bonjour", "-1"), `msg="run 2 greets \"bonjour\""`},
+		{"error from the collect function", `{"fail": true}`, 1, "", `level=ERROR msg="collect failed" err="failing as configured"`},
+		{"unknown config field", `{"greting": "typo"}`, 1, "", `err="decoding config: json: unknown field \"greting\""`},
+		{"panic in the collect function", `{"panic": true}`, 1, "", "collect function panicked: panicking as configured"},
+		{"empty config uses defaults", ``, 0, exampleOutput("3", "hello", "1"), `greets \"hello\"`},
+		{"config larger than one read", `{"greeting": "` + long + `"}`, 0, exampleOutput("4", long, "1"), "run 4"},
+	} {
+		res := re.Collect(c.config)
+		if res.Code != c.wantCode {
+			t.Errorf("%s: result %d, want %d\nstderr: %s", c.name, res.Code, c.wantCode, res.Stderr)
+		}
+		if res.Stdout != c.wantOut {
+			t.Errorf("%s: stdout:\n%s\nwant:\n%s", c.name, res.Stdout, c.wantOut)
+		}
+		if !strings.Contains(res.Stderr, c.wantLog) {
+			t.Errorf("%s: stderr %q does not contain %q", c.name, res.Stderr, c.wantLog)
+		}
+	}
+	t.Logf("memory after the calls: %d KiB", re.MemoryBytes()/1024)
+}
+
+func TestCommandUnderWazero(t *testing.T) {
+	t.Parallel()
+	rt := wasmtest.NewRuntime(t, wasmtest.Build(t, "./internal/example", false))
+	// The agent treats any module exporting pushagent_collect as a reactor,
+	// so the command form must not export it.
+	if exports := rt.Exports(); !slices.Contains(exports, "_start") || slices.Contains(exports, "pushagent_collect") {
+		t.Errorf("command exports %v, want _start and no pushagent_collect", exports)
+	}
+	for _, c := range []struct {
+		config   string
+		wantCode uint32
+		wantOut  string
+		wantLog  string
+	}{
+		{`{"greeting": "hi"}`, 0, exampleOutput("1", "hi", "1"), "run 1"},
+		// A fresh instance per run: the count starts again.
+		{`{"greeting": "again"}`, 0, exampleOutput("1", "again", "1"), "run 1"},
+		{`{"fail": true}`, 1, "", `err="failing as configured"`},
+		{`{"panic": true}`, 1, "", "collect function panicked"},
+	} {
+		res := rt.RunCommand(c.config, nil)
+		if res.Code != c.wantCode {
+			t.Errorf("config %s: exit code %d, want %d\nstderr: %s", c.config, res.Code, c.wantCode, res.Stderr)
+		}
+		if res.Stdout != c.wantOut {
+			t.Errorf("config %s: stdout:\n%s\nwant:\n%s", c.config, res.Stdout, c.wantOut)
+		}
+		if !strings.Contains(res.Stderr, c.wantLog) {
+			t.Errorf("config %s: stderr %q does not contain %q", c.config, res.Stderr, c.wantLog)
+		}
+	}
+}

@@ -1,0 +1,33 @@
+//go:build wasip1 && !pushagent_command
+
+package sdk
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// This file can be left out of command builds (-tags pushagent_command) so
+// that a command module does not export pushagent_collect: a host that took
+// such a module for a reactor would call it without _start ever having
+// initialised the Go runtime, which traps. pushagent itself classifies a
+// module with _start and no _initialize as a command, so it copes either way.
+
+// pushagentCollect is the reactor entry point of plugin ABI v1: the host
+// calls it once per collection on a warm instance, with a fresh stdin
+// holding the config. It must return rather than exit: proc_exit would kill
+// the instance the host wants to reuse.
+//
+//go:wasmexport pushagent_collect
+func pushagentCollect() int32 {
+	config, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "level=ERROR msg=\"reading config from stdin\" err=%q\n", err.Error())
+		return 1
+	}
+	if err := run(registered, config, os.Stdout, os.Stderr); err != nil {
+		return 1
+	}
+	return 0
+}

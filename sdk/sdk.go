@@ -1,0 +1,118 @@
+package sdk
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+// CollectFunc gathers the metrics of one collection into c.
+//
+// A non-nil error fails the run: the SDK writes it to stderr, emits no metrics
+// and reports failure to the host, so a half-finished collection is never
+// pushed. A panic is recovered and treated the same way, so that a reactor
+// instance survives a bug in one run instead of trapping.
+//
+// There is no context argument on purpose: the host enforces the run's deadline
+// by closing the whole instance, and nothing inside the guest can observe or
+// shorten that.
+type CollectFunc func(c *Collection) error
+
+// registered is written once, from a plugin's init function, before the host
+// can call into the module; after that it is only read.
+var registered CollectFunc
+
+// errNotRegistered explains the one setup mistake every new plugin makes.
+var errNotRegistered = errors.New("sdk: no collect function registered; call sdk.Register from the plugin's init function")
+
+// Register makes fn the plugin's collect function. Call it from an init
+// function of package main: in the reactor form the host calls the plugin
+// right after the module's initialisation and main is never run, so a
+// registration in main would come too late.
+//
+// Register panics if fn is nil or if a function is already registered; a plugin
+// has exactly one collect function and both are programming errors.
+func Register(fn CollectFunc) {
+	if fn == nil {
+		panic("sdk: Register called with a nil CollectFunc")
+	}
+	if registered != nil {
+		panic("sdk: Register called twice; a plugin has exactly one collect function")
+	}
+	registered = fn
+}
+
+// Main runs the registered collect function once and exits: it reads the
+// config from stdin to EOF, writes the metrics to stdout and exits with status
+// 0 on success and 1 on failure. Call it from main.
+//
+// This makes the command form of a plugin (built without -buildmode=c-shared)
+// and a native binary, handy for trying a plugin by hand:
+//
+//	echo '{"directory": "testdata/textfile"}' | go run ./plugins/textfile
+//
+// In the reactor form main is never called; the host calls the exported
+// pushagent_collect function instead.
+func Main() {
+	config, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "level=ERROR msg=\"reading config from stdin\" err=%q\n", err.Error())
+		os.Exit(1)
+	}
+	if err := run(registered, config, os.Stdout, os.Stderr); err != nil {
+		os.Exit(1)
+	}
+}
+
+// Collect runs the registered collect function in-process with config as the
+// collector's JSON config, as the host would, and returns the exposition text
+// the plugin would write to stdout. Log lines, including the error of a failed
+// run, go to logs (nil discards them). It is meant for a plugin's native tests:
+//
+//	out, err := sdk.Collect([]byte(`{"directory": "testdata/textfile"}`), io.Discard)
+func Collect(config []byte, logs io.Writer) ([]byte, error) {
+	if logs == nil {
+		logs = io.Discard
+	}
+	var out bytes.Buffer
+	if err := run(registered, config, &out, logs); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// run is the one implementation behind the reactor export, Main and Collect,
+// so the three forms cannot drift apart. Output is written in one piece only
+// after the whole collection succeeded.
+func run(fn CollectFunc, config []byte, stdout, stderr io.Writer) error {
+	c := newCollection(config, stderr)
+	err := errNotRegistered
+	if fn != nil {
+		err = call(fn, c)
+	}
+	var out []byte
+	if err == nil {
+		out, err = c.encode()
+	}
+	if err != nil {
+		c.logger.Error("collect failed", "err", err)
+		return err
+	}
+	if _, err := stdout.Write(out); err != nil {
+		c.logger.Error("writing metrics to stdout", "err", err)
+		return fmt.Errorf("writing metrics: %w", err)
+	}
+	return nil
+}
+
+func call(fn CollectFunc, c *Collection) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("collect function panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return fn(c)
+}
