@@ -36,6 +36,7 @@ fuzz:
 	@set -e; for target in \
 		./agent/config:FuzzParse \
 		./agent/merge:FuzzParseAndMerge \
+		./plugins/textfile:FuzzCollect \
 		./plugins/procfs:FuzzParseLoadavg \
 		./plugins/procfs:FuzzParseMeminfo \
 		./plugins/procfs:FuzzParseStat; do \

@@ -284,13 +284,23 @@ func checkModule(cm wazero.CompiledModule) (Form, error) {
 	if _, ok := cm.ExportedMemories()["memory"]; !ok {
 		return 0, errors.New(`does not export its memory as "memory", as WASI requires`)
 	}
-	if fn, ok := exports[CollectExport]; ok {
+	_, hasStart := exports[StartExport]
+	_, hasInit := exports[InitExport]
+	fn, hasCollect := exports[CollectExport]
+	// A module with _start but no _initialize is a command even if it also
+	// exports pushagent_collect: that is what a Go SDK plugin built without
+	// -buildmode=c-shared looks like, and calling its collect function
+	// before its runtime started would trap.
+	if hasStart && !hasInit {
+		return Command, nil
+	}
+	if hasCollect {
 		if len(fn.ParamTypes()) != 0 || len(fn.ResultTypes()) != 1 || fn.ResultTypes()[0] != api.ValueTypeI32 {
 			return 0, fmt.Errorf("exports %s with the wrong signature; ABI v1 wants () -> i32", CollectExport)
 		}
 		return Reactor, nil
 	}
-	if _, ok := exports[StartExport]; ok {
+	if hasStart {
 		return Command, nil
 	}
 	return 0, fmt.Errorf("exports neither %s (reactor) nor %s (command); see docs/plugin-abi.md", CollectExport, StartExport)

@@ -341,3 +341,43 @@ func TestSandboxGrantsOnlyWhatIsConfigured(t *testing.T) {
 		t.Error("plugin wrote into a read-only mount")
 	}
 }
+
+// A Go SDK plugin built without -buildmode=c-shared exports both _start and
+// pushagent_collect; it must run as a command (its runtime only starts in
+// _start), and the c-shared build as a warm reactor.
+func TestGoSDKPluginBothForms(t *testing.T) {
+	wasm := []string{"GOOS=wasip1", "GOARCH=wasm"}
+	command := testenv.BuildGo(t, "example-command.wasm", "./sdk/internal/example", wasm...)
+	reactor := testenv.BuildGoArgs(t, "example-reactor.wasm", "./sdk/internal/example", []string{"-buildmode=c-shared"}, wasm...)
+	h := newHost(t, Options{})
+	for _, tc := range []struct {
+		path     string
+		form     Form
+		lastRuns string
+	}{
+		{command, Command, "example_runs_total 1\n"},
+		{reactor, Reactor, "example_runs_total 3\n"},
+	} {
+		p, err := h.Load(context.Background(), tc.path, 32<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Form() != tc.form {
+			t.Fatalf("%s: form %v, want %v", filepath.Base(tc.path), p.Form(), tc.form)
+		}
+		var out []byte
+		for i := 0; i < 3; i++ {
+			out, err = p.Run(context.Background(), Request{Config: []byte(`{"greeting":"hi","value":2}`)})
+			if err != nil {
+				t.Fatalf("%s run %d: %v", tc.form, i, err)
+			}
+		}
+		if !strings.Contains(string(out), `example_value{greeting="hi"} 2`) || !strings.Contains(string(out), tc.lastRuns) {
+			t.Errorf("%s output:\n%s", tc.form, out)
+		}
+		// A failed run of a Go plugin fails the run, not the instance.
+		if _, err := p.Run(context.Background(), Request{Config: []byte(`{"fail":true}`)}); err == nil {
+			t.Errorf("%s: a failing collect succeeded", tc.form)
+		}
+	}
+}

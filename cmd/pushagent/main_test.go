@@ -1,0 +1,39 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCLI(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("gateway: {url: ftp://x}\njobs: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args     []string
+		code     int
+		out, err string
+	}{
+		{[]string{"--help"}, exitOK, "Usage:", ""},
+		{nil, exitUsage, "Usage:", ""},
+		{[]string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
+		{[]string{"version"}, exitOK, "pushagent ", ""},
+		{[]string{"validate", "--config", filepath.Join(dir, "missing.yaml")}, exitUsage, "", "missing.yaml"},
+		{[]string{"validate", "--config", bad}, exitUsage, "", "gateway.url"},
+		{[]string{"validate", "--config", bad, "extra"}, exitUsage, "", `unexpected argument "extra"`},
+		{[]string{"run", "--config", bad, "--log-level", "loud"}, exitUsage, "", "--log-level"},
+	}
+	for _, tc := range cases {
+		var stdout, stderr bytes.Buffer
+		code := realMain(tc.args, &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stdout.String(), tc.out) || !strings.Contains(stderr.String(), tc.err) {
+			t.Errorf("pushagent %v: code %d, stdout %q, stderr %q; want code %d, stdout with %q, stderr with %q",
+				tc.args, code, stdout.String(), stderr.String(), tc.code, tc.out, tc.err)
+		}
+	}
+}
