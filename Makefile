@@ -26,7 +26,7 @@ plugins/%.wasm: $(GOFILES) go.mod go.sum
 setup:
 	@bash scripts/setup-debian.sh
 
-test: setup build test-go fuzz
+test: setup build fuzz test-go
 
 test-go:
 	$(GO) test -race -count=1 -timeout 30m ./...
