@@ -36,6 +36,8 @@ fuzz:
 	@set -e; for target in \
 		./agent/config:FuzzParse \
 		./agent/merge:FuzzParseAndMerge \
+		./agent/wasmhost:FuzzParseHTTPRequest \
+		./plugins/starlark:FuzzScript \
 		./plugins/textfile:FuzzCollect \
 		./plugins/procfs:FuzzParseLoadavg \
 		./plugins/procfs:FuzzParseMeminfo \

@@ -20,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pushagent/pushagent/agent/config"
+	"github.com/pushagent/pushagent/agent/httpplugin"
 	"github.com/pushagent/pushagent/agent/merge"
 	"github.com/pushagent/pushagent/agent/push"
 	"github.com/pushagent/pushagent/agent/schedule"
@@ -53,7 +54,8 @@ type Agent struct {
 
 type job struct {
 	cfg      config.Job
-	plugins  []*wasmhost.Plugin // parallel to cfg.Collectors
+	plugins  []*wasmhost.Plugin   // parallel to cfg.Collectors; nil for HTTP plugins
+	remote   []*httpplugin.Client // parallel to cfg.Collectors; nil for wasm plugins
 	reserved []string
 	logger   *slog.Logger
 }
@@ -88,6 +90,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 		a.jobs = append(a.jobs, &job{
 			cfg:      jc,
 			plugins:  make([]*wasmhost.Plugin, len(jc.Collectors)),
+			remote:   make([]*httpplugin.Client, len(jc.Collectors)),
 			reserved: reserved,
 			logger:   logger.With("job", jc.Name),
 		})
@@ -111,6 +114,16 @@ func (a *Agent) load(ctx context.Context) error {
 	start := time.Now()
 	for _, j := range a.jobs {
 		for i, c := range j.cfg.Collectors {
+			if c.HTTP != nil {
+				cl, err := httpplugin.New(c.HTTP)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("job %q collector %q: %w", j.cfg.Name, c.Name, err))
+				}
+				mu.Unlock()
+				j.remote[i] = cl
+				continue
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -215,16 +228,32 @@ func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collec
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	start := time.Now()
-	out, err := j.plugins[i].Run(ctx, wasmhost.Request{
-		Config:    c.Config,
-		Sandbox:   wasmhost.Sandbox{Mounts: c.Mounts, Env: c.Env},
-		MaxOutput: c.MaxOutput,
-		Logger:    log,
-	})
+	var (
+		out    []byte
+		err    error
+		plugin = c.Plugin
+	)
+	if c.HTTP != nil {
+		plugin = j.remote[i].URL()
+		out, err = j.remote[i].Run(ctx, j.cfg.Name, c.Name, c.Config, c.MaxOutput)
+	} else {
+		out, err = j.plugins[i].Run(ctx, wasmhost.Request{
+			Config:    c.Config,
+			Sandbox:   wasmhost.Sandbox{Mounts: c.Mounts, Env: c.Env},
+			MaxOutput: c.MaxOutput,
+			Logger:    log,
+			HTTP: wasmhost.HTTPGrant{
+				AllowHosts:  c.AllowHosts,
+				CAFile:      c.CAFile,
+				MaxResponse: c.MaxResponse,
+				Timeout:     c.Timeout,
+			},
+		})
+	}
 	took := time.Since(start)
 	if err != nil {
 		err = fmt.Errorf("job %q collector %q: %w", j.cfg.Name, c.Name, err)
-		log.Warn("collector failed", "plugin", c.Plugin, "duration", took.Round(time.Microsecond), "err", err)
+		log.Warn("collector failed", "plugin", plugin, "duration", took.Round(time.Microsecond), "err", err)
 	}
 	return merge.Result{Collector: c.Name, Labels: c.Labels, Output: out, Err: err, Duration: took}
 }

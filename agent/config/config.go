@@ -83,6 +83,26 @@ type Collector struct {
 	Labels      map[string]string // added to every series the plugin returns
 	Mounts      map[string]string // guest path -> absolute host directory, read-only
 	Env         map[string]string // granted name -> value read at load
+
+	// What the http_request host call may reach. Empty AllowHosts: nothing.
+	AllowHosts  []string // "host:port", "host", "*.example.com", "*.example.com:443"
+	CAFile      string   // extra PEM root for HTTPS, absolute
+	MaxResponse int64    // bytes of one HTTP response body; default 4MiB
+
+	// HTTP is set instead of Plugin for an HTTP plugin: an endpoint that
+	// takes the config (POST, JSON) and answers with exposition text.
+	HTTP *HTTPPlugin
+}
+
+// HTTPPlugin is a collector served over HTTP(S) instead of wasm, for
+// collectors that cannot be wasm (native libraries, database drivers).
+// Timeout and MaxOutput of the collector bound the call and the answer.
+type HTTPPlugin struct {
+	URL         string
+	Headers     map[string]Secret // header values may carry credentials
+	BasicAuth   *BasicAuth
+	BearerToken Secret
+	TLS         TLS
 }
 
 // koanfDelim is the key delimiter given to koanf. koanf joins nested keys with

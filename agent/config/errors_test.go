@@ -79,8 +79,27 @@ var parseErrorCases = []struct {
 	},
 }, {
 	name: "unknown key in collector",
-	yaml: gw + job("    every: 1s\n", "{name: c, plugin: plugins/textfile.wasm, allow_hosts: [x]}"),
-	want: []string{`$FILE:5: jobs[0].collectors[0].allow_hosts: unknown key; valid keys here are name, plugin, config, timeout, memory_limit, max_output, labels, mounts, env`},
+	yaml: gw + job("    every: 1s\n", "{name: c, plugin: plugins/textfile.wasm, alow_hosts: [x]}"),
+	want: []string{`$FILE:5: jobs[0].collectors[0].alow_hosts: unknown key (did you mean "allow_hosts"?); valid keys here are name, plugin, http, config, timeout, memory_limit, max_output, labels, mounts, env, allow_hosts, ca_file, max_response`},
+}, {
+	name: "allow_hosts entry is a URL",
+	yaml: gw + job("    every: 1s\n", `{name: c, plugin: plugins/textfile.wasm, allow_hosts: ["http://a:1/x", "a:99999", "a.*.com", ok.example:80]}`),
+	want: []string{
+		`$FILE:5: jobs[0].collectors[0].allow_hosts[0]: "http://a:1/x": write a host or host:port, not a URL`,
+		`$FILE:5: jobs[0].collectors[0].allow_hosts[1]: "a:99999": port "99999" is not a number from 1 to 65535`,
+		`$FILE:5: jobs[0].collectors[0].allow_hosts[2]: "a.*.com": a wildcard is only allowed as a leading "*.", like *.example.com`,
+	},
+}, {
+	name: "plugin and http both",
+	yaml: gw + job("    every: 1s\n", `{name: c, plugin: plugins/textfile.wasm, http: {url: "http://127.0.0.1:1/"}}`),
+	want: []string{`$FILE:5: jobs[0].collectors[0]: set either plugin (a .wasm file) or http (an HTTP plugin endpoint), not both`},
+}, {
+	name: "http plugin with sandbox keys",
+	yaml: gw + job("    every: 1s\n", `{name: c, http: {url: "ftp://x/"}, mounts: {/a: .}}`),
+	want: []string{
+		`$FILE:5: jobs[0].collectors[0].http.url: expected an http:// or https:// URL, like http://127.0.0.1:8080/collect`,
+		`$FILE:5: jobs[0].collectors[0].mounts: applies to wasm plugins only; an http plugin runs outside the agent's sandbox`,
+	},
 }, {
 	name: "bad duration",
 	yaml: gw + job("    every: fast\n", col),
@@ -169,7 +188,7 @@ var parseErrorCases = []struct {
 }, {
 	name: "missing plugin key",
 	yaml: gw + job("    every: 1s\n", "{name: c}"),
-	want: []string{`$FILE:5: jobs[0].collectors[0].plugin: is required; name the plugin's .wasm file, relative to the config file's directory`},
+	want: []string{`$FILE:5: jobs[0].collectors[0].plugin: is required; name the plugin's .wasm file, relative to the config file's directory (or set http: {url: ...} for an HTTP plugin)`},
 }, {
 	name: "missing password file",
 	yaml: "gateway: {url: http://gw:9091, basic_auth: {username: u, password_file: secrets/nope}}\n" + job("    every: 1s\n", col),

@@ -7,11 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +36,9 @@ const (
 	maxMaxOutput   = 1 << 30 // the agent buffers a run's output in memory
 	minEvery       = time.Second
 	maxSecretSize  = 64 << 10 // a secret file larger than this is the wrong file
+	// defaultMaxResponse bounds one HTTP response a plugin receives, so a
+	// plugin cannot make the agent buffer an endless body.
+	defaultMaxResponse = 4 << 20
 )
 
 // defaults are the values of the defaults: section, already validated.
@@ -526,7 +531,8 @@ func shortestGap(s cron.Schedule) time.Duration {
 }
 
 func (l *loader) collector(p string, v any, d defaults, job Job) (Collector, bool) {
-	o, ok := l.object(p, v, "a collector", "name", "plugin", "config", "timeout", "memory_limit", "max_output", "labels", "mounts", "env")
+	o, ok := l.object(p, v, "a collector", "name", "plugin", "http", "config", "timeout", "memory_limit", "max_output",
+		"labels", "mounts", "env", "allow_hosts", "ca_file", "max_response")
 	if !ok {
 		return Collector{}, false
 	}
@@ -535,6 +541,7 @@ func (l *loader) collector(p string, v any, d defaults, job Job) (Collector, boo
 		Timeout:     l.positiveDuration(o, "timeout", d.timeout),
 		MemoryLimit: l.size(o, "memory_limit", d.memoryLimit, minMemoryLimit, maxMemoryLimit),
 		MaxOutput:   int64(l.size(o, "max_output", uint64(d.maxOutput), minMaxOutput, maxMaxOutput)),
+		MaxResponse: int64(l.size(o, "max_response", defaultMaxResponse, minMaxOutput, maxMaxOutput)),
 		Labels:      map[string]string{},
 		Mounts:      map[string]string{},
 		Env:         map[string]string{},
@@ -546,10 +553,28 @@ func (l *loader) collector(p string, v any, d defaults, job Job) (Collector, boo
 	} else if c.Name, ok = l.nonEmpty(np, v, "name the collector"); !ok {
 		valid = false
 	}
-	if v, pp, ok := o.get("plugin"); !ok {
-		l.add(pp, "is required; name the plugin's .wasm file, relative to the config file's directory")
-	} else {
-		c.Plugin, _ = l.regularFile(pp, v, "plugin file")
+	pv, pp, hasPlugin := o.get("plugin")
+	hv, hp, hasHTTP := o.get("http")
+	switch {
+	case hasPlugin && hasHTTP:
+		l.add(p, "set either plugin (a .wasm file) or http (an HTTP plugin endpoint), not both")
+	case hasPlugin:
+		c.Plugin, _ = l.regularFile(pp, pv, "plugin file")
+	case hasHTTP:
+		c.HTTP = l.httpPlugin(hp, hv)
+		for _, key := range []string{"mounts", "env", "memory_limit", "allow_hosts", "ca_file", "max_response"} {
+			if _, kp, ok := o.get(key); ok {
+				l.add(kp, "applies to wasm plugins only; an http plugin runs outside the agent's sandbox")
+			}
+		}
+	default:
+		l.add(pp, "is required; name the plugin's .wasm file, relative to the config file's directory (or set http: {url: ...} for an HTTP plugin)")
+	}
+	if v, ap, ok := o.get("allow_hosts"); ok {
+		c.AllowHosts = l.allowHosts(ap, v)
+	}
+	if v, cp, ok := o.get("ca_file"); ok {
+		c.CAFile, _ = l.regularFile(cp, v, "CA file")
 	}
 	if v, cp, ok := o.get("config"); ok {
 		b, err := json.Marshal(v)
@@ -654,4 +679,106 @@ func (l *loader) envGrants(p string, v any) map[string]string {
 		out[name] = val
 	}
 	return out
+}
+
+// allowHosts reads the hosts a plugin's http_request calls may reach:
+// "host:port", "host", "*.example.com" or "*.example.com:443".
+func (l *loader) allowHosts(p string, v any) []string {
+	list, ok := v.([]any)
+	if !ok {
+		l.add(p, "expected a list of hosts, like [\"127.0.0.1:8080\", \"*.example.com\"], got %s", describe(v))
+		return nil
+	}
+	var out []string
+	for i, item := range list {
+		ip := indexPath(p, i)
+		s, ok := l.nonEmpty(ip, item, "name a host, like 127.0.0.1:8080")
+		if !ok {
+			continue
+		}
+		if err := checkAllowHost(s); err != nil {
+			l.add(ip, "%s: %v", quote(s), err)
+			continue
+		}
+		out = append(out, strings.ToLower(s))
+	}
+	return out
+}
+
+func checkAllowHost(s string) error {
+	if strings.Contains(s, "/") {
+		return errors.New("write a host or host:port, not a URL")
+	}
+	host, port := s, ""
+	if h, pt, err := net.SplitHostPort(s); err == nil {
+		host, port = h, pt
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+		}
+	}
+	name := strings.TrimPrefix(host, "*.")
+	if name == "" || strings.Contains(name, "*") {
+		return errors.New(`a wildcard is only allowed as a leading "*.", like *.example.com`)
+	}
+	if strings.ContainsAny(name, " @?#") {
+		return errors.New("not a host name or IP address")
+	}
+	return nil
+}
+
+// httpPlugin reads an HTTP plugin endpoint.
+func (l *loader) httpPlugin(p string, v any) *HTTPPlugin {
+	o, ok := l.object(p, v, "an HTTP plugin", "url", "headers", "basic_auth", "bearer_token", "bearer_token_file", "tls")
+	if !ok {
+		return nil
+	}
+	h := &HTTPPlugin{Headers: map[string]Secret{}}
+	https := false
+	if v, up, ok := o.get("url"); !ok {
+		l.add(up, "is required; set the plugin endpoint, like http://127.0.0.1:8080/collect")
+	} else if s, ok := l.str(up, v); ok {
+		u, err := url.Parse(s)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			l.add(up, "expected an http:// or https:// URL, like http://127.0.0.1:8080/collect")
+		case u.User != nil:
+			l.add(up, "must not carry credentials; use basic_auth or a header")
+		default:
+			h.URL, https = s, u.Scheme == "https"
+		}
+	}
+	if v, hp, ok := o.get("headers"); ok {
+		m, isMap := v.(map[string]any)
+		if !isMap {
+			l.add(hp, "expected a mapping of header names to values, got %s", describe(v))
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if s, ok := l.secret(keyPath(hp, k), m[k]); ok {
+				h.Headers[k] = s
+			}
+		}
+	}
+	if v, bp, ok := o.get("basic_auth"); ok {
+		h.BasicAuth = l.basicAuth(bp, v)
+	}
+	tok, tokP, hasTok := o.get("bearer_token")
+	file, fileP, hasFile := o.get("bearer_token_file")
+	switch {
+	case hasTok && hasFile:
+		l.add(p, "set either bearer_token or bearer_token_file, not both")
+	case hasTok:
+		h.BearerToken, _ = l.secret(tokP, tok)
+	case hasFile:
+		h.BearerToken, _ = l.secretFile(fileP, file)
+	}
+	if v, tp, ok := o.get("tls"); ok {
+		h.TLS = l.tls(tp, v)
+		if h.URL != "" && !https {
+			l.add(tp, "applies only to https:// URLs; use https:// or remove tls")
+		}
+	}
+	return h
 }

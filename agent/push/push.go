@@ -9,14 +9,11 @@ package push
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -52,9 +49,9 @@ func New(gw config.Gateway) (*Client, error) {
 	}
 	safe := *u
 	safe.User = nil
-	tlsCfg, err := tlsConfig(gw.TLS)
+	tlsCfg, err := gw.TLS.ClientConfig()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gateway.tls: %w", err)
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsCfg
@@ -77,29 +74,6 @@ func New(gw config.Gateway) (*Client, error) {
 		c.password = gw.BasicAuth.Password
 	}
 	return c, nil
-}
-
-func tlsConfig(t config.TLS) (*tls.Config, error) {
-	cfg := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("gateway.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("gateway.tls.ca_file: %s holds no PEM certificate", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("gateway.tls.cert_file/key_file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
 }
 
 // URL is the gateway URL without credentials, for logs.

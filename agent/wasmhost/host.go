@@ -87,6 +87,8 @@ type Host struct {
 	logger  *slog.Logger
 	maxIdle int
 
+	transports transports // shared by http_request calls of every plugin
+
 	mu       sync.Mutex
 	closed   bool
 	runtimes map[uint32]wazero.Runtime // by memory limit in pages
@@ -350,6 +352,7 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	runtimes := h.runtimes
 	h.mu.Unlock()
+	h.transports.closeIdle()
 	for _, p := range plugins {
 		p.closePools(ctx)
 	}

@@ -14,7 +14,11 @@ import (
 // in the context wazero hands to host functions, because one compiled host
 // module serves every plugin and every run concurrently.
 type runState struct {
-	logger *slog.Logger
+	logger     *slog.Logger
+	http       HTTPGrant
+	httpCalls  int
+	pending    []byte // the result of the last http_request, until read
+	transports *transports
 }
 
 type runStateKey struct{}
@@ -27,7 +31,8 @@ func stateFrom(ctx context.Context) *runState {
 	if st, ok := ctx.Value(runStateKey{}).(*runState); ok {
 		return st
 	}
-	return &runState{logger: slog.New(slog.DiscardHandler)}
+	// Outside a run (cannot happen through Plugin.Run): grant nothing.
+	return &runState{logger: slog.New(slog.DiscardHandler), transports: &transports{}}
 }
 
 // maxLogMessage bounds one log call so a plugin cannot make the host copy
@@ -46,6 +51,18 @@ var hostFunctions = map[string]struct {
 		fn:     hostLog,
 		params: []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32},
 		doc:    "log(level i32, ptr i32, len i32): 0 debug, 1 info, 2 warn, 3 error",
+	},
+	"http_request": {
+		fn:      hostHTTPRequest,
+		params:  []api.ValueType{api.ValueTypeI32, api.ValueTypeI32},
+		results: []api.ValueType{api.ValueTypeI32},
+		doc:     "http_request(req_ptr i32, req_len i32) -> i32: result length, or -1",
+	},
+	"http_result": {
+		fn:      hostHTTPResult,
+		params:  []api.ValueType{api.ValueTypeI32, api.ValueTypeI32},
+		results: []api.ValueType{api.ValueTypeI32},
+		doc:     "http_result(buf_ptr i32, buf_len i32) -> i32: bytes copied, or -1",
 	},
 }
 

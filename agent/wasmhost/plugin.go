@@ -87,6 +87,10 @@ type Request struct {
 	// Logger receives the plugin's stderr lines and host log calls; the
 	// caller tags it with job and collector. Nil discards them.
 	Logger *slog.Logger
+	// HTTP is what the http_request host call may reach in this run. It
+	// is enforced per call, not per instance, so warm instances are shared
+	// across collectors with different allow-lists.
+	HTTP HTTPGrant
 }
 
 const (
@@ -114,7 +118,7 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	st := &runState{logger: logger}
+	st := &runState{logger: logger, http: req.HTTP.withDefaults(), transports: &p.host.transports}
 	ctx = withRunState(ctx, st)
 
 	stdout := &limitWriter{max: req.MaxOutput, onOverflow: func() { cancel(ErrOutputTooLarge) }}

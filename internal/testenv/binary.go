@@ -16,6 +16,10 @@ var debianPackages = map[string]string{
 	"wat2wasm":               "wabt",
 	"make":                   "make",
 	"curl":                   "curl",
+	"clang":                  "clang",
+	"wasm-ld":                "lld",
+	"rustc":                  "rustc",
+	"/usr/bin/rustc":         "rustc",
 }
 
 // RequireBinary returns the path of the first of names that exists: a name
