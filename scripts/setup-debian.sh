@@ -5,8 +5,9 @@
 # real Prometheus and real tools (see internal/testenv), and under CI=true a
 # test that cannot find one of them fails instead of skipping. A fresh
 # machine has none of them, so `make test` (and thus .ci/run) calls this
-# first. It is idempotent and quiet: it only runs apt-get for binaries that
-# are missing, and prints nothing when everything is already there.
+# first. It is idempotent and quiet: it only runs apt-get for binaries and
+# toolchain files that are missing, and prints nothing when everything is
+# already there.
 #
 # Go is not installed here: it comes with the machine image. Without a
 # recent enough Go this script says so and exits 1.
@@ -30,6 +31,30 @@ for entry in "${NEEDED[@]}"; do
 	pkg=${entry#*:}
 	if ! command -v "$bin" >/dev/null 2>&1; then
 		# Only add each package once (prometheus provides two binaries).
+		case " ${missing[*]-} " in
+		*" $pkg "*) ;;
+		*) missing+=("$pkg") ;;
+		esac
+	fi
+done
+# file (a glob) → Debian package, for what is not a command on PATH or
+# where PATH would mislead: the toolchains that build the example plugins in
+# examples/plugins (C and Rust for wasm32-wasi, e2e/languages_test.go).
+# rustc is checked by its full path because a rustup toolchain in
+# ~/.cargo/bin shadows it on PATH and lacks the wasm32-wasi standard library.
+readonly -a NEEDED_FILES=(
+	"/usr/bin/clang:clang"
+	"/usr/bin/wasm-ld:lld"
+	"/usr/include/wasm32-wasi/stdio.h:wasi-libc"
+	"/usr/lib/wasm32-wasi/libc.a:wasi-libc"
+	"/usr/lib/llvm-14/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-14-dev-wasm32"
+	"/usr/bin/rustc:rustc"
+	"/usr/lib/rustlib/wasm32-wasi/lib:libstd-rust-dev-wasm32"
+)
+for entry in "${NEEDED_FILES[@]}"; do
+	file=${entry%%:*}
+	pkg=${entry#*:}
+	if ! compgen -G "$file" >/dev/null; then
 		case " ${missing[*]-} " in
 		*" $pkg "*) ;;
 		*) missing+=("$pkg") ;;
