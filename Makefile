@@ -38,7 +38,12 @@ fuzz:
 		./agent/merge:FuzzParseAndMerge \
 		./agent/wasmhost:FuzzParseHTTPRequest \
 		./plugins/starlark:FuzzScript \
+		./sdk:FuzzDecodeResult \
 		./plugins/textfile:FuzzCollect \
+		./plugins/scrape:FuzzCollect \
+		./plugins/httpjson:FuzzPath \
+		./plugins/httpjson:FuzzCollect \
+		./plugins/httpprobe:FuzzCollect \
 		./plugins/procfs:FuzzParseLoadavg \
 		./plugins/procfs:FuzzParseMeminfo \
 		./plugins/procfs:FuzzParseStat; do \

@@ -60,7 +60,9 @@
 // writes Prometheus text format 0.0.4 to stdout and returns 0, or writes the
 // error to stderr, nothing to stdout, and returns 1. The command form does
 // the same once from _start and exits with 0 or 1. Logs are logfmt lines on
-// stderr; the module imports nothing but WASI.
+// stderr; the module imports nothing but WASI, unless it calls
+// Collection.HTTPClient, which imports pushagent_v1.http_request and
+// http_result.
 //
 // # What a plugin must never do
 //
