@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pushagent/pushagent/agent/wasmhost"
+	"github.com/pushagent/pushagent/internal/testenv"
+)
+
+// loadPlugin builds the plugin as the reactor `make build` ships and loads
+// it into the agent's own host, pushagent_v1 host calls included, with the
+// default memory limit.
+func loadPlugin(t *testing.T) *wasmhost.Plugin {
+	t.Helper()
+	wasm := testenv.BuildGoArgs(t, filepath.Join(t.TempDir(), "starlark.wasm"), "./plugins/starlark",
+		[]string{"-buildmode=c-shared"}, "GOOS=wasip1", "GOARCH=wasm")
+	if st, err := os.Stat(wasm); err == nil {
+		t.Logf("starlark.wasm: %d bytes", st.Size())
+	}
+	opts := wasmhost.Options{}
+	// Compiling a Go module takes seconds, and minutes under the race
+	// detector; the on-disk cache makes that once per module version.
+	if dir, err := os.UserCacheDir(); err == nil {
+		opts.CacheDir = filepath.Join(dir, "pushagent-wasmtest")
+	}
+	h, err := wasmhost.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	p, err := h.Load(context.Background(), wasm, 32<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// syncBuffer collects the run's log lines; the host writes them from its
+// own goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestUnderAgentHost runs the golden script through wasmhost as the agent
+// does: the script read from a read-only mount, its HTTP through the
+// http_request host call to a test server on the allow-list, several runs
+// on one warm instance. The output must be the native golden file byte for
+// byte, and the script must be compiled on the first run only.
+func TestUnderAgentHost(t *testing.T) {
+	want, err := os.ReadFile("testdata/golden.prom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := statsServer(t)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	scripts, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := loadPlugin(t)
+	config, err := json.Marshal(map[string]any{
+		"script_file": "/scripts/queue.star",
+		"vars":        map[string]any{"url": srv.URL + "/stats", "env": "prod"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(logs *syncBuffer, allow ...string) wasmhost.Request {
+		return wasmhost.Request{
+			Config:  config,
+			Sandbox: wasmhost.Sandbox{Mounts: map[string]string{"/scripts": scripts}},
+			HTTP:    wasmhost.HTTPGrant{AllowHosts: allow},
+			Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		}
+	}
+
+	var logs syncBuffer
+	for i := range 3 { // the later calls run on the warm instance
+		got, err := p.Run(context.Background(), req(&logs, addr))
+		if err != nil {
+			t.Fatalf("run %d: %v\nlogs:\n%s", i, err, logs.String())
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("run %d: wasm output differs from the native golden file:\n%s", i, got)
+		}
+	}
+	if n := strings.Count(logs.String(), "compiled script"); n != 1 {
+		t.Errorf("3 runs on a warm instance compiled the script %d times, want 1:\n%s", n, logs.String())
+	}
+
+	// Without the server on the allow-list the script fails where it asks,
+	// with the host's reason. (The plugin's stderr is logfmt inside the
+	// host's logfmt, so quotes are escaped twice; match around them.)
+	logs = syncBuffer{}
+	if _, err := p.Run(context.Background(), req(&logs, "127.0.0.1:1")); err == nil {
+		t.Fatal("a host outside allow_hosts was reached")
+	}
+	for _, want := range []string{
+		`/scripts/queue.star:4:16: in <toplevel>`,
+		`Error in http.get: Get `,
+		`pushagent_v1.http_request: host ` + addr + ` is not in the collector's allow_hosts [127.0.0.1:1]`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs do not contain %q:\n%s", want, logs.String())
+		}
+	}
+}
