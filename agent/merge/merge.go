@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -145,13 +146,10 @@ func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
 		st.Samples = countSeries(in) - (before - countSeries(merged))
 		accepted = merged
 	}
-	status := statusFamilies(statuses)
-	out, err := prometheus.Gatherers{static(status), static(accepted)}.Gather()
-	if err != nil {
-		// Cannot happen: plugin families named pushagent_* were dropped in
-		// prepare. Log rather than lose the push if it ever does.
-		logger.Error("merge: status series clash", "job", j.Name, "err", err)
-	}
+	// The status series cannot clash with plugin families (prepare drops
+	// pushagent_*), so they are added without another consistency pass.
+	out := append(accepted, statusFamilies(statuses)...)
+	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out, statuses
 }
 
@@ -249,40 +247,47 @@ func hasKey(m map[string]string, k string) bool {
 	return ok
 }
 
-// statusFamilies builds the per-collector status series with client_golang,
-// in a registry of their own so they are checked like any other metric.
+// Status series descriptors, built once: a registry per run would cost more
+// than the merge itself (registration checks, a goroutine per gather).
+var (
+	successDesc  = prometheus.NewDesc(SuccessName, "Whether the collector's last run succeeded (1) or failed (0): the up that pushed metrics lack.", []string{"collector"}, nil)
+	durationDesc = prometheus.NewDesc(DurationName, "How long the collector's last run took.", []string{"collector"}, nil)
+	samplesDesc  = prometheus.NewDesc(SamplesName, "Series the collector contributed to this push (a histogram or summary counts once).", []string{"collector"}, nil)
+	droppedDesc  = prometheus.NewDesc(DroppedName, "Series of the collector's output dropped by the merge rules (see docs/merge-rules.md).", []string{"collector"}, nil)
+)
+
+// statusFamilies builds the per-collector status series as client_golang
+// const metrics, written to their protobuf form by the library.
 func statusFamilies(statuses []Status) []*dto.MetricFamily {
-	reg := prometheus.NewRegistry()
-	success := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: SuccessName,
-		Help: "Whether the collector's last run succeeded (1) or failed (0): the up that pushed metrics lack.",
-	}, []string{"collector"})
-	duration := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: DurationName,
-		Help: "How long the collector's last run took.",
-	}, []string{"collector"})
-	samples := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: SamplesName,
-		Help: "Series the collector contributed to this push (a histogram or summary counts once).",
-	}, []string{"collector"})
-	dropped := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: DroppedName,
-		Help: "Series of the collector's output dropped by the merge rules (see docs/merge-rules.md).",
-	}, []string{"collector"})
-	reg.MustRegister(success, duration, samples, dropped)
-	for _, s := range statuses {
-		v := 0.0
-		if s.Success {
-			v = 1
-		}
-		success.WithLabelValues(s.Collector).Set(v)
-		duration.WithLabelValues(s.Collector).Set(s.Duration.Seconds())
-		samples.WithLabelValues(s.Collector).Set(float64(s.Samples))
-		dropped.WithLabelValues(s.Collector).Set(float64(s.Dropped))
+	type series struct {
+		name, help string
+		desc       *prometheus.Desc
+		value      func(Status) float64
 	}
-	fams, err := reg.Gather()
-	if err != nil {
-		panic(fmt.Sprintf("merge: status series: %v", err)) // a bug in this file, not input
+	all := []series{
+		{DroppedName, "Series of the collector's output dropped by the merge rules (see docs/merge-rules.md).", droppedDesc, func(s Status) float64 { return float64(s.Dropped) }},
+		{DurationName, "How long the collector's last run took.", durationDesc, func(s Status) float64 { return s.Duration.Seconds() }},
+		{SamplesName, "Series the collector contributed to this push (a histogram or summary counts once).", samplesDesc, func(s Status) float64 { return float64(s.Samples) }},
+		{SuccessName, "Whether the collector's last run succeeded (1) or failed (0): the up that pushed metrics lack.", successDesc, func(s Status) float64 {
+			if s.Success {
+				return 1
+			}
+			return 0
+		}},
+	}
+	sorted := slices.Clone(statuses)
+	slices.SortFunc(sorted, func(a, b Status) int { return strings.Compare(a.Collector, b.Collector) })
+	fams := make([]*dto.MetricFamily, 0, len(all))
+	for _, s := range all {
+		fam := &dto.MetricFamily{Name: proto.String(s.name), Help: proto.String(s.help), Type: dto.MetricType_GAUGE.Enum()}
+		for _, st := range sorted {
+			m := &dto.Metric{}
+			if err := prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, s.value(st), st.Collector).Write(m); err != nil {
+				panic(fmt.Sprintf("merge: status series: %v", err)) // a bug in this file, not input
+			}
+			fam.Metric = append(fam.Metric, m)
+		}
+		fams = append(fams, fam)
 	}
 	return fams
 }

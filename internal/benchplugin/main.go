@@ -1,0 +1,18 @@
+// Command benchplugin is the collector the benchmarks measure: a Go SDK
+// plugin that emits 20 gauge series (config {"series": N} changes the
+// count). It exists so that every figure in docs/benchmarks.md compares the
+// same collector in each form: wasm reactor, wasm command, native binary
+// (fork/exec) and native function (Collect in-process).
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o bench.wasm ./internal/benchplugin
+//	go build -o bench ./internal/benchplugin   # native, reads the config on stdin
+package main
+
+import (
+	"github.com/pushagent/pushagent/internal/benchplugin/collect"
+	"github.com/pushagent/pushagent/sdk"
+)
+
+func init() { sdk.Register(collect.Collect) }
+
+func main() { sdk.Main() }
