@@ -11,9 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,21 +45,33 @@ type Options struct {
 	Registry prometheus.Registerer
 }
 
-// Agent runs the jobs of one config. Create it with New and Close it.
+// Agent runs the jobs of one config, which Reload can replace. Create it
+// with New and Close it.
 type Agent struct {
-	cfg     *config.Config
 	opts    Options
 	logger  *slog.Logger
 	host    *wasmhost.Host
-	pusher  *push.Client
-	jobs    []*job
 	metrics *selfMetrics
+
+	cur atomic.Pointer[state] // what runs now; replaced whole by Reload
+
+	mu    sync.Mutex          // serializes Reload with Run's start and end
+	sched *schedule.Scheduler // set while Run runs
+}
+
+// state is one loaded config: the gateway client and the prepared jobs.
+type state struct {
+	cfg    *config.Config
+	pusher *push.Client
+	jobs   []*job
 }
 
 type job struct {
 	cfg      config.Job
+	pusher   *push.Client
 	plugins  []*wasmhost.Plugin   // parallel to cfg.Collectors; nil for HTTP plugins
 	remote   []*httpplugin.Client // parallel to cfg.Collectors; nil for wasm plugins
+	files    []fileStamp          // plugin files as loaded, to see a rebuilt one on reload
 	reserved []string
 	logger   *slog.Logger
 }
@@ -75,36 +91,93 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 	if err != nil {
 		return nil, err
 	}
-	pusher, err := push.New(cfg.Gateway)
+	a := &Agent{opts: opts, logger: logger, host: host, metrics: newSelfMetrics(opts.Registry)}
+	st, err := a.prepare(ctx, cfg, nil)
 	if err != nil {
 		_ = host.Close(ctx)
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, opts: opts, logger: logger, host: host, pusher: pusher, metrics: newSelfMetrics(opts.Registry)}
+	a.cur.Store(st)
+	return a, nil
+}
+
+// prepare builds the state for cfg. Jobs whose config and plugin files are
+// unchanged from prev (and whose gateway is the same) are taken over as
+// they are, so a reload neither recompiles nor reschedules them.
+func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*state, error) {
+	pusher, err := push.New(cfg.Gateway)
+	if err != nil {
+		return nil, err
+	}
+	sameGateway := prev != nil && reflect.DeepEqual(prev.cfg.Gateway, cfg.Gateway)
+	if sameGateway {
+		pusher = prev.pusher
+	}
+	st := &state{cfg: cfg, pusher: pusher}
+	var fresh []*job
 	for _, jc := range cfg.Jobs {
+		if sameGateway {
+			if old := prev.job(jc.Name); old != nil && old.unchanged(jc) {
+				st.jobs = append(st.jobs, old)
+				continue
+			}
+		}
 		reserved := make([]string, 0, len(jc.Grouping))
 		for k := range jc.Grouping {
 			reserved = append(reserved, k)
 		}
 		sort.Strings(reserved)
-		a.jobs = append(a.jobs, &job{
+		j := &job{
 			cfg:      jc,
+			pusher:   pusher,
 			plugins:  make([]*wasmhost.Plugin, len(jc.Collectors)),
 			remote:   make([]*httpplugin.Client, len(jc.Collectors)),
+			files:    stampFiles(jc),
 			reserved: reserved,
-			logger:   logger.With("job", jc.Name),
-		})
+			logger:   a.logger.With("job", jc.Name),
+		}
+		st.jobs = append(st.jobs, j)
+		fresh = append(fresh, j)
 	}
-	if err := a.load(ctx); err != nil {
-		_ = host.Close(ctx)
+	if err := a.load(ctx, fresh); err != nil {
 		return nil, err
 	}
-	return a, nil
+	return st, nil
+}
+
+func (st *state) job(name string) *job {
+	for _, j := range st.jobs {
+		if j.cfg.Name == name {
+			return j
+		}
+	}
+	return nil
+}
+
+// fileStamp identifies a plugin file's content cheaply.
+type fileStamp struct {
+	size    int64
+	modTime time.Time
+}
+
+func stampFiles(jc config.Job) []fileStamp {
+	stamps := make([]fileStamp, len(jc.Collectors))
+	for i, c := range jc.Collectors {
+		if fi, err := os.Stat(c.Plugin); err == nil && c.HTTP == nil {
+			stamps[i] = fileStamp{fi.Size(), fi.ModTime()}
+		}
+	}
+	return stamps
+}
+
+// unchanged reports whether jc is the job j runs, plugin files included.
+func (j *job) unchanged(jc config.Job) bool {
+	return reflect.DeepEqual(j.cfg, jc) && slices.Equal(j.files, stampFiles(jc))
 }
 
 // load compiles all plugins concurrently. wazero compiles one module on one
 // goroutine, so parallelism across files is what shortens a cold start.
-func (a *Agent) load(ctx context.Context) error {
+func (a *Agent) load(ctx context.Context, jobs []*job) error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -112,7 +185,7 @@ func (a *Agent) load(ctx context.Context) error {
 		sem  = make(chan struct{}, runtime.GOMAXPROCS(0))
 	)
 	start := time.Now()
-	for _, j := range a.jobs {
+	for _, j := range jobs {
 		for i, c := range j.cfg.Collectors {
 			if c.HTTP != nil {
 				cl, err := httpplugin.New(c.HTTP)
@@ -145,7 +218,9 @@ func (a *Agent) load(ctx context.Context) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	a.logger.Info("plugins loaded", "collectors", countCollectors(a.jobs), "duration", time.Since(start).Round(time.Millisecond))
+	if n := countCollectors(jobs); n > 0 {
+		a.logger.Info("plugins loaded", "collectors", n, "duration", time.Since(start).Round(time.Millisecond))
+	}
 	return nil
 }
 
@@ -162,8 +237,9 @@ func (a *Agent) Close(ctx context.Context) error { return a.host.Close(ctx) }
 
 // Jobs lists the configured job names in config order.
 func (a *Agent) Jobs() []string {
-	names := make([]string, len(a.jobs))
-	for i, j := range a.jobs {
+	jobs := a.cur.Load().jobs
+	names := make([]string, len(jobs))
+	for i, j := range jobs {
 		names[i] = j.cfg.Name
 	}
 	return names
@@ -186,20 +262,12 @@ var maxConcurrentCollectors = 2 * runtime.GOMAXPROCS(0)
 // Collect runs every collector of the job concurrently and merges their
 // output. It does not push.
 func (a *Agent) Collect(ctx context.Context, name string) (*Collection, error) {
-	j := a.job(name)
+	st := a.cur.Load()
+	j := st.job(name)
 	if j == nil {
-		return nil, fmt.Errorf("no job named %q in %s (jobs: %v)", name, a.cfg.Path, a.Jobs())
+		return nil, fmt.Errorf("no job named %q in %s (jobs: %v)", name, st.cfg.Path, a.Jobs())
 	}
 	return a.collect(ctx, j), nil
-}
-
-func (a *Agent) job(name string) *job {
-	for _, j := range a.jobs {
-		if j.cfg.Name == name {
-			return j
-		}
-	}
-	return nil
 }
 
 func (a *Agent) collect(ctx context.Context, j *job) *Collection {
@@ -258,10 +326,14 @@ func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collec
 	return merge.Result{Collector: c.Name, Labels: c.Labels, Output: out, Err: err, Duration: took}
 }
 
-// Push sends a collection to the gateway.
+// Push sends a collection to the gateway of the current config.
 func (a *Agent) Push(ctx context.Context, c *Collection) error {
+	return a.push(ctx, a.cur.Load().pusher, c)
+}
+
+func (a *Agent) push(ctx context.Context, p *push.Client, c *Collection) error {
 	start := time.Now()
-	err := a.pusher.Push(ctx, c.Job, c.Grouping, c.Method, gatherer(c.Families))
+	err := p.Push(ctx, c.Job, c.Grouping, c.Method, gatherer(c.Families))
 	a.metrics.observePush(c.Job, err, time.Since(start))
 	return err
 }
@@ -284,12 +356,12 @@ func (a *Agent) runJob(ctx context.Context, j *job, deadline time.Duration) {
 			failed++
 		}
 	}
-	err := a.Push(ctx, c)
+	err := a.push(ctx, j.pusher, c)
 	if err != nil {
-		j.logger.Error("push failed", "gateway", a.pusher.URL(), "err", err)
+		j.logger.Error("push failed", "gateway", j.pusher.URL(), "err", err)
 		return
 	}
-	j.logger.Info("pushed", "gateway", a.pusher.URL(), "collectors", len(c.Statuses), "failed_collectors", failed,
+	j.logger.Info("pushed", "gateway", j.pusher.URL(), "collectors", len(c.Statuses), "failed_collectors", failed,
 		"series", countSeries(c.Families), "duration", time.Since(start).Round(time.Millisecond))
 }
 
@@ -309,34 +381,30 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, j := range a.jobs {
-		err := s.Add(schedule.Job{
-			Name:   j.cfg.Name,
-			Every:  j.cfg.Every,
-			Cron:   j.cfg.Cron,
-			Jitter: j.cfg.Jitter,
-			Run: func(ctx context.Context) {
-				a.metrics.runs.WithLabelValues(j.cfg.Name).Inc()
-				deadline := time.Until(s.NextRun(j.cfg.Name))
-				if deadline <= 0 {
-					deadline = runDeadline(j.cfg)
-				}
-				a.runJob(ctx, j, deadline)
-			},
-		})
-		if err != nil {
+	a.mu.Lock()
+	st := a.cur.Load()
+	for _, j := range st.jobs {
+		if err := a.schedule(s, j); err != nil {
+			a.mu.Unlock()
 			_ = s.Shutdown(context.Background())
 			return err
 		}
 	}
+	a.sched = s
 	s.Start()
-	a.logger.Info("agent started", "jobs", len(a.jobs), "gateway", a.pusher.URL())
+	a.mu.Unlock()
+	a.logger.Info("agent started", "jobs", len(st.jobs), "gateway", st.pusher.URL())
 	<-ctx.Done()
+
+	a.mu.Lock()
+	a.sched = nil // no reload from here on
+	a.mu.Unlock()
 	a.logger.Info("shutting down", "grace", a.opts.ShutdownGrace)
 	graceCtx, cancel := context.WithTimeout(context.Background(), a.opts.ShutdownGrace)
 	defer cancel()
 	err = s.Shutdown(graceCtx)
-	for _, j := range a.jobs {
+	st = a.cur.Load()
+	for _, j := range st.jobs {
 		_, skipped := s.Stats(j.cfg.Name)
 		if skipped > 0 {
 			j.logger.Info("runs skipped because the previous run was still going", "skipped", skipped)
@@ -344,15 +412,86 @@ func (a *Agent) Run(ctx context.Context) error {
 		if !j.cfg.DeleteOnShutdown {
 			continue
 		}
-		dctx, dcancel := context.WithTimeout(context.Background(), a.cfg.Gateway.Timeout)
-		if derr := a.pusher.Delete(dctx, j.cfg.Name, j.cfg.Grouping); derr != nil {
-			j.logger.Error("delete on shutdown failed", "gateway", a.pusher.URL(), "err", derr)
+		dctx, dcancel := context.WithTimeout(context.Background(), st.cfg.Gateway.Timeout)
+		if derr := j.pusher.Delete(dctx, j.cfg.Name, j.cfg.Grouping); derr != nil {
+			j.logger.Error("delete on shutdown failed", "gateway", j.pusher.URL(), "err", derr)
 		} else {
-			j.logger.Info("group deleted from the gateway", "gateway", a.pusher.URL())
+			j.logger.Info("group deleted from the gateway", "gateway", j.pusher.URL())
 		}
 		dcancel()
 	}
 	return err
+}
+
+func (a *Agent) schedule(s *schedule.Scheduler, j *job) error {
+	return s.Add(schedule.Job{
+		Name:   j.cfg.Name,
+		Every:  j.cfg.Every,
+		Cron:   j.cfg.Cron,
+		Jitter: j.cfg.Jitter,
+		Run: func(ctx context.Context) {
+			a.metrics.runs.WithLabelValues(j.cfg.Name).Inc()
+			deadline := time.Until(s.NextRun(j.cfg.Name))
+			if deadline <= 0 {
+				deadline = runDeadline(j.cfg)
+			}
+			a.runJob(ctx, j, deadline)
+		},
+	})
+}
+
+// ReloadResult says what a reload changed.
+type ReloadResult struct {
+	Added, Changed, Removed, Unchanged []string
+}
+
+// Reload replaces the config. The new config's plugins are compiled first;
+// if that fails, nothing changes and the error says why. Jobs whose config
+// and plugin files are unchanged keep running on their schedule, neither
+// dropped nor run an extra time; changed jobs are rescheduled (a run still
+// going finishes first: runs of one job never overlap); removed jobs stop
+// (their group stays at the gateway). Safe to call while Run runs, or
+// before it.
+func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (ReloadResult, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prev := a.cur.Load()
+	next, err := a.prepare(ctx, cfg, prev)
+	if err != nil {
+		return ReloadResult{}, err
+	}
+	var res ReloadResult
+	for _, j := range next.jobs {
+		switch old := prev.job(j.cfg.Name); {
+		case old == nil:
+			res.Added = append(res.Added, j.cfg.Name)
+		case old == j:
+			res.Unchanged = append(res.Unchanged, j.cfg.Name)
+		default:
+			res.Changed = append(res.Changed, j.cfg.Name)
+		}
+	}
+	for _, j := range prev.jobs {
+		if next.job(j.cfg.Name) == nil {
+			res.Removed = append(res.Removed, j.cfg.Name)
+		}
+	}
+	if s := a.sched; s != nil {
+		for _, name := range append(slices.Clone(res.Changed), res.Removed...) {
+			if err := s.Remove(name); err != nil {
+				a.logger.Error("reload: unscheduling a job", "job", name, "err", err)
+			}
+		}
+		for _, j := range next.jobs {
+			if slices.Contains(res.Added, j.cfg.Name) || slices.Contains(res.Changed, j.cfg.Name) {
+				if err := a.schedule(s, j); err != nil {
+					a.logger.Error("reload: scheduling a job", "job", j.cfg.Name, "err", err)
+				}
+			}
+		}
+	}
+	a.cur.Store(next)
+	return res, nil
 }
 
 // runDeadline is how long one run may take when the scheduler cannot say

@@ -266,10 +266,11 @@ func BenchmarkPush(b *testing.B) {
 	})
 	b.Run("agent", func(b *testing.B) {
 		a := &Agent{metrics: newSelfMetrics(nil)}
-		a.pusher, err = pushclient.New(config.Gateway{URL: gw.URL, Timeout: 10 * time.Second, BasicAuth: &config.BasicAuth{Username: "u", Password: "p"}})
+		pc, err := pushclient.New(config.Gateway{URL: gw.URL, Timeout: 10 * time.Second, BasicAuth: &config.BasicAuth{Username: "u", Password: "p"}})
 		if err != nil {
 			b.Fatal(err)
 		}
+		a.cur.Store(&state{pusher: pc})
 		c := &Collection{Job: "bench", Grouping: map[string]string{"instance": "a"}, Method: "put", Families: fams}
 		for b.Loop() {
 			if err := a.Push(context.Background(), c); err != nil {

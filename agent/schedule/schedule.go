@@ -99,13 +99,18 @@ func New(opts Options) (*Scheduler, error) {
 	return &Scheduler{s: s, clock: clock, logger: logger, jitter: jitter, ctx: ctx, cancel: cancel, state: map[string]*jobState{}}, nil
 }
 
-// Add schedules a job. Interval jobs run once right at Start (so a new
-// agent pushes at once, not an interval later); cron jobs wait for their
-// first match.
+// Add schedules a job. Interval jobs run once right at Start (or at once
+// when added to a started scheduler), so a new agent pushes at once, not an
+// interval later; cron jobs wait for their first match.
+//
+// A job added again after Remove keeps its overlap guard: if a run of the
+// old definition is still going, runs of the new one are skipped until it
+// ends, so a reload never runs one job twice at once.
 func (s *Scheduler) Add(j Job) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, dup := s.state[j.Name]; dup {
+	st, known := s.state[j.Name]
+	if known && st.id != nil {
 		return fmt.Errorf("job %q: scheduled twice", j.Name)
 	}
 	var def gocron.JobDefinition
@@ -119,13 +124,31 @@ func (s *Scheduler) Add(j Job) error {
 	default:
 		return fmt.Errorf("job %q: neither an interval nor a cron expression", j.Name)
 	}
-	st := &jobState{}
+	if !known {
+		st = &jobState{}
+	}
 	id, err := s.s.NewJob(def, gocron.NewTask(func() { s.fire(j, st) }), opts...)
 	if err != nil {
 		return fmt.Errorf("job %q: %w", j.Name, err)
 	}
 	st.id = id
 	s.state[j.Name] = st
+	return nil
+}
+
+// Remove stops scheduling a job. A run in progress finishes; its guard
+// stays, so a job added again under the same name does not overlap it.
+func (s *Scheduler) Remove(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.state[name]
+	if !ok || st.id == nil {
+		return fmt.Errorf("job %q: not scheduled", name)
+	}
+	if err := s.s.RemoveJob(st.id.ID()); err != nil {
+		return fmt.Errorf("job %q: %w", name, err)
+	}
+	st.id = nil
 	return nil
 }
 
@@ -177,9 +200,9 @@ func (s *Scheduler) Stats(job string) (runs, skipped uint64) {
 // NextRun is when the job is due next (zero if unknown).
 func (s *Scheduler) NextRun(job string) time.Time {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	st, ok := s.state[job]
-	s.mu.Unlock()
-	if !ok {
+	if !ok || st.id == nil {
 		return time.Time{}
 	}
 	t, _ := st.id.NextRun()

@@ -162,3 +162,38 @@ func TestShutdownWaitsThenCancels(t *testing.T) {
 		t.Error("in-flight run was not canceled past the grace period")
 	}
 }
+
+func TestRemoveAndReAddKeepsTheOverlapGuard(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	s, err := New(Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var oldRuns, newRuns atomic.Int32
+	if err := s.Add(Job{Name: "j", Every: time.Second, Run: func(context.Context) { oldRuns.Add(1); <-release }}); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	waitFor(t, "old run", func() bool { return oldRuns.Load() == 1 })
+	if err := s.Remove("j"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(Job{Name: "j", Every: time.Second, Run: func(context.Context) { newRuns.Add(1) }}); err != nil {
+		t.Fatal(err)
+	}
+	// The new definition fires at once, but the old run is still going.
+	waitFor(t, "skip while the old run goes on", func() bool { _, skipped := s.Stats("j"); return skipped >= 1 })
+	if newRuns.Load() != 0 {
+		t.Fatal("new definition ran while the old run was still going")
+	}
+	close(release)
+	clock.Advance(time.Second)
+	waitFor(t, "new definition runs after the old run ended", func() bool { return newRuns.Load() >= 1 })
+	if err := s.Remove("nope"); err == nil {
+		t.Error("removing an unknown job succeeded")
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -95,9 +95,14 @@ type Host struct {
 	plugins  map[pluginKey]*loadEntry
 }
 
+// pluginKey identifies a compiled plugin. Size and modification time are in
+// it so that a plugin file rebuilt in place is compiled anew on the next
+// load (a config reload), not served stale.
 type pluginKey struct {
-	path  string
-	pages uint32
+	path    string
+	pages   uint32
+	size    int64
+	modTime int64
 }
 
 type loadEntry struct {
@@ -187,6 +192,9 @@ func (h *Host) Load(ctx context.Context, path string, memoryLimit uint64) (*Plug
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
 	key := pluginKey{path: abs, pages: Pages(memoryLimit)}
+	if fi, err := os.Stat(abs); err == nil {
+		key.size, key.modTime = fi.Size(), fi.ModTime().UnixNano()
+	}
 	h.mu.Lock()
 	if e, ok := h.plugins[key]; ok {
 		h.mu.Unlock()

@@ -42,7 +42,8 @@ const usage = `pushagent collects metrics with sandboxed WebAssembly plugins and
 them to a Prometheus Pushgateway.
 
 Usage:
-  pushagent run      [flags]   run every job on its schedule until SIGINT/SIGTERM
+  pushagent run      [flags]   run every job on its schedule until SIGINT/SIGTERM;
+                               reload the config on SIGHUP or when the file changes
   pushagent once     [flags]   run every job (or --job) once; print what would be pushed
   pushagent validate [flags]   check the config and compile its plugins
   pushagent version            print version and build information
@@ -203,6 +204,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		defer srv.Close()
 	}
+	go watchReloads(ctx, a, c.config, logger)
 	if err := a.Run(ctx); err != nil {
 		logger.Error("agent stopped with an error", "err", err)
 		return exitFailed

@@ -1,0 +1,89 @@
+package agent
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pushagent/pushagent/agent/config"
+	"github.com/pushagent/pushagent/internal/testenv"
+)
+
+func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
+	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
+	hello := wat(t, "hello")
+	mk := func(name, cfg string) config.Job {
+		return config.Job{Name: name, Every: time.Second, Method: "put", Grouping: map[string]string{"instance": "r"},
+			Collectors: []config.Collector{collector("c", hello, cfg)}}
+	}
+	gateway := config.Gateway{URL: gw.URL, Timeout: 2 * time.Second}
+	first := &config.Config{Gateway: gateway, Jobs: []config.Job{mk("keep", "1"), mk("change", "1"), mk("drop", "1")}}
+	a, err := New(context.Background(), first, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	runs := func(job string) float64 { return testutil.ToFloat64(a.metrics.runs.WithLabelValues(job)) }
+	waitUntil(t, "first runs", func() bool { return runs("keep") >= 2 && runs("drop") >= 2 })
+
+	// An invalid plugin in the new config: rejected, nothing changes.
+	broken := &config.Config{Gateway: gateway, Jobs: []config.Job{mk("keep", "1"),
+		{Name: "bad", Every: time.Second, Collectors: []config.Collector{collector("x", hello+".missing", "1")}}}}
+	if _, err := a.Reload(ctx, broken); err == nil || !strings.Contains(err.Error(), `job "bad" collector "x"`) {
+		t.Fatalf("reload with a missing plugin: %v", err)
+	}
+	if got := a.Jobs(); !slices.Equal(got, []string{"keep", "change", "drop"}) {
+		t.Fatalf("jobs after a rejected reload = %v", got)
+	}
+
+	keepBefore := runs("keep")
+	second := &config.Config{Gateway: gateway, Jobs: []config.Job{mk("keep", "1"), mk("change", "2"), mk("add", "1")}}
+	res, err := a.Reload(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ReloadResult{Added: []string{"add"}, Changed: []string{"change"}, Removed: []string{"drop"}, Unchanged: []string{"keep"}}
+	if !slices.Equal(res.Added, want.Added) || !slices.Equal(res.Changed, want.Changed) ||
+		!slices.Equal(res.Removed, want.Removed) || !slices.Equal(res.Unchanged, want.Unchanged) {
+		t.Fatalf("reload result = %+v, want %+v", res, want)
+	}
+	dropAfter := runs("drop")
+	time.Sleep(2500 * time.Millisecond)
+	// keep ran on its own schedule: about 2-3 runs in 2.5s, never an extra
+	// one triggered by the reload (an interval job added anew runs at once).
+	if n := runs("keep") - keepBefore; n < 1 || n > 3 {
+		t.Errorf("unchanged job ran %v times in 2.5s after the reload; want its normal 2-3", n)
+	}
+	if runs("drop") != dropAfter {
+		t.Errorf("removed job kept running")
+	}
+	m := gw.Metrics(t)
+	for _, want := range []string{`wat_hello{config="2",instance="r",job="change"}`, `job="add"`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("gateway lacks %s after reload", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/pushagent/pushagent/agent"
+	"github.com/pushagent/pushagent/agent/config"
+)
+
+// reloadDebounce lets an editor finish writing (write, rename, chmod)
+// before the file is read, so one save is one reload.
+const reloadDebounce = 300 * time.Millisecond
+
+// watchReloads reloads the config on SIGHUP and whenever the file changes,
+// until ctx ends. An invalid config is rejected with its problems and the
+// running one stays.
+func watchReloads(ctx context.Context, a *agent.Agent, path string, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	// Watch the directory, not the file: editors and Kubernetes ConfigMaps
+	// replace the file (rename), which ends a watch on the file itself.
+	var events <-chan fsnotify.Event
+	abs, _ := filepath.Abs(path)
+	if w, err := fsnotify.NewWatcher(); err != nil {
+		logger.Warn("config file watching off; reload with SIGHUP", "err", err)
+	} else {
+		defer w.Close()
+		if err := w.Add(filepath.Dir(abs)); err != nil {
+			logger.Warn("config file watching off; reload with SIGHUP", "dir", filepath.Dir(abs), "err", err)
+		} else {
+			events = w.Events
+		}
+	}
+
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			reload(ctx, a, path, "SIGHUP", logger)
+		case ev := <-events:
+			if evAbs, _ := filepath.Abs(ev.Name); evAbs == abs && !ev.Has(fsnotify.Chmod) {
+				timer = time.After(reloadDebounce)
+			}
+		case <-timer:
+			timer = nil
+			reload(ctx, a, path, "file changed", logger)
+		}
+	}
+}
+
+func reload(ctx context.Context, a *agent.Agent, path, why string, logger *slog.Logger) {
+	cfg, err := config.Load(path, config.Options{})
+	if err != nil {
+		logger.Error("reload rejected: the old config keeps running", "trigger", why, "err", err)
+		return
+	}
+	res, err := a.Reload(ctx, cfg)
+	if err != nil {
+		logger.Error("reload rejected: the old config keeps running", "trigger", why, "err", err)
+		return
+	}
+	logger.Info("config reloaded", "trigger", why, "added", res.Added, "changed", res.Changed, "removed", res.Removed, "unchanged", len(res.Unchanged))
+}

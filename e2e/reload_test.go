@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pushagent/pushagent/internal/testenv"
+)
+
+// TestReloadOnFileChangeAndSIGHUP: a valid new config replaces the old one
+// (on file change and on SIGHUP); an invalid one is rejected with its
+// problems while the old one keeps running.
+func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
+	agentBin := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	dir := t.TempDir()
+	hello := filepath.Join(dir, "hello.wasm")
+	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "wasmhost", "testdata", "hello.wat"), "-o", hello).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
+	cfgPath := filepath.Join(dir, "schedules.yaml")
+	write := func(jobs ...string) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "gateway: {url: %q}\ndefaults: {grouping: {instance: r}}\njobs:\n", gw.URL)
+		for _, j := range jobs {
+			fmt.Fprintf(&b, "  - {name: %s, every: 1s, collectors: [{name: c, plugin: hello.wasm, config: 1}]}\n", j)
+		}
+		// Write then rename, as editors and ConfigMaps do.
+		tmp := cfgPath + ".tmp"
+		if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, cfgPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hasJob := func(job string) func() bool {
+		return func() bool { return strings.Contains(gw.Metrics(t), `job="`+job+`"`) }
+	}
+	write("one")
+	a := startAgent(t, agentBin, nil, "run", "--config", cfgPath, "--cache-dir", "")
+	eventually(t, "job one pushed", 20*time.Second, hasJob("one"))
+
+	// An invalid config: rejected with its problem, the old one keeps going.
+	if err := os.WriteFile(cfgPath, []byte("gateway: {url: x}\njobs: [{name: one, evry: 1s}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "invalid config rejected", 10*time.Second, func() bool {
+		return strings.Contains(a.log(), "reload rejected") && strings.Contains(a.log(), "jobs[0].evry")
+	})
+	before := countLines(a.log(), "msg=pushed job=one")
+	eventually(t, "job one keeps pushing", 10*time.Second, func() bool { return countLines(a.log(), "msg=pushed job=one") >= before+2 })
+
+	// A valid change on disk is picked up by the file watch.
+	write("one", "two")
+	eventually(t, "job two added by the file watch", 10*time.Second, hasJob("two"))
+	if !strings.Contains(a.log(), `msg="config reloaded" trigger="file changed" added=[two]`) {
+		t.Errorf("reload not logged as expected:\n%s", a.log())
+	}
+
+	// SIGHUP reloads too (here the file did not change, then it did).
+	write("one", "two", "three")
+	_ = a.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, "job three added", 10*time.Second, hasJob("three"))
+	eventually(t, "SIGHUP reload logged", 5*time.Second, func() bool { return strings.Contains(a.log(), `trigger=SIGHUP`) })
+	a.stop(t)
+}
+
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func countLines(s, substr string) int {
+	n := 0
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, substr) {
+			n++
+		}
+	}
+	return n
+}
