@@ -74,6 +74,7 @@ type job struct {
 	files    []fileStamp          // plugin files as loaded, to see a rebuilt one on reload
 	reserved []string
 	logger   *slog.Logger
+	record   *jobRecord // last results, for Status; survives an unchanged reload
 }
 
 // New compiles every plugin (in parallel, once per file) and prepares the
@@ -135,6 +136,7 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 			files:    stampFiles(jc),
 			reserved: reserved,
 			logger:   a.logger.With("job", jc.Name),
+			record:   &jobRecord{},
 		}
 		st.jobs = append(st.jobs, j)
 		fresh = append(fresh, j)
@@ -349,6 +351,7 @@ func (a *Agent) runJob(ctx context.Context, j *job, deadline time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	start := time.Now()
+	j.record.start()
 	c := a.collect(ctx, j)
 	failed := 0
 	for _, st := range c.Statuses {
@@ -357,6 +360,7 @@ func (a *Agent) runJob(ctx context.Context, j *job, deadline time.Duration) {
 		}
 	}
 	err := a.push(ctx, j.pusher, c)
+	j.record.finish(start, c.Statuses, err)
 	if err != nil {
 		j.logger.Error("push failed", "gateway", j.pusher.URL(), "err", err)
 		return

@@ -1,0 +1,55 @@
+package agent
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pushagent/pushagent/agent/config"
+)
+
+func TestStatusAndReadiness(t *testing.T) {
+	hello, bad := wat(t, "hello"), wat(t, "misbehave")
+	cfg := &config.Config{
+		// Nothing listens on port 1: every push fails.
+		Gateway: config.Gateway{URL: "http://127.0.0.1:1", Timeout: 200 * time.Millisecond},
+		Jobs: []config.Job{{
+			Name: "j", Every: time.Second, Jitter: 10 * time.Millisecond, Method: "put", Grouping: map[string]string{"instance": "x"},
+			Collectors: []config.Collector{collector("ok", hello, "1"), collector("traps", bad, `"trap"`)},
+		}},
+	}
+	a, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	if ok, reasons := a.Ready(time.Minute); ok || !strings.Contains(reasons[0], "not running") {
+		t.Errorf("ready before Run: %v %v", ok, reasons)
+	}
+	st := a.Status()[0]
+	if st.Schedule != "every 1s ±10ms" || st.Runs != 0 || st.Collectors[0].Ran {
+		t.Errorf("status before any run = %+v", st)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	waitUntil(t, "a finished run", func() bool { return a.Status()[0].Runs >= 1 })
+	st = a.Status()[0]
+	if st.LastPushOK || !strings.Contains(st.LastPushError, "127.0.0.1:1") || st.FailingSince.IsZero() || st.NextRun.IsZero() {
+		t.Errorf("failing job status = %+v", st)
+	}
+	if c := st.Collectors; !c[0].Success || c[0].Samples != 1 || c[1].Success || !strings.Contains(c[1].Error, "unreachable") {
+		t.Errorf("collector statuses = %+v", c)
+	}
+	if ok, _ := a.Ready(time.Hour); !ok {
+		t.Error("not ready although pushes fail for less than the bound")
+	}
+	if ok, reasons := a.Ready(0); ok || !strings.Contains(reasons[0], `job "j": pushes failing for`) {
+		t.Errorf("ready although pushes fail past the bound: %v", reasons)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
