@@ -98,3 +98,5 @@ func TestNewReportsEveryPluginThatCannotLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) { testenv.Main(m) }

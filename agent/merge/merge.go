@@ -53,6 +53,8 @@ type Result struct {
 	// Collector is the collector's name; it becomes the collector label of
 	// the status series.
 	Collector string
+	// Plugin is the plugin file or endpoint, for messages.
+	Plugin string
 	// Labels are added to every sample of the collector.
 	Labels map[string]string
 	// Output is the plugin's stdout (exposition text). Ignored when Err is
@@ -130,8 +132,8 @@ func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
 		}
 		fams, err := ParseText(r.Output)
 		if err != nil {
-			st.Err = err
-			log.Warn("collector output rejected", "err", err)
+			st.Err = fmt.Errorf("job %q collector %q: plugin %s: %w", j.Name, r.Collector, r.Plugin, err)
+			log.Warn("collector output rejected", "plugin", r.Plugin, "err", err)
 			continue
 		}
 		st.Success = true

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -243,7 +244,7 @@ func (h *Host) compile(ctx context.Context, key pluginKey) (*Plugin, error) {
 		return nil, wrap(fmt.Errorf("compile: %w", err))
 	}
 	took := time.Since(start)
-	form, err := checkModule(cm)
+	form, err := checkModule(r, cm)
 	if err != nil {
 		_ = cm.Close(ctx)
 		return nil, wrap(err)
@@ -263,28 +264,33 @@ func (h *Host) compile(ctx context.Context, key pluginKey) (*Plugin, error) {
 }
 
 // checkModule refuses modules the host cannot serve, with the reason, so a
-// user learns it at load rather than from a failed run.
-func checkModule(cm wazero.CompiledModule) (Form, error) {
-	var missing []string
+// user learns it at load rather than from a failed run: every imported
+// function must exist in WASI or pushagent_v1 with the same signature.
+func checkModule(r wazero.Runtime, cm wazero.CompiledModule) (Form, error) {
+	var missing, mismatched []string
 	for _, imp := range cm.ImportedFunctions() {
 		mod, fn, _ := imp.Import()
-		switch mod {
-		case wasiModuleName:
-			if !wasiFunctions[fn] {
-				missing = append(missing, mod+"."+fn)
+		var have api.FunctionDefinition
+		if mod == wasiModuleName || mod == HostModule {
+			if m := r.Module(mod); m != nil {
+				have = m.ExportedFunctionDefinitions()[fn]
 			}
-		case HostModule:
-			if _, ok := hostFunctions[fn]; !ok {
-				missing = append(missing, mod+"."+fn)
-			}
-		default:
+		}
+		switch {
+		case have == nil:
 			missing = append(missing, mod+"."+fn)
+		case !slices.Equal(have.ParamTypes(), imp.ParamTypes()) || !slices.Equal(have.ResultTypes(), imp.ResultTypes()):
+			mismatched = append(mismatched, fmt.Sprintf("%s.%s as %s (the host has %s)", mod, fn, signature(imp), signature(have)))
 		}
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		return 0, fmt.Errorf("imports %s, which the host does not provide (available: WASI preview 1 %q and %s functions %s)",
 			strings.Join(missing, ", "), wasiModuleName, HostModule, strings.Join(hostFunctionNames(), ", "))
+	}
+	if len(mismatched) > 0 {
+		sort.Strings(mismatched)
+		return 0, fmt.Errorf("imports %s: wrong signature; see docs/plugin-abi.md", strings.Join(mismatched, ", "))
 	}
 	if mems := cm.ImportedMemories(); len(mems) > 0 {
 		mod, name, _ := mems[0].Import()
@@ -316,29 +322,16 @@ func checkModule(cm wazero.CompiledModule) (Form, error) {
 	return 0, fmt.Errorf("exports neither %s (reactor) nor %s (command); see docs/plugin-abi.md", CollectExport, StartExport)
 }
 
-// wasiFunctions lists what wasi_snapshot_preview1 offers; wazero implements
-// the whole of preview 1, which is what the module's import check uses.
-var wasiFunctions = func() map[string]bool {
-	m := map[string]bool{}
-	for _, n := range []string{
-		"args_get", "args_sizes_get", "environ_get", "environ_sizes_get",
-		"clock_res_get", "clock_time_get", "fd_advise", "fd_allocate",
-		"fd_close", "fd_datasync", "fd_fdstat_get", "fd_fdstat_set_flags",
-		"fd_fdstat_set_rights", "fd_filestat_get", "fd_filestat_set_size",
-		"fd_filestat_set_times", "fd_pread", "fd_prestat_get",
-		"fd_prestat_dir_name", "fd_pwrite", "fd_read", "fd_readdir",
-		"fd_renumber", "fd_seek", "fd_sync", "fd_tell", "fd_write",
-		"path_create_directory", "path_filestat_get",
-		"path_filestat_set_times", "path_link", "path_open",
-		"path_readlink", "path_remove_directory", "path_rename",
-		"path_symlink", "path_unlink_file", "poll_oneoff", "proc_exit",
-		"proc_raise", "sched_yield", "random_get", "sock_accept",
-		"sock_recv", "sock_send", "sock_shutdown",
-	} {
-		m[n] = true
+func signature(f api.FunctionDefinition) string {
+	name := func(ts []api.ValueType) string {
+		parts := make([]string, len(ts))
+		for i, t := range ts {
+			parts[i] = api.ValueTypeName(t)
+		}
+		return "(" + strings.Join(parts, ", ") + ")"
 	}
-	return m
-}()
+	return name(f.ParamTypes()) + " -> " + name(f.ResultTypes())
+}
 
 // Close releases every instance and compiled module.
 func (h *Host) Close(ctx context.Context) error {

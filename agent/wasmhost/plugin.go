@@ -123,19 +123,30 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 
 	stdout := &limitWriter{max: req.MaxOutput, onOverflow: func() { cancel(ErrOutputTooLarge) }}
 	stderr := &lineLogger{logger: logger, max: maxStderr}
-	var err error
+	var (
+		err     error
+		memUsed uint32 // linear memory at the end of the run, in bytes
+	)
 	switch p.form {
 	case Command:
-		err = p.runCommand(ctx, req, stdout, stderr)
+		memUsed, err = p.runCommand(ctx, req, stdout, stderr)
 	case Reactor:
-		err = p.runReactor(ctx, req, stdout, stderr)
+		memUsed, err = p.runReactor(ctx, req, stdout, stderr)
 	}
 	stderr.flush()
 	if stdout.overflow {
 		err = fmt.Errorf("%w (%d bytes); raise max_output or make the plugin write less", ErrOutputTooLarge, req.MaxOutput)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", p.name, p.explain(ctx, err))
+		err = p.explain(ctx, err)
+		// A refused memory.grow is not a trap: the plugin fails its own way
+		// (a trap, Go's "out of memory" and exit 2). Say what happened when
+		// its memory ended at the limit or it said so itself.
+		limit := uint64(p.pages) * pageSize
+		if uint64(memUsed)+pageSize >= limit || stderr.sawOOM {
+			err = fmt.Errorf("%w (the plugin ran out of memory: its memory_limit is %s; raise memory_limit)", err, formatBytes(limit))
+		}
+		return nil, fmt.Errorf("plugin %s: %w", p.name, err)
 	}
 	return stdout.buf.Bytes(), nil
 }
@@ -154,11 +165,21 @@ func (p *Plugin) explain(ctx context.Context, err error) error {
 			return fmt.Errorf("stopped: %w", context.Canceled)
 		}
 	}
+	// wazero reports a trap as "module[] function[_start] failed: wasm
+	// error: unreachable" followed by a stack trace; keep the cause line.
 	msg := err.Error()
-	if strings.Contains(msg, "out of memory") || strings.Contains(msg, "memory.grow") {
-		return fmt.Errorf("%w (memory limit %d MiB; raise memory_limit)", err, uint64(p.pages)*pageSize>>20)
+	if i := strings.Index(msg, "wasm error: "); i >= 0 {
+		line, _, _ := strings.Cut(msg[i:], "\n")
+		return fmt.Errorf("trapped: %s", line)
 	}
 	return err
+}
+
+func formatBytes(n uint64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%dMiB", n>>20)
+	}
+	return fmt.Sprintf("%dKiB", n>>10)
 }
 
 func (p *Plugin) moduleConfig(req Request) wazero.ModuleConfig {
@@ -206,10 +227,10 @@ func mounts(cfg wazero.ModuleConfig, s Sandbox) (wazero.ModuleConfig, func(), er
 	return cfg.WithFSConfig(fsc), closeAll, nil
 }
 
-func (p *Plugin) runCommand(ctx context.Context, req Request, stdout, stderr io.Writer) error {
+func (p *Plugin) runCommand(ctx context.Context, req Request, stdout, stderr io.Writer) (uint32, error) {
 	cfg, release, err := mounts(p.moduleConfig(req), req.Sandbox)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer release()
 	cfg = cfg.
@@ -217,17 +238,21 @@ func (p *Plugin) runCommand(ctx context.Context, req Request, stdout, stderr io.
 		WithStdout(stdout).
 		WithStderr(stderr)
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
+	var mem uint32
 	if mod != nil {
+		if m := mod.Memory(); m != nil {
+			mem = m.Size()
+		}
 		_ = mod.Close(context.WithoutCancel(ctx))
 	}
 	if err != nil {
 		var exit *sys.ExitError
 		if errors.As(err, &exit) && exit.ExitCode() < sys.ExitCodeDeadlineExceeded {
-			return fmt.Errorf("exited with code %d", exit.ExitCode())
+			return mem, fmt.Errorf("exited with code %d", exit.ExitCode())
 		}
-		return err
+		return mem, err
 	}
-	return nil
+	return mem, nil
 }
 
 // instance is a warm reactor instance. Its stdio are swappable so that each
@@ -289,7 +314,7 @@ func (p *Plugin) closePools(ctx context.Context) {
 	}
 }
 
-func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.Writer) error {
+func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.Writer) (uint32, error) {
 	pl := p.pool(req.Sandbox.key())
 	pl.mu.Lock()
 	var in *instance
@@ -304,7 +329,7 @@ func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.
 		var err error
 		in, err = p.newInstanceWith(ctx, req, stdout, stderr)
 		if err != nil {
-			return err
+			return 0, err
 		}
 	}
 	in.stdin.set(bytes.NewReader(req.Config))
@@ -315,7 +340,8 @@ func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.
 	in.stdout.set(nil)
 	in.stderr.set(nil)
 
-	healthy := err == nil && ctx.Err() == nil && in.mod.Memory().Size() < p.pages*pageSize
+	mem := in.mod.Memory().Size()
+	healthy := err == nil && ctx.Err() == nil && uint64(mem)+pageSize <= uint64(p.pages)*pageSize
 	if healthy {
 		pl.mu.Lock()
 		if len(pl.idle) < p.host.maxIdle {
@@ -330,12 +356,12 @@ func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.
 		in.close(context.WithoutCancel(ctx))
 	}
 	if err != nil {
-		return err
+		return mem, err
 	}
 	if code := uint32(res[0]); code != 0 {
-		return fmt.Errorf("%s returned %d (failure)", CollectExport, code)
+		return mem, fmt.Errorf("%s returned %d (failure)", CollectExport, code)
 	}
-	return nil
+	return mem, nil
 }
 
 func (p *Plugin) newInstanceWith(ctx context.Context, req Request, stdout, stderr io.Writer) (*instance, error) {
@@ -436,6 +462,7 @@ func (w *limitWriter) Write(b []byte) (int, error) {
 // run; the rest is counted and reported once.
 type lineLogger struct {
 	logger  *slog.Logger
+	sawOOM  bool // a line said the plugin ran out of memory
 	max     int
 	seen    int
 	lines   int
@@ -470,6 +497,9 @@ func (l *lineLogger) emit(line string) {
 	line = strings.TrimRight(line, "\r")
 	if line == "" {
 		return
+	}
+	if strings.Contains(line, "out of memory") || strings.Contains(line, "memory allocation of") {
+		l.sawOOM = true
 	}
 	if l.lines >= maxStderrLines {
 		l.dropped += len(line) + 1
