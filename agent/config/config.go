@@ -68,7 +68,12 @@ type Job struct {
 	Grouping         map[string]string
 	Method           string // "put" (replace the group) or "post" (add to it); lower case
 	DeleteOnShutdown bool
-	Collectors       []Collector
+	// ExpireAfter, when not 0, lets the agent delete groups of this job at
+	// the gateway that were last pushed longer ago than this: groups left by
+	// replicas that died without a clean shutdown. It is at least 1m and at
+	// least 3 times the longest time between runs (interval plus jitter).
+	ExpireAfter time.Duration
+	Collectors  []Collector
 }
 
 // Collector is one plugin run within a job, with the sandbox it is granted.

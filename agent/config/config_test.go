@@ -71,12 +71,14 @@ defaults:
   timeout: 4s
   memory_limit: 16MiB
   max_output: 512KiB
+  expire_after: 72h
 jobs:
   - name: faust-workers
     every: 15s
     jitter: 2s
     grouping: {zone: "${ZONE}", instance: "${EMPTY:-override}"}
     delete_on_shutdown: true
+    expire_after: 1m
     collectors:
       - name: queue
         plugin: plugins/textfile.wasm
@@ -136,6 +138,7 @@ func TestParseFull(t *testing.T) {
 		Grouping:         map[string]string{"instance": "override", "zone": "eu"},
 		Method:           "post",
 		DeleteOnShutdown: true,
+		ExpireAfter:      time.Minute,
 		Collectors: []config.Collector{{
 			Name:        "queue",
 			Plugin:      plugin,
@@ -161,10 +164,11 @@ func TestParseFull(t *testing.T) {
 			Env:         map[string]string{},
 		}},
 	}, {
-		Name:     "nightly",
-		Cron:     "0 30 2 * * *",
-		Grouping: map[string]string{"instance": "host-1"},
-		Method:   "put",
+		Name:        "nightly",
+		Cron:        "0 30 2 * * *",
+		Grouping:    map[string]string{"instance": "host-1"},
+		Method:      "put",
+		ExpireAfter: 72 * time.Hour, // from defaults: 3 × the daily gap
 		Collectors: []config.Collector{{
 			Name:        "x",
 			Plugin:      plugin,

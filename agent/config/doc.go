@@ -26,4 +26,7 @@
 //   - method put: a run replaces the group's metrics, so series that disappeared
 //     do not linger at the gateway.
 //   - no mounts, no env: a plugin sees only what its collector grants.
+//   - expire_after off: deleting other replicas' groups at the gateway is
+//     opt-in, and when on it is at least 1m and 3 times the longest time
+//     between runs, so that a replica that is alive but slow keeps its group.
 package config

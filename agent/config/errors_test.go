@@ -75,7 +75,7 @@ var parseErrorCases = []struct {
 	yaml: gw + job("    evry: 1s\n", col),
 	want: []string{
 		`$FILE:3: jobs[0]: needs a schedule: set every (like 15s) or cron (like "*/5 * * * *")`,
-		`$FILE:4: jobs[0].evry: unknown key (did you mean "every"?); valid keys here are name, every, cron, jitter, grouping, method, delete_on_shutdown, collectors`,
+		`$FILE:4: jobs[0].evry: unknown key (did you mean "every"?); valid keys here are name, every, cron, jitter, grouping, method, delete_on_shutdown, expire_after, collectors`,
 	},
 }, {
 	name: "unknown key in collector",
@@ -144,6 +144,42 @@ var parseErrorCases = []struct {
 	name: "negative jitter",
 	yaml: gw + job("    every: 15s\n    jitter: -1s\n", col),
 	want: []string{`$FILE:5: jobs[0].jitter: must not be negative, got "-1s"`},
+}, {
+	name: "expire_after below 3 × every",
+	yaml: gw + job("    every: 1m\n    expire_after: 2m\n", col),
+	want: []string{`$FILE:5: jobs[0].expire_after: must be at least 3m0s: 3 × the longest time between runs (every 1m0s), and never under 1m0s, so that a replica that is merely slow is not deleted; got "2m"`},
+}, {
+	name: "expire_after counts jitter",
+	yaml: gw + job("    every: 1m\n    jitter: 30s\n    expire_after: 4m\n", col),
+	want: []string{`$FILE:6: jobs[0].expire_after: must be at least 4m30s: 3 × the longest time between runs (every 1m0s + jitter 30s), and never under 1m0s, so that a replica that is merely slow is not deleted; got "4m"`},
+}, {
+	name: "expire_after below 1m",
+	yaml: gw + job("    every: 1s\n    expire_after: 30s\n", col),
+	want: []string{`$FILE:5: jobs[0].expire_after: must be at least 1m0s, so that a replica that is merely slow is not deleted (0s turns expiry off), got "30s"`},
+}, {
+	name: "expire_after below the longest gap of a cron schedule",
+	yaml: gw + job("    cron: \"*/5 9-17 * * 1-5\"\n    expire_after: 1h\n", col),
+	want: []string{`$FILE:5: jobs[0].expire_after: must be at least 189h15m0s: 3 × the longest time between runs (63h5m0s from the cron schedule), and never under 1m0s, so that a replica that is merely slow is not deleted; got "1h"`},
+}, {
+	name: "expire_after negative, a number, not a duration",
+	yaml: gw + job("    every: 1s\n    expire_after: -1m\n", col) +
+		"  - {name: k, every: 1s, expire_after: 600, collectors: [" + col + "]}\n" +
+		"  - {name: l, every: 1s, expire_after: 10 minutes, collectors: [" + col + "]}\n",
+	want: []string{
+		`$FILE:5: jobs[0].expire_after: must not be negative (0s turns expiry off), got "-1m"`,
+		`$FILE:7: jobs[1].expire_after: expected a duration like 15s, got 600 (a number)`,
+		`$FILE:8: jobs[2].expire_after: expected a duration like 15s or 1m30s (units ms, s, m, h), got "10 minutes"`,
+	},
+}, {
+	name: "expire_after from defaults too short for a job",
+	yaml: gw + "defaults: {expire_after: 10m}\n" + job("    every: 5m\n", col) +
+		"  - {name: k, every: 5m, expire_after: 0s, collectors: [" + col + "]}\n" +
+		"  - {name: l, every: 1m, collectors: [" + col + "]}\n",
+	want: []string{`$FILE:4: jobs[0]: expire_after 10m0s from defaults is too short for this job: it must be at least 15m0s: 3 × the longest time between runs (every 5m0s), and never under 1m0s, so that a replica that is merely slow is not deleted; set expire_after for this job (0s turns expiry off)`},
+}, {
+	name: "defaults expire_after below 1m",
+	yaml: gw + "defaults: {expire_after: 5s}\n" + job("    every: 1s\n", col),
+	want: []string{`$FILE:2: defaults.expire_after: must be at least 1m0s, so that a replica that is merely slow is not deleted (0s turns expiry off), got "5s"`},
 }, {
 	name: "duplicate job names",
 	yaml: gw + job("    every: 1s\n", col) + "  - {name: j, every: 2s, collectors: [" + col + "]}\n",

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pushagent/pushagent/agent/config"
 )
@@ -13,6 +14,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(gw + job("    every: 1s\n", col)))
 	f.Add([]byte(gw + job("    cron: \"*/5 * * * *\"\n    jitter: 1m\n", "{name: c, plugin: plugins/textfile.wasm, mounts: {/a.b: textfiles}, config: {x: [1, {y: \"${ZONE:-${X}}\"}]}}")))
 	f.Add([]byte("gateway: {url: \"https://u:p@gw\", basic_auth: {username: u, password_file: secrets/password}, tls: {cert_file: cert.pem}}\njobs: []\n"))
+	f.Add([]byte(gw + "defaults: {expire_after: 1h}\n" + job("    cron: \"*/5 9-17 * * 1-5\"\n    expire_after: 200h\n", col)))
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("- [\n"))
 	dir, path := fixture(f)
@@ -31,6 +33,9 @@ func FuzzParse(f *testing.F) {
 		for _, j := range cfg.Jobs {
 			if (j.Every == 0) == (j.Cron == "") || len(j.Collectors) == 0 {
 				t.Fatalf("accepted an invalid job: %+v", j)
+			}
+			if j.ExpireAfter != 0 && (j.ExpireAfter < time.Minute || j.ExpireAfter < 3*(j.Every+j.Jitter)) {
+				t.Fatalf("accepted a too short expire_after: %+v", j)
 			}
 		}
 	})

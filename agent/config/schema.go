@@ -48,6 +48,7 @@ type defaults struct {
 	timeout     time.Duration
 	memoryLimit uint64
 	maxOutput   int64
+	expireAfter time.Duration
 }
 
 func (l *loader) config(raw map[string]any) *Config {
@@ -306,7 +307,7 @@ func (l *loader) regularFile(p string, v any, what string) (string, bool) {
 }
 
 func (l *loader) defaults(p string, v any, d defaults) defaults {
-	o, ok := l.object(p, v, "defaults", "grouping", "method", "timeout", "memory_limit", "max_output")
+	o, ok := l.object(p, v, "defaults", "grouping", "method", "timeout", "memory_limit", "max_output", "expire_after")
 	if !ok {
 		return d
 	}
@@ -317,6 +318,7 @@ func (l *loader) defaults(p string, v any, d defaults) defaults {
 	d.timeout = l.positiveDuration(o, "timeout", d.timeout)
 	d.memoryLimit = l.size(o, "memory_limit", d.memoryLimit, minMemoryLimit, maxMemoryLimit)
 	d.maxOutput = int64(l.size(o, "max_output", uint64(d.maxOutput), minMaxOutput, maxMaxOutput))
+	d.expireAfter, _, _ = l.expireAfter(o, d.expireAfter)
 	return d
 }
 
@@ -386,7 +388,7 @@ var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | 
 const cronHint = `write 5 fields (minute hour day-of-month month day-of-week, like "*/5 * * * *") or 6 with leading seconds`
 
 func (l *loader) job(p string, v any, d defaults) (Job, bool) {
-	o, ok := l.object(p, v, "a job", "name", "every", "cron", "jitter", "grouping", "method", "delete_on_shutdown", "collectors")
+	o, ok := l.object(p, v, "a job", "name", "every", "cron", "jitter", "grouping", "method", "delete_on_shutdown", "expire_after", "collectors")
 	if !ok {
 		return Job{}, false
 	}
@@ -399,8 +401,9 @@ func (l *loader) job(p string, v any, d defaults) (Job, bool) {
 		valid = false
 	}
 
-	// Schedule. interval is the shortest time between runs, to bound jitter.
-	var interval time.Duration
+	// Schedule. interval is the shortest time between runs, to bound jitter;
+	// longest is the longest, to bound expire_after.
+	var interval, longest time.Duration
 	ev, evP, hasEvery := o.get("every")
 	cv, cvP, hasCron := o.get("cron")
 	switch {
@@ -413,12 +416,12 @@ func (l *loader) job(p string, v any, d defaults) (Job, bool) {
 			if dur < minEvery {
 				l.add(evP, "must be at least 1s, got %s", quote(raw))
 			} else {
-				j.Every, interval = dur, dur
+				j.Every, interval, longest = dur, dur, dur
 			}
 		}
 	case hasCron:
 		if s, ok := l.str(cvP, cv); ok {
-			j.Cron, interval = l.cron(cvP, s)
+			j.Cron, interval, longest = l.cron(cvP, s)
 		}
 	}
 
@@ -447,6 +450,9 @@ func (l *loader) job(p string, v any, d defaults) (Job, bool) {
 	if v, bp, ok := o.get("delete_on_shutdown"); ok {
 		j.DeleteOnShutdown, _ = l.boolean(bp, v)
 	}
+	var expireRaw string
+	j.ExpireAfter, expireRaw, _ = l.expireAfter(o, d.expireAfter)
+	l.checkExpireAfter(p, j, longest, expireRaw)
 
 	cv, cp, ok := o.get("collectors")
 	list, isList := cv.([]any)
@@ -475,26 +481,26 @@ func (l *loader) job(p string, v any, d defaults) (Job, bool) {
 	return j, valid
 }
 
-// cron validates a cron expression and returns it with the shortest interval
-// between its runs (0 when invalid).
-func (l *loader) cron(p, spec string) (string, time.Duration) {
+// cron validates a cron expression and returns it with the shortest and the
+// longest interval between its runs (0 when invalid).
+func (l *loader) cron(p, spec string) (string, time.Duration, time.Duration) {
 	spec = strings.TrimSpace(spec)
 	fields := strings.Fields(spec)
 	if n := len(fields); n < 5 || n > 6 || strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
 		l.add(p, "invalid cron expression %s: %s", quote(spec), cronHint)
-		return "", 0
+		return "", 0, 0
 	}
 	sched, err := parseCron(spec)
 	if err != nil {
 		l.add(p, "invalid cron expression %s: %v; %s", quote(spec), err, cronHint)
-		return "", 0
+		return "", 0, 0
 	}
 	gap := shortestGap(sched)
 	if gap == 0 {
 		l.add(p, "cron expression %s never fires; check the day-of-month and month fields", quote(spec))
-		return "", 0
+		return "", 0, 0
 	}
-	return spec, gap
+	return spec, gap, longestGap(sched)
 }
 
 // parseCron parses with robfig/cron, turning a panic into an error: the
