@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
@@ -24,6 +25,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pushagent/pushagent/agent/config"
+	"github.com/pushagent/pushagent/agent/expire"
 	"github.com/pushagent/pushagent/agent/httpplugin"
 	"github.com/pushagent/pushagent/agent/merge"
 	"github.com/pushagent/pushagent/agent/push"
@@ -61,14 +63,16 @@ type Agent struct {
 
 // state is one loaded config: the gateway client and the prepared jobs.
 type state struct {
-	cfg    *config.Config
-	pusher *push.Client
-	jobs   []*job
+	cfg     *config.Config
+	pusher  *push.Client
+	sweeper *expire.Sweeper
+	jobs    []*job
 }
 
 type job struct {
 	cfg      config.Job
 	pusher   *push.Client
+	sweeper  *expire.Sweeper      // deletes the groups of dead replicas (expire_after)
 	plugins  []*wasmhost.Plugin   // parallel to cfg.Collectors; nil for HTTP plugins
 	remote   []*httpplugin.Client // parallel to cfg.Collectors; nil for wasm plugins
 	files    []fileStamp          // plugin files as loaded, to see a rebuilt one on reload
@@ -110,11 +114,15 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 	if err != nil {
 		return nil, err
 	}
+	sweeper, err := expire.New(expire.Options{Gateway: cfg.Gateway, Logger: a.logger, Expired: a.metrics.expired})
+	if err != nil {
+		return nil, err
+	}
 	sameGateway := prev != nil && reflect.DeepEqual(prev.cfg.Gateway, cfg.Gateway)
 	if sameGateway {
-		pusher = prev.pusher
+		pusher, sweeper = prev.pusher, prev.sweeper // keeps the sweeper's schedule across reloads
 	}
-	st := &state{cfg: cfg, pusher: pusher}
+	st := &state{cfg: cfg, pusher: pusher, sweeper: sweeper}
 	var fresh []*job
 	for _, jc := range cfg.Jobs {
 		if sameGateway {
@@ -131,6 +139,7 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 		j := &job{
 			cfg:      jc,
 			pusher:   pusher,
+			sweeper:  sweeper,
 			plugins:  make([]*wasmhost.Plugin, len(jc.Collectors)),
 			remote:   make([]*httpplugin.Client, len(jc.Collectors)),
 			files:    stampFiles(jc),
@@ -325,7 +334,10 @@ func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collec
 		err = fmt.Errorf("job %q collector %q: %w", j.cfg.Name, c.Name, err)
 		log.Warn("collector failed", "plugin", plugin, "duration", took.Round(time.Microsecond), "err", err)
 	}
-	return merge.Result{Collector: c.Name, Labels: c.Labels, Output: out, Err: err, Duration: took}
+	if c.HTTP == nil {
+		plugin = filepath.Base(plugin)
+	}
+	return merge.Result{Collector: c.Name, Plugin: plugin, Labels: c.Labels, Output: out, Err: err, Duration: took}
 }
 
 // Push sends a collection to the gateway of the current config.
@@ -362,11 +374,29 @@ func (a *Agent) runJob(ctx context.Context, j *job, deadline time.Duration) {
 	err := a.push(ctx, j.pusher, c)
 	j.record.finish(start, c.Statuses, err)
 	if err != nil {
-		j.logger.Error("push failed", "gateway", j.pusher.URL(), "err", err)
+		reason := "other"
+		if perr := (*push.Error)(nil); errors.As(err, &perr) {
+			reason = perr.Reason
+		}
+		j.logger.Error("push failed", "gateway", j.pusher.URL(), "reason", reason, "err", err)
 		return
 	}
 	j.logger.Info("pushed", "gateway", j.pusher.URL(), "collectors", len(c.Statuses), "failed_collectors", failed,
 		"series", countSeries(c.Families), "duration", time.Since(start).Round(time.Millisecond))
+	a.expire(ctx, j)
+}
+
+// expire deletes the groups of j's dead replicas at the gateway: right
+// after a successful push, so that j's own group is fresh and the sweeper
+// can check the clocks against it, and at most once per expire_after/4.
+func (a *Agent) expire(ctx context.Context, j *job) {
+	now := time.Now()
+	if j.cfg.ExpireAfter <= 0 || !j.sweeper.Due(j.cfg.Name, j.cfg.ExpireAfter, now) {
+		return
+	}
+	if _, err := j.sweeper.Sweep(ctx, j.cfg.Name, j.cfg.Grouping, j.cfg.ExpireAfter, now); err != nil {
+		j.logger.Warn("expiring stale groups failed", "gateway", j.pusher.URL(), "err", err)
+	}
 }
 
 func countSeries(fams []*dto.MetricFamily) int {
@@ -439,6 +469,10 @@ func (a *Agent) schedule(s *schedule.Scheduler, j *job) error {
 			if deadline <= 0 {
 				deadline = runDeadline(j.cfg)
 			}
+			// End the run (push retries included) a little before the next
+			// is due: a run still going at that instant makes the scheduler
+			// skip the next one, halving the rate while a gateway fails.
+			deadline -= min(deadline/10, 250*time.Millisecond)
 			a.runJob(ctx, j, deadline)
 		},
 	})

@@ -22,6 +22,7 @@ type selfMetrics struct {
 	pushFailures      *prometheus.CounterVec
 	pushDuration      *prometheus.HistogramVec
 	lastPush          *prometheus.GaugeVec
+	expired           *prometheus.CounterVec
 }
 
 func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
@@ -55,10 +56,13 @@ func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 		lastPush: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pushagent_last_successful_push_timestamp_seconds", Help: "When the job last pushed successfully.",
 		}, []string{"job"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushagent_expired_groups_total", Help: "Groups of the job deleted from the gateway because no replica pushed to them for expire_after.",
+		}, []string{"job"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.runs, m.collectorRuns, m.collectorFailures, m.collectorDuration, m.collectorSamples,
-			m.pushes, m.pushFailures, m.pushDuration, m.lastPush)
+			m.pushes, m.pushFailures, m.pushDuration, m.lastPush, m.expired)
 	}
 	return m
 }

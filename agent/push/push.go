@@ -103,6 +103,8 @@ func (e *Error) Error() string {
 		hint = " (raise gateway.timeout, or check that the gateway is up)"
 	case e.Reason == "network":
 		hint = " (is the gateway running and gateway.url right?)"
+	case e.Status >= 500:
+		hint = " (the gateway is failing; retried until the next run)"
 	}
 	prep := "to"
 	if e.Op == "delete" {
@@ -157,6 +159,11 @@ func (c *Client) do(ctx context.Context, op, job string, grouping map[string]str
 		if attempt > 1 {
 			wait := c.backoff << (attempt - 2)
 			wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
+			// A wait that outlasts the run is pointless: the next run's
+			// newer data supersedes this retry.
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+				return last
+			}
 			select {
 			case <-ctx.Done():
 				return last
@@ -182,7 +189,7 @@ func (c *Client) do(ctx context.Context, op, job string, grouping map[string]str
 		if err == nil {
 			return nil
 		}
-		last = &Error{Op: op, Job: job, Grouping: grouping, Gateway: c.safeURL, Status: d.status, Attempts: attempt, Err: c.scrub(err)}
+		last = &Error{Op: op, Job: job, Grouping: grouping, Gateway: c.safeURL, Status: d.status, Attempts: attempt, Err: trimmed(c.scrub(err))}
 		switch {
 		case d.status != 0:
 			last.Reason = fmt.Sprintf("http_%d", d.status)
@@ -211,6 +218,16 @@ func (c *Client) scrub(err error) error {
 		if p, ok := u.User.Password(); ok && p != "" && strings.Contains(msg, p) {
 			return errors.New(strings.ReplaceAll(msg, p, "<secret>"))
 		}
+	}
+	return err
+}
+
+// trimmed drops the trailing newline gateways end their messages with, so
+// that the hint reads as part of the same line.
+func trimmed(err error) error {
+	msg := err.Error()
+	if t := strings.TrimRight(msg, "\n "); t != msg {
+		return errors.New(t)
 	}
 	return err
 }
