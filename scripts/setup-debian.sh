@@ -23,6 +23,8 @@ readonly -a NEEDED=(
 	"wat2wasm:wabt"
 	"make:make"
 	"curl:curl"
+	# agent/web's browser test loads the status page in headless Chromium.
+	"chromium:chromium"
 )
 
 missing=()

@@ -24,11 +24,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/pushagent/pushagent/agent"
 	"github.com/pushagent/pushagent/agent/config"
+	"github.com/pushagent/pushagent/agent/web"
 )
 
 // Exit codes, documented in the README.
@@ -181,9 +181,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var c common
 	c.register(fs)
-	listen := fs.String("listen", "", "address for /metrics, /healthz and /readyz (e.g. 127.0.0.1:9465); empty: no listener")
+	listen := fs.String("listen", "", "address for the status page (/), /metrics, /healthz and /readyz (e.g. 127.0.0.1:9465); empty: no listener")
+	readyMaxFailing := fs.Duration("ready-max-failing", web.DefaultReadyMaxFailing, "how long a job's pushes may fail before /readyz reports not ready")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight runs may take to finish on SIGINT/SIGTERM")
 	if !parseFlags(fs, args, stderr) {
+		return exitUsage
+	}
+	if *readyMaxFailing <= 0 {
+		fmt.Fprintf(stderr, "pushagent run: --ready-max-failing: must be a positive duration, got %s\n", *readyMaxFailing)
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -197,7 +202,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	defer a.Close(context.Background())
 	if *listen != "" {
-		srv, err := serve(*listen, reg, logger)
+		h := web.New(a, reg, web.Options{Logger: logger, ReadyMaxFailing: *readyMaxFailing, Version: versionString()})
+		srv, err := serve(*listen, h, logger)
 		if err != nil {
 			fmt.Fprintln(stderr, "pushagent: --listen:", err)
 			return exitUsage
@@ -213,22 +219,19 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func serve(addr string, reg *prometheus.Registry, logger *slog.Logger) (*http.Server, error) {
+// serve listens on addr and serves h until the server is closed.
+func serve(addr string, h http.Handler, logger *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http listener stopped", "addr", addr, "err", err)
 		}
 	}()
-	logger.Info("serving /metrics", "addr", ln.Addr().String())
+	logger.Info("serving the status page, /metrics, /healthz and /readyz", "addr", ln.Addr().String())
 	return srv, nil
 }
 

@@ -20,6 +20,7 @@ var debianPackages = map[string]string{
 	"wasm-ld":                "lld",
 	"rustc":                  "rustc",
 	"/usr/bin/rustc":         "rustc",
+	"chromium":               "chromium",
 }
 
 // RequireBinary returns the path of the first of names that exists: a name

@@ -1,0 +1,226 @@
+package web
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pushagent/pushagent/agent"
+)
+
+//go:embed status.html.tmpl
+var templates embed.FS
+
+var statusPage = template.Must(template.New("status.html.tmpl").ParseFS(templates, "status.html.tmpl"))
+
+// page is what the template shows: the statuses with every time already
+// turned into text relative to one instant, so the template holds no logic
+// that tests would have to reach through it.
+type page struct {
+	Generated when
+	Version   string
+	Jobs      []jobView
+	Failing   int
+}
+
+type jobView struct {
+	Name, Anchor       string
+	Schedule, Method   string
+	Grouping           []label
+	State              string // "ok", "failing" or "pending": the CSS class
+	StateText          string // what the badge says
+	Problems           []string
+	Running            bool
+	NextRun, LastRun   when
+	LastDuration       string
+	Pushed             bool // a push was attempted
+	PushOK             bool
+	PushError          string
+	FailingSince       when
+	LastSuccessfulPush when
+	Runs, Skipped      uint64
+	Collectors         []collectorView
+	FailedCollectors   int
+}
+
+type collectorView struct {
+	Name, Plugin     string
+	State, StateText string
+	Error            string
+	Duration         string
+	Samples, Dropped int
+	Ran              bool
+}
+
+type label struct{ Name, Value string }
+
+// when is a point in time as the page shows it: relative ("in 4s",
+// "12s ago") with the absolute UTC time as a tooltip.
+type when struct {
+	Rel, Abs, ISO string
+}
+
+func (w when) Zero() bool { return w.Abs == "" }
+
+// render writes the status page of statuses as seen at now. A job is
+// failing when its last push failed or any of its collectors' last run did:
+// either way, series are missing at the gateway.
+func render(w io.Writer, statuses []agent.JobStatus, now time.Time, version string) error {
+	p := page{Generated: at(now, now), Version: version}
+	anchors := map[string]int{}
+	for _, js := range statuses {
+		jv := jobView{
+			Name:               js.Name,
+			Anchor:             anchor(js.Name, anchors),
+			Schedule:           js.Schedule,
+			Method:             strings.ToUpper(js.Method),
+			Running:            js.Running,
+			NextRun:            at(js.NextRun, now),
+			LastRun:            at(js.LastRun, now),
+			Pushed:             js.Runs > 0,
+			PushOK:             js.LastPushOK,
+			PushError:          js.LastPushError,
+			FailingSince:       at(js.FailingSince, now),
+			LastSuccessfulPush: at(js.LastSuccessfulRun, now),
+			Runs:               js.Runs,
+			Skipped:            js.Skipped,
+		}
+		if !js.NextRun.IsZero() && !js.NextRun.After(now) {
+			// The scheduler has not moved on yet: the run is starting.
+			jv.NextRun.Rel = "due now"
+		}
+		if js.Runs > 0 {
+			jv.LastDuration = duration(js.LastDuration)
+		}
+		keys := make([]string, 0, len(js.Grouping))
+		for k := range js.Grouping {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			jv.Grouping = append(jv.Grouping, label{k, js.Grouping[k]})
+		}
+		for _, cs := range js.Collectors {
+			cv := collectorView{Name: cs.Name, Plugin: cs.Plugin, Ran: cs.Ran, Error: cs.Error,
+				Samples: cs.Samples, Dropped: cs.Dropped}
+			switch {
+			case !cs.Ran:
+				cv.State, cv.StateText = "pending", "not run yet"
+			case cs.Success:
+				cv.State, cv.StateText = "ok", "OK"
+				cv.Duration = duration(cs.Duration)
+			default:
+				cv.State, cv.StateText = "failing", "FAILED"
+				cv.Duration = duration(cs.Duration)
+				jv.FailedCollectors++
+			}
+			jv.Collectors = append(jv.Collectors, cv)
+		}
+		if js.Runs > 0 && !js.LastPushOK {
+			jv.Problems = append(jv.Problems, "push failing")
+		}
+		if jv.FailedCollectors > 0 {
+			jv.Problems = append(jv.Problems, fmt.Sprintf("%d of %d collectors failed", jv.FailedCollectors, len(jv.Collectors)))
+		}
+		switch {
+		case len(jv.Problems) > 0:
+			jv.State, jv.StateText = "failing", "FAILING"
+			p.Failing++
+		case js.Runs == 0:
+			jv.State, jv.StateText = "pending", "not run yet"
+		default:
+			jv.State, jv.StateText = "ok", "OK"
+		}
+		p.Jobs = append(p.Jobs, jv)
+	}
+	return statusPage.Execute(w, p)
+}
+
+// anchor makes an id for a job's section: job names are free text, ids
+// should not be, and two names may map to the same id.
+func anchor(name string, seen map[string]int) string {
+	var b strings.Builder
+	b.WriteString("job-")
+	for _, r := range strings.ToLower(name) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	id := b.String()
+	seen[id]++
+	if n := seen[id]; n > 1 {
+		id = fmt.Sprintf("%s-%d", id, n)
+	}
+	return id
+}
+
+func at(t, now time.Time) when {
+	if t.IsZero() {
+		return when{}
+	}
+	return when{Rel: relative(t, now), Abs: absTime(t), ISO: t.UTC().Format(time.RFC3339)}
+}
+
+func absTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// relative says how far t is from now in the words a person uses:
+// "in 4s", "12s ago", "3m20s ago", "just now".
+func relative(t, now time.Time) string {
+	d := t.Sub(now)
+	switch {
+	case d >= time.Second:
+		return "in " + human(d)
+	case d <= -time.Second:
+		return human(-d) + " ago"
+	case d < 0:
+		return "just now"
+	}
+	return "now"
+}
+
+// human is a duration to the second, in at most two units: "45s",
+// "3m20s", "2h", "1d4h".
+func human(d time.Duration) string {
+	s := int64(d / time.Second)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return units(s/60, "m", s%60, "s")
+	case s < 86400:
+		return units(s/3600, "h", s%3600/60, "m")
+	}
+	return units(s/86400, "d", s%86400/3600, "h")
+}
+
+func units(big int64, bigUnit string, small int64, smallUnit string) string {
+	if small == 0 {
+		return fmt.Sprintf("%d%s", big, bigUnit)
+	}
+	return fmt.Sprintf("%d%s%d%s", big, bigUnit, small, smallUnit)
+}
+
+// duration shows a run's length to three or four significant digits:
+// "1.23s", "45.6ms", "812µs".
+func duration(d time.Duration) string {
+	for _, r := range []struct{ min, round time.Duration }{
+		{10 * time.Second, 100 * time.Millisecond},
+		{time.Second, 10 * time.Millisecond},
+		{100 * time.Millisecond, time.Millisecond},
+		{10 * time.Millisecond, 100 * time.Microsecond},
+		{time.Millisecond, 10 * time.Microsecond},
+		{100 * time.Microsecond, time.Microsecond},
+		{10 * time.Microsecond, 100 * time.Nanosecond},
+	} {
+		if d >= r.min {
+			return d.Round(r.round).String()
+		}
+	}
+	return d.String()
+}
