@@ -68,6 +68,9 @@ type Job struct {
 	Grouping         map[string]string
 	Method           string // "put" (replace the group) or "post" (add to it); lower case
 	DeleteOnShutdown bool
+	// Replicated says the job runs in several agents at once (scaled
+	// replicas); its grouping must then tell them apart.
+	Replicated bool
 	// ExpireAfter, when not 0, lets the agent delete groups of this job at
 	// the gateway that were last pushed longer ago than this: groups left by
 	// replicas that died without a clean shutdown. It is at least 1m and at

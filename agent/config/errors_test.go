@@ -75,7 +75,7 @@ var parseErrorCases = []struct {
 	yaml: gw + job("    evry: 1s\n", col),
 	want: []string{
 		`$FILE:3: jobs[0]: needs a schedule: set every (like 15s) or cron (like "*/5 * * * *")`,
-		`$FILE:4: jobs[0].evry: unknown key (did you mean "every"?); valid keys here are name, every, cron, jitter, grouping, method, delete_on_shutdown, expire_after, collectors`,
+		`$FILE:4: jobs[0].evry: unknown key (did you mean "every"?); valid keys here are name, every, cron, jitter, grouping, method, delete_on_shutdown, expire_after, replicated, collectors`,
 	},
 }, {
 	name: "unknown key in collector",
@@ -99,6 +99,17 @@ var parseErrorCases = []struct {
 	want: []string{
 		`$FILE:5: jobs[0].collectors[0].http.url: expected an http:// or https:// URL, like http://127.0.0.1:8080/collect`,
 		`$FILE:5: jobs[0].collectors[0].mounts: applies to wasm plugins only; an http plugin runs outside the agent's sandbox`,
+	},
+}, {
+	name: "replicated job without a distinguishing grouping label",
+	yaml: gw + job("    every: 1s\n    replicated: true\n    grouping: {zone: a}\n", col),
+	want: []string{`$FILE:3: jobs[0]: is replicated, but no grouping label tells the replicas apart, so they would overwrite each other's group; add one from the environment, like grouping: {instance: "${HOSTNAME}"}`},
+}, {
+	name: "white space in job name and grouping value",
+	yaml: gw + "jobs:\n  - name: my job\n    every: 1s\n    grouping: {zone: eu west}\n    collectors: [" + col + "]\n",
+	want: []string{
+		`$FILE:3: jobs[0].name: "my job" contains white space, which the Pushgateway's URL scheme turns into '+' (client_golang escapes it so); use - or _`,
+		`$FILE:5: jobs[0].grouping.zone: value "eu west" contains white space, which the Pushgateway's URL scheme turns into '+'; use - or _`,
 	},
 }, {
 	name: "bad duration",

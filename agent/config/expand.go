@@ -94,6 +94,12 @@ func (l *loader) expand(path, s string) string {
 	if !strings.Contains(s, "$") {
 		return s
 	}
+	if strings.Contains(strings.ReplaceAll(s, "$$", ""), "${") {
+		if l.templated == nil {
+			l.templated = map[string]bool{}
+		}
+		l.templated[path] = true
+	}
 	x := expander{l: l, path: path, s: s}
 	out, _ := x.scan(0, false, true)
 	return out

@@ -60,3 +60,27 @@ jobs:
 		}
 	}
 }
+
+func TestReplicatedJobWithATemplatedGroupingIsValid(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.wasm"), []byte("\x00asm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, yaml := range []string{
+		// From the defaults...
+		"gateway: {url: http://gw:9091}\ndefaults: {grouping: {instance: \"${HOSTNAME}\"}}\njobs: [{name: j, every: 1s, replicated: true, grouping: {zone: a}, collectors: [{name: c, plugin: p.wasm}]}]\n",
+		// ...or the job itself.
+		"gateway: {url: http://gw:9091}\njobs: [{name: j, every: 1s, replicated: true, grouping: {pod: \"${POD_NAME:-x}\"}, collectors: [{name: c, plugin: p.wasm}]}]\n",
+	} {
+		cfg, err := config.Parse([]byte(yaml), filepath.Join(dir, "s.yaml"), config.Options{
+			Environ:  func() []string { return nil },
+			Hostname: func() (string, error) { return "h1", nil },
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", yaml, err)
+		}
+		if !cfg.Jobs[0].Replicated {
+			t.Error("replicated not set")
+		}
+	}
+}

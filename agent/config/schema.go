@@ -388,7 +388,7 @@ var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | 
 const cronHint = `write 5 fields (minute hour day-of-month month day-of-week, like "*/5 * * * *") or 6 with leading seconds`
 
 func (l *loader) job(p string, v any, d defaults) (Job, bool) {
-	o, ok := l.object(p, v, "a job", "name", "every", "cron", "jitter", "grouping", "method", "delete_on_shutdown", "expire_after", "collectors")
+	o, ok := l.object(p, v, "a job", "name", "every", "cron", "jitter", "grouping", "method", "delete_on_shutdown", "expire_after", "replicated", "collectors")
 	if !ok {
 		return Job{}, false
 	}
@@ -444,8 +444,39 @@ func (l *loader) job(p string, v any, d defaults) (Job, bool) {
 	if j.Grouping == nil {
 		j.Grouping = map[string]string{}
 	}
-	if v, gp, ok := o.get("grouping"); ok {
-		maps.Copy(j.Grouping, l.grouping(gp, v))
+	// Where each grouping value came from, to tell whether it varies per
+	// replica (it referenced a variable).
+	from := map[string]string{}
+	for k := range j.Grouping {
+		from[k] = keyPath("defaults.grouping", k)
+	}
+	gv, gp, hasGrouping := o.get("grouping")
+	if hasGrouping {
+		g := l.grouping(gp, gv)
+		maps.Copy(j.Grouping, g)
+		for k := range g {
+			from[k] = keyPath(gp, k)
+		}
+	}
+	if j.Name != "" && strings.ContainsAny(j.Name, " \t") {
+		l.add(p+".name", "%s contains white space, which the Pushgateway's URL scheme turns into '+' (client_golang escapes it so); use - or _", quote(j.Name))
+	}
+	for _, k := range slices.Sorted(maps.Keys(j.Grouping)) {
+		if strings.ContainsAny(j.Grouping[k], " \t") {
+			l.add(from[k], "value %s contains white space, which the Pushgateway's URL scheme turns into '+'; use - or _", quote(j.Grouping[k]))
+		}
+	}
+	if v, rp, ok := o.get("replicated"); ok {
+		j.Replicated, _ = l.boolean(rp, v)
+	}
+	if j.Replicated {
+		varies := false
+		for _, path := range from {
+			varies = varies || l.templated[path]
+		}
+		if !varies {
+			l.add(p, "is replicated, but no grouping label tells the replicas apart, so they would overwrite each other's group; add one from the environment, like grouping: {instance: \"${HOSTNAME}\"}")
+		}
 	}
 	if v, bp, ok := o.get("delete_on_shutdown"); ok {
 		j.DeleteOnShutdown, _ = l.boolean(bp, v)

@@ -19,6 +19,10 @@ type loader struct {
 	// expanded. Their problem is reported once; checks of the half-expanded
 	// value would only repeat it in a confusing way.
 	unexpanded map[string]bool
+	// templated holds the paths of values that referenced a variable
+	// (${…}): a replicated job's grouping needs one, or every replica
+	// would push to the same group.
+	templated map[string]bool
 }
 
 func (l *loader) add(path, format string, args ...any) {
