@@ -37,6 +37,8 @@ fuzz:
 		./agent/config:FuzzParse \
 		./agent/merge:FuzzParseAndMerge \
 		./agent/wasmhost:FuzzParseHTTPRequest \
+		./agent/expire:FuzzDecodeGroups \
+		./agent/expire:FuzzDeleteURL \
 		./plugins/starlark:FuzzScript \
 		./sdk:FuzzDecodeResult \
 		./plugins/textfile:FuzzCollect \
@@ -47,9 +49,10 @@ fuzz:
 		./plugins/procfs:FuzzParseLoadavg \
 		./plugins/procfs:FuzzParseMeminfo \
 		./plugins/procfs:FuzzParseStat; do \
-		pkg=$${target%%:*}; fn=$${target#*:}; \
-		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) >/dev/null; \
+		pkg=$${target%%:*}; fn=$${target#*:}; log=$$(mktemp); \
+		if ! $(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) >$$log 2>&1; then \
+			cat $$log; rm -f $$log; exit 1; fi; \
+		echo "fuzz $$pkg $$fn: $$(grep -o 'elapsed: [^,]*, execs: [0-9]*' $$log | tail -1), no crash"; rm -f $$log; \
 	done
 
 check: fmt vet tidy-check test
