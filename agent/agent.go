@@ -97,6 +97,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 		return nil, err
 	}
 	a := &Agent{opts: opts, logger: logger, host: host, metrics: newSelfMetrics(opts.Registry)}
+	if opts.Registry != nil {
+		opts.Registry.MustRegister(newPluginCollector(a))
+	}
 	st, err := a.prepare(ctx, cfg, nil)
 	if err != nil {
 		_ = host.Close(ctx)
@@ -113,6 +116,11 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 	pusher, err := push.New(cfg.Gateway)
 	if err != nil {
 		return nil, err
+	}
+	pusher.OnAttempt = func(op, job string) {
+		if op == "push" {
+			a.metrics.pushAttempts.WithLabelValues(job).Inc()
+		}
 	}
 	sweeper, err := expire.New(expire.Options{Gateway: cfg.Gateway, Logger: a.logger, Expired: a.metrics.expired})
 	if err != nil {

@@ -66,7 +66,7 @@ func TestCollectIsolatesFailingCollectors(t *testing.T) {
 			t.Errorf("error does not name job and collector: %v", st.Err)
 		}
 	}
-	if n := testutil.ToFloat64(a.metrics.collectorFailures.WithLabelValues("j", "loops")); n != 1 {
+	if n := testutil.ToFloat64(a.metrics.collectorFailures.WithLabelValues("j", "loops", "timeout")); n != 1 {
 		t.Errorf("failure counter = %v", n)
 	}
 	found := false

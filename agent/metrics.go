@@ -1,13 +1,18 @@
 package agent
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pushagent/pushagent/agent/merge"
 	"github.com/pushagent/pushagent/agent/push"
+	"github.com/pushagent/pushagent/agent/wasmhost"
 )
 
 // selfMetrics are the agent's own series, served on /metrics: every job
@@ -23,6 +28,8 @@ type selfMetrics struct {
 	pushDuration      *prometheus.HistogramVec
 	lastPush          *prometheus.GaugeVec
 	expired           *prometheus.CounterVec
+	collectorLastOK   *prometheus.GaugeVec
+	pushAttempts      *prometheus.CounterVec
 }
 
 func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
@@ -34,8 +41,8 @@ func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 			Name: "pushagent_collector_runs_total", Help: "Collector runs.",
 		}, []string{"job", "collector"}),
 		collectorFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pushagent_collector_failures_total", Help: "Collector runs that failed (plugin error, timeout, bad output).",
-		}, []string{"job", "collector"}),
+			Name: "pushagent_collector_failures_total", Help: "Collector runs that failed, by reason: timeout, trap, exit, memory, output_too_large, bad_output, http, other.",
+		}, []string{"job", "collector", "reason"}),
 		collectorDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "pushagent_collector_run_duration_seconds", Help: "Duration of collector runs.",
 			Buckets: []float64{.0005, .001, .005, .01, .05, .1, .5, 1, 5},
@@ -56,21 +63,29 @@ func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 		lastPush: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pushagent_last_successful_push_timestamp_seconds", Help: "When the job last pushed successfully.",
 		}, []string{"job"}),
+		collectorLastOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pushagent_collector_last_success_timestamp_seconds", Help: "When the collector last ran successfully.",
+		}, []string{"job", "collector"}),
+		pushAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushagent_push_attempts_total", Help: "HTTP requests made to push (retries included).",
+		}, []string{"job"}),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pushagent_expired_groups_total", Help: "Groups of the job deleted from the gateway because no replica pushed to them for expire_after.",
 		}, []string{"job"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.runs, m.collectorRuns, m.collectorFailures, m.collectorDuration, m.collectorSamples,
-			m.pushes, m.pushFailures, m.pushDuration, m.lastPush, m.expired)
+			m.pushes, m.pushFailures, m.pushDuration, m.lastPush, m.expired, m.collectorLastOK, m.pushAttempts)
 	}
 	return m
 }
 
 func (m *selfMetrics) observeCollector(job string, st merge.Status) {
 	m.collectorRuns.WithLabelValues(job, st.Collector).Inc()
-	if !st.Success {
-		m.collectorFailures.WithLabelValues(job, st.Collector).Inc()
+	if st.Success {
+		m.collectorLastOK.WithLabelValues(job, st.Collector).SetToCurrentTime()
+	} else {
+		m.collectorFailures.WithLabelValues(job, st.Collector, failureReason(st.Err)).Inc()
 	}
 	m.collectorDuration.WithLabelValues(job, st.Collector).Observe(st.Duration.Seconds())
 	m.collectorSamples.WithLabelValues(job, st.Collector).Set(float64(st.Samples))
@@ -89,4 +104,76 @@ func (m *selfMetrics) observePush(job string, err error, took time.Duration) {
 		reason = perr.Reason
 	}
 	m.pushFailures.WithLabelValues(job, reason).Inc()
+}
+
+// failureReason classifies a collector failure for the reason label. The
+// messages are the agent's own (wasmhost, merge, httpplugin), so matching
+// them is stable; a new kind shows up as "other" rather than as a new,
+// unbounded label value.
+func failureReason(err error) string {
+	if err == nil {
+		return "other"
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "ran out of memory"):
+		return "memory"
+	case errors.Is(err, context.DeadlineExceeded), strings.Contains(msg, "timed out"):
+		return "timeout"
+	case errors.Is(err, wasmhost.ErrOutputTooLarge), strings.Contains(msg, "exceeds max_output"):
+		return "output_too_large"
+	case strings.Contains(msg, "not valid Prometheus text exposition format"):
+		return "bad_output"
+	case strings.Contains(msg, "trapped:"):
+		return "trap"
+	case strings.Contains(msg, "exited with code"), strings.Contains(msg, "returned"):
+		return "exit"
+	case strings.Contains(msg, "http plugin"):
+		return "http"
+	}
+	return "other"
+}
+
+// pluginCollector reports the compiled plugins at scrape time: compile
+// time, warm instances and their memory.
+type pluginCollector struct {
+	a                        *Agent
+	compile, warm, memoryPgs *prometheus.Desc
+}
+
+func newPluginCollector(a *Agent) *pluginCollector {
+	return &pluginCollector{
+		a:         a,
+		compile:   prometheus.NewDesc("pushagent_plugin_compile_seconds", "How long compiling the plugin took (short when it came from the compilation cache).", []string{"plugin"}, nil),
+		warm:      prometheus.NewDesc("pushagent_plugin_warm_instances", "Idle reactor instances kept warm for the plugin.", []string{"plugin"}, nil),
+		memoryPgs: prometheus.NewDesc("pushagent_plugin_memory_pages", "Wasm memory pages (64 KiB) held by the plugin's warm instances.", []string{"plugin"}, nil),
+	}
+}
+
+func (c *pluginCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.compile
+	ch <- c.warm
+	ch <- c.memoryPgs
+}
+
+func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.a.cur.Load()
+	if st == nil {
+		return // scraped while New is still loading plugins
+	}
+	seen := map[*wasmhost.Plugin]bool{}
+	for _, j := range st.jobs {
+		for _, p := range j.plugins {
+			if p == nil || seen[p] {
+				continue
+			}
+			seen[p] = true
+			// A plugin is compiled once per memory limit; the label says which.
+			name := fmt.Sprintf("%s@%dMiB", filepath.Base(p.Path()), uint64(p.Pages())/16)
+			warm, pages := p.Warm()
+			ch <- prometheus.MustNewConstMetric(c.compile, prometheus.GaugeValue, p.CompileTime.Seconds(), name)
+			ch <- prometheus.MustNewConstMetric(c.warm, prometheus.GaugeValue, float64(warm), name)
+			ch <- prometheus.MustNewConstMetric(c.memoryPgs, prometheus.GaugeValue, float64(pages), name)
+		}
+	}
 }

@@ -39,6 +39,10 @@ type Client struct {
 	// supersedes an older retry.
 	attempts int
 	backoff  time.Duration
+
+	// OnAttempt, when set, is called before every HTTP request ("push" or
+	// "delete"), retries included, for the agent's attempt counter.
+	OnAttempt func(op, job string)
 }
 
 // New builds a client from the gateway section of the config.
@@ -169,6 +173,9 @@ func (c *Client) do(ctx context.Context, op, job string, grouping map[string]str
 				return last
 			case <-time.After(wait):
 			}
+		}
+		if c.OnAttempt != nil {
+			c.OnAttempt(op, job)
 		}
 		actx, cancel := context.WithTimeout(ctx, c.timeout)
 		d := &doer{client: c.http, ctx: actx}

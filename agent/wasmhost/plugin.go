@@ -287,6 +287,24 @@ func (p *Plugin) pool(key string) *pool {
 	return pl
 }
 
+// Pages is the plugin's memory limit in wasm pages.
+func (p *Plugin) Pages() uint32 { return p.pages }
+
+// Warm reports the idle reactor instances and the wasm pages they hold.
+func (p *Plugin) Warm() (instances int, pages uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pl := range p.pools {
+		pl.mu.Lock()
+		for _, in := range pl.idle {
+			instances++
+			pages += uint64(in.mod.Memory().Size()) / pageSize
+		}
+		pl.mu.Unlock()
+	}
+	return instances, pages
+}
+
 // IdleInstances reports how many warm instances are pooled, for the
 // agent's own metrics and for tests that check memory stays bounded.
 func (p *Plugin) IdleInstances() int {
