@@ -8,7 +8,7 @@ GOFILES := $(shell find . -name '*.go' -not -path './.git/*')
 # Each fuzz target gets this long in `make test`; raise it for a deeper run.
 FUZZTIME ?= 10s
 
-.PHONY: all build plugins setup test test-go fuzz check fmt vet tidy-check quickstart clean bench
+.PHONY: all build plugins dist setup test test-go fuzz check fmt vet tidy-check quickstart clean bench
 
 all: build
 
@@ -23,10 +23,23 @@ plugins: $(PLUGIN_WASM)
 plugins/%.wasm: $(GOFILES) go.mod go.sum
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o $@ ./plugins/$*
 
+# dist is the container image's content, made by the same commands CI runs
+# (make test depends on it): the agent, the plugins, the bundled config and
+# a compilation cache warmed by `validate`, so the container starts without
+# compiling.
+dist: build
+	rm -rf dist && mkdir -p dist/app/plugins dist/app/examples
+	cp bin/pushagent dist/pushagent
+	cp $(PLUGIN_WASM) dist/app/plugins/
+	cp schedules.yaml dist/app/
+	cp -r examples/textfile dist/app/examples/
+	cd dist/app && ../pushagent validate --config schedules.yaml --cache-dir ../cache >/dev/null
+	@echo "dist: $$(du -sh dist | cut -f1) (agent $$(du -sh dist/pushagent | cut -f1), plugins $$(du -sh dist/app/plugins | cut -f1), cache $$(du -sh dist/cache | cut -f1))"
+
 setup:
 	@bash scripts/setup-debian.sh
 
-test: setup build fuzz test-go
+test: setup build dist fuzz test-go
 
 test-go:
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -78,4 +91,4 @@ quickstart: setup build
 	@bash scripts/quickstart.sh
 
 clean:
-	rm -rf bin $(PLUGIN_WASM)
+	rm -rf bin dist $(PLUGIN_WASM)

@@ -47,6 +47,9 @@ Usage:
   pushagent once     [flags]   run every job (or --job) once; print what would be pushed
   pushagent validate [flags]   check the config and compile its plugins
   pushagent version            print version and build information
+  pushagent healthcheck [--url URL]
+                               exit 0 if the agent's /healthz answers 200 (for
+                               container HEALTHCHECKs, where there is no curl)
 
 Run 'pushagent <command> -h' for a command's flags.
 
@@ -76,6 +79,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
+	case "healthcheck":
+		return cmdHealthcheck(rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "pushagent: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage
@@ -329,5 +334,27 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "  job %q: %s, %s, grouping %s, %d collector(s)\n", j.Name, sched, j.Method, groupingString(j.Grouping), len(j.Collectors))
 	}
+	return exitOK
+}
+
+func cmdHealthcheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	url := fs.String("url", "http://127.0.0.1:9465/healthz", "the agent's /healthz")
+	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
+	if !parseFlags(fs, args, stderr) {
+		return exitUsage
+	}
+	client := &http.Client{Timeout: *timeout}
+	resp, err := client.Get(*url)
+	if err != nil {
+		fmt.Fprintln(stderr, "pushagent healthcheck:", err)
+		return exitFailed
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "pushagent healthcheck: %s answered %s\n", *url, resp.Status)
+		return exitFailed
+	}
+	fmt.Fprintln(stdout, "ok")
 	return exitOK
 }

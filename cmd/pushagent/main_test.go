@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +12,8 @@ import (
 )
 
 func TestCLI(t *testing.T) {
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
+	defer healthy.Close()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("gateway: {url: ftp://x}\njobs: []\n"), 0o644); err != nil {
@@ -27,6 +32,8 @@ func TestCLI(t *testing.T) {
 		{[]string{"validate", "--config", bad}, exitUsage, "", "gateway.url"},
 		{[]string{"validate", "--config", bad, "extra"}, exitUsage, "", `unexpected argument "extra"`},
 		{[]string{"run", "--config", bad, "--log-level", "loud"}, exitUsage, "", "--log-level"},
+		{[]string{"healthcheck", "--url", "http://127.0.0.1:1/healthz", "--timeout", "1s"}, exitFailed, "", "connection refused"},
+		{[]string{"healthcheck", "--url", healthy.URL}, exitOK, "ok", ""},
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer
