@@ -137,8 +137,8 @@ func failureReason(err error) string {
 // pluginCollector reports the compiled plugins at scrape time: compile
 // time, warm instances and their memory.
 type pluginCollector struct {
-	a                        *Agent
-	compile, warm, memoryPgs *prometheus.Desc
+	a                                 *Agent
+	compile, warm, memoryPgs, created *prometheus.Desc
 }
 
 func newPluginCollector(a *Agent) *pluginCollector {
@@ -147,6 +147,7 @@ func newPluginCollector(a *Agent) *pluginCollector {
 		compile:   prometheus.NewDesc("pushagent_plugin_compile_seconds", "How long compiling the plugin took (short when it came from the compilation cache).", []string{"plugin"}, nil),
 		warm:      prometheus.NewDesc("pushagent_plugin_warm_instances", "Idle reactor instances kept warm for the plugin.", []string{"plugin"}, nil),
 		memoryPgs: prometheus.NewDesc("pushagent_plugin_memory_pages", "Wasm memory pages (64 KiB) held by the plugin's warm instances.", []string{"plugin"}, nil),
+		created:   prometheus.NewDesc("pushagent_plugin_instances_created_total", "Instances of the plugin created: one per run for a command; for a reactor, a rate above zero means instances are being replaced (traps, timeouts).", []string{"plugin"}, nil),
 	}
 }
 
@@ -154,6 +155,7 @@ func (c *pluginCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.compile
 	ch <- c.warm
 	ch <- c.memoryPgs
+	ch <- c.created
 }
 
 func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
@@ -174,6 +176,7 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.compile, prometheus.GaugeValue, p.CompileTime.Seconds(), name)
 			ch <- prometheus.MustNewConstMetric(c.warm, prometheus.GaugeValue, float64(warm), name)
 			ch <- prometheus.MustNewConstMetric(c.memoryPgs, prometheus.GaugeValue, float64(pages), name)
+			ch <- prometheus.MustNewConstMetric(c.created, prometheus.CounterValue, float64(p.Created()), name)
 		}
 	}
 }

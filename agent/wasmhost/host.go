@@ -75,6 +75,15 @@ type Options struct {
 	// to the logger of each Request instead, so that lines carry the job
 	// and collector that produced them.
 	Logger *slog.Logger
+	// MaxInstances bounds the reactor instances per plugin and sandbox, in
+	// use and idle together; a run that finds all of them busy waits for one
+	// (within its deadline) instead of creating another. Default 4, twice
+	// the cores of a small machine: more instances than cores running at
+	// once buy no throughput, while each Go instance costs ~8 MiB and
+	// creating one costs far more CPU than a call. So memory stays bounded
+	// however many collectors share the plugin, and instances are reused
+	// instead of churned when many jobs fire together.
+	MaxInstances int
 	// MaxIdle is the number of warm reactor instances kept per plugin and
 	// sandbox. Default 4: enough for concurrent collectors on a small
 	// machine, while memory stays bounded however many collectors share
@@ -84,9 +93,10 @@ type Options struct {
 
 // Host compiles and runs plugins. It is safe for concurrent use.
 type Host struct {
-	cache   wazero.CompilationCache
-	logger  *slog.Logger
-	maxIdle int
+	cache        wazero.CompilationCache
+	logger       *slog.Logger
+	maxIdle      int
+	maxInstances int
 
 	transports transports // shared by http_request calls of every plugin
 
@@ -132,12 +142,18 @@ func New(opts Options) (*Host, error) {
 	if maxIdle <= 0 {
 		maxIdle = 4
 	}
+	maxInstances := opts.MaxInstances
+	if maxInstances <= 0 {
+		maxInstances = 4
+	}
+	maxIdle = min(maxIdle, maxInstances)
 	return &Host{
-		cache:    cache,
-		logger:   logger,
-		maxIdle:  maxIdle,
-		runtimes: map[uint32]wazero.Runtime{},
-		plugins:  map[pluginKey]*loadEntry{},
+		cache:        cache,
+		logger:       logger,
+		maxIdle:      maxIdle,
+		maxInstances: maxInstances,
+		runtimes:     map[uint32]wazero.Runtime{},
+		plugins:      map[pluginKey]*loadEntry{},
 	}, nil
 }
 

@@ -381,3 +381,39 @@ func TestGoSDKPluginBothForms(t *testing.T) {
 		}
 	}
 }
+
+// Many concurrent runs of one reactor never create more instances than the
+// pool allows: they wait for a free one and reuse it.
+func TestReactorInstancesAreBounded(t *testing.T) {
+	h := newHost(t, Options{MaxInstances: 2})
+	p, err := h.Load(context.Background(), buildWAT(t, "reactor"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := p.Run(context.Background(), Request{Config: []byte("x")}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := p.Created(); n < 1 || n > 2 {
+		t.Errorf("40 concurrent runs created %d instances, want at most 2", n)
+	}
+	// A run that cannot get an instance before its deadline says so.
+	pl := p.pool(Sandbox{}.key())
+	pl.slots <- struct{}{}
+	pl.slots <- struct{}{}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = p.Run(ctx, Request{Config: []byte("x")})
+	<-pl.slots
+	<-pl.slots
+	if err == nil || !strings.Contains(err.Error(), "waiting for a free instance (2 in use)") {
+		t.Errorf("err = %v", err)
+	}
+}

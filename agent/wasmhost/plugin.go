@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -33,8 +34,9 @@ type Plugin struct {
 	// the compilation cache).
 	CompileTime time.Duration
 
-	mu    sync.Mutex
-	pools map[string]*pool
+	mu      sync.Mutex
+	pools   map[string]*pool
+	created atomic.Int64 // instances ever created (reactor and command)
 }
 
 // Form reports whether the plugin is a command or a reactor.
@@ -237,6 +239,7 @@ func (p *Plugin) runCommand(ctx context.Context, req Request, stdout, stderr io.
 		WithStdin(bytes.NewReader(req.Config)).
 		WithStdout(stdout).
 		WithStderr(stderr)
+	p.created.Add(1)
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
 	var mem uint32
 	if mod != nil {
@@ -274,6 +277,9 @@ func (in *instance) close(ctx context.Context) {
 type pool struct {
 	mu   sync.Mutex
 	idle []*instance
+	// slots holds one token per instance in use: acquiring one before
+	// taking or creating an instance bounds the instances of the pool.
+	slots chan struct{}
 }
 
 func (p *Plugin) pool(key string) *pool {
@@ -281,11 +287,15 @@ func (p *Plugin) pool(key string) *pool {
 	defer p.mu.Unlock()
 	pl, ok := p.pools[key]
 	if !ok {
-		pl = &pool{}
+		pl = &pool{slots: make(chan struct{}, p.host.maxInstances)}
 		p.pools[key] = pl
 	}
 	return pl
 }
+
+// Created is the number of instances ever created: one per run for a
+// command, rare for a reactor whose pool keeps up.
+func (p *Plugin) Created() int64 { return p.created.Load() }
 
 // Pages is the plugin's memory limit in wasm pages.
 func (p *Plugin) Pages() uint32 { return p.pages }
@@ -334,6 +344,12 @@ func (p *Plugin) closePools(ctx context.Context) {
 
 func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.Writer) (uint32, error) {
 	pl := p.pool(req.Sandbox.key())
+	select {
+	case pl.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("waiting for a free instance (%d in use): %w", cap(pl.slots), ctx.Err())
+	}
+	defer func() { <-pl.slots }()
 	pl.mu.Lock()
 	var in *instance
 	if n := len(pl.idle); n > 0 {
@@ -396,6 +412,7 @@ func (p *Plugin) newInstanceWith(ctx context.Context, req Request, stdout, stder
 		WithStdout(&in.stdout).
 		WithStderr(&in.stderr).
 		WithStartFunctions(InitExport)
+	p.created.Add(1)
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
 	if err != nil {
 		if mod != nil {
