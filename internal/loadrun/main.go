@@ -1,0 +1,321 @@
+// Command loadrun measures the real pushagent binary under load and prints
+// a Markdown summary: sustained collector runs per second, steady-state
+// RSS with many collectors (pooled vs one instance per collector), and
+// start-to-first-push with a cold and a warm compile cache. Each figure
+// stands beside a baseline measured in the same run.
+//
+// It runs the agent as a child process against an in-process sink on
+// 127.0.0.1 that stands in for the Pushgateway, and reads the agent's own
+// /metrics and /proc/<pid>. It never talks to anything but 127.0.0.1, and
+// every wait is bounded. scripts/loadrun.sh builds what it needs and runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// env is what every scenario shares.
+type env struct {
+	agent, plugins, bench, benchCommand string
+	tmp                                 string
+	sink                                *sink
+	ncpu                                int
+
+	duration, warmup time.Duration
+	perJob           int
+	rssCapMiB        int
+
+	rssJobs, rssPerJob, rssSmallJobs int
+	rssEvery, rssDuration, rssSettle time.Duration
+
+	startRepeats int
+	verbose      bool
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		e        env
+		scenario string
+		levels   string
+		cmdLvls  string
+		outFile  string
+		keep     bool
+		timeout  time.Duration
+	)
+	flag.StringVar(&e.agent, "agent", "bin/pushagent", "the pushagent binary to measure")
+	flag.StringVar(&e.plugins, "plugins", "plugins", "directory holding textfile.wasm, procfs.wasm, scrape.wasm and httpjson.wasm (make build)")
+	flag.StringVar(&e.bench, "bench", "", "internal/benchplugin built as a reactor (required)")
+	flag.StringVar(&e.benchCommand, "bench-command", "", "internal/benchplugin built as a WASI command: the throughput baseline; empty skips it")
+	flag.StringVar(&scenario, "scenario", "all", "throughput, rss, start or all")
+	flag.DurationVar(&e.duration, "duration", 20*time.Second, "measurement window of each throughput level")
+	flag.DurationVar(&e.warmup, "warmup", 10*time.Second, "warm-up of each throughput level, after the agent is ready")
+	flag.StringVar(&levels, "levels", "250,500,1000,2000,4000,8000", "offered collector runs/s of the throughput ramp (reactor)")
+	flag.StringVar(&cmdLvls, "command-levels", "100,250,500", "offered collector runs/s for the command-form baseline")
+	flag.IntVar(&e.perJob, "collectors-per-job", 10, "collectors per job in the throughput runs")
+	flag.IntVar(&e.rssJobs, "rss-jobs", 100, "jobs in the RSS run")
+	flag.IntVar(&e.rssSmallJobs, "rss-small-jobs", 10, "also run the RSS pair with this many jobs (0: don't)")
+	flag.IntVar(&e.rssPerJob, "rss-collectors-per-job", 10, "collectors per job in the RSS run")
+	flag.DurationVar(&e.rssEvery, "rss-every", 10*time.Second, "interval of the RSS run's jobs")
+	flag.DurationVar(&e.rssDuration, "rss-duration", 60*time.Second, "how long the RSS run samples, from process start")
+	flag.DurationVar(&e.rssSettle, "rss-settle", 30*time.Second, "samples from this long after start count as steady state")
+	flag.IntVar(&e.rssCapMiB, "rss-cap-mib", 8192, "kill the agent if its RSS passes this (the machine is shared)")
+	flag.IntVar(&e.startRepeats, "start-repeats", 5, "cold and warm starts each")
+	flag.BoolVar(&e.verbose, "v", false, "log every sample")
+	flag.StringVar(&outFile, "out", "", "also write the summary to this file")
+	flag.BoolVar(&keep, "keep", false, "keep the temporary directory (configs, caches)")
+	flag.DurationVar(&timeout, "timeout", 30*time.Minute, "stop everything after this long")
+	flag.Parse()
+
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "loadrun: unexpected argument %q\n", flag.Arg(0))
+		return 2
+	}
+	want := map[string]bool{}
+	switch scenario {
+	case "all":
+		want["throughput"], want["rss"], want["start"] = true, true, true
+	case "throughput", "rss", "start":
+		want[scenario] = true
+	default:
+		fmt.Fprintf(os.Stderr, "loadrun: -scenario %q is not throughput, rss, start or all\n", scenario)
+		return 2
+	}
+	lv, err1 := parseLevels(levels)
+	clv, err2 := parseLevels(cmdLvls)
+	var problems []string
+	for _, err := range []error{err1, err2} {
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if e.bench == "" {
+		problems = append(problems, "-bench: required (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o bench.wasm ./internal/benchplugin)")
+	}
+	for _, p := range []*string{&e.agent, &e.plugins, &e.bench, &e.benchCommand} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		*p = abs
+		if _, err := os.Stat(abs); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if want["rss"] || want["start"] {
+		for _, name := range []string{"textfile", "procfs", "scrape", "httpjson"} {
+			if _, err := os.Stat(filepath.Join(e.plugins, name+".wasm")); err != nil {
+				problems = append(problems, fmt.Sprintf("-plugins: %v (run make build)", err))
+			}
+		}
+	}
+	if e.duration < 2*time.Second || e.perJob < 1 || e.rssJobs < 1 || e.rssPerJob < 1 || e.startRepeats < 1 {
+		problems = append(problems, "-duration must be ≥ 2s; -collectors-per-job, -rss-jobs, -rss-collectors-per-job and -start-repeats ≥ 1")
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(os.Stderr, "loadrun:\n  %s\n", strings.Join(problems, "\n  "))
+		return 2
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	if e.tmp, err = os.MkdirTemp("", "pushagent-loadrun-"); err != nil {
+		fmt.Fprintln(os.Stderr, "loadrun:", err)
+		return 1
+	}
+	if keep {
+		logf("keeping %s", e.tmp)
+	} else {
+		defer os.RemoveAll(e.tmp)
+	}
+	if e.sink, err = startSink(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadrun:", err)
+		return 1
+	}
+	defer e.sink.close()
+	e.ncpu = runtime.NumCPU()
+
+	var b strings.Builder
+	began := time.Now()
+	header(&b, &e)
+	load0 := loadavg()
+
+	if want["throughput"] {
+		reactor := runThroughput(ctx, &e, "reactor", e.bench, lv)
+		var command []*tpLevel
+		if e.benchCommand != "" {
+			command = runThroughput(ctx, &e, "command", e.benchCommand, clv)
+		}
+		throughputSummary(&b, &e, reactor, command)
+	}
+	if want["rss"] {
+		rssSummary(&b, &e, runRSS(ctx, &e))
+	}
+	if want["start"] {
+		startSummary(&b, &e, runStart(ctx, &e))
+	}
+	fmt.Fprintf(&b, "Load average before: %s; after: %s. Took %s. Sink received %d pushes (%.1f MiB), %d deletes.\n",
+		load0, loadavg(), time.Since(began).Round(time.Second), e.sink.pushes.Load(), float64(e.sink.bytes.Load())/(1<<20), e.sink.deletes.Load())
+	if ctx.Err() != nil {
+		fmt.Fprintf(&b, "\n**Stopped early: %v.**\n", context.Cause(ctx))
+	}
+
+	fmt.Print(b.String())
+	if outFile != "" {
+		if err := os.WriteFile(outFile, []byte(b.String()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "loadrun:", err)
+			return 1
+		}
+	}
+	if ctx.Err() != nil {
+		return 1
+	}
+	return 0
+}
+
+func header(b *strings.Builder, e *env) {
+	model := "unknown"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	goVersion := runtime.Version()
+	if out, err := exec.Command("go", "version").Output(); err == nil {
+		goVersion = strings.TrimSpace(string(out))
+	}
+	agentVersion := "?"
+	if out, err := exec.Command(e.agent, "version").Output(); err == nil {
+		agentVersion = strings.TrimSpace(string(out))
+	}
+	fmt.Fprintf(b, "# pushagent load run, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(b, "- machine: %d CPUs (nproc %d), %s, Linux %s; shared and busy with other work, so figures are noisy\n",
+		runtime.NumCPU(), nproc(), model, strings.TrimSpace(string(kernel)))
+	fmt.Fprintf(b, "- %s; agent: %s\n", goVersion, agentVersion)
+	fmt.Fprintf(b, "- command: `go run ./internal/loadrun %s`\n\n", strings.Join(quoteArgs(os.Args[1:]), " "))
+}
+
+func nproc() int {
+	if out, err := exec.Command("nproc").Output(); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil {
+			return n
+		}
+	}
+	return runtime.NumCPU()
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \t\"'$") {
+			a = strconv.Quote(a)
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func parseLevels(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("level %q is not a positive number of runs/s", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s loadrun: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool { return sleepCtx(ctx, time.Until(t)) }
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func minOf(xs []float64) float64 { return slices.Min(xs) }
+func maxOf(xs []float64) float64 { return slices.Max(xs) }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func mdEscape(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	s = strings.ReplaceAll(s, "`", "'")
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = append(lines[:n], "…")
+	}
+	return strings.Join(lines, " | ")
+}
