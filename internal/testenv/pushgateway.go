@@ -19,6 +19,12 @@ type PushgatewayOptions struct {
 	// Username and Password, when either is set, turn on HTTP basic auth
 	// for every endpoint of the gateway, /-/ready and /metrics included.
 	Username, Password string
+	// WebConfigFile, if set, is an exporter-toolkit web config used as is
+	// (e.g. an example's web-config.yml with its bcrypt'd users) instead of
+	// one written from Username and Password. Username and Password must
+	// then be credentials it accepts: the readiness check and the helpers
+	// (Metrics, Groups) send them.
+	WebConfigFile string
 	// Args are extra command-line flags, e.g. "--web.enable-admin-api".
 	Args []string
 }
@@ -46,9 +52,14 @@ func StartPushgateway(t testing.TB, opts PushgatewayOptions) *Pushgateway {
 	t.Helper()
 	bin := RequireBinary(t, "prometheus-pushgateway", "pushgateway")
 	dir := t.TempDir()
-	webConfig := filepath.Join(dir, "web-config.yml")
-	if err := os.WriteFile(webConfig, pushgatewayWebConfig(t, opts), 0o600); err != nil {
-		t.Fatalf("testenv: pushgateway: write web config: %v", err)
+	webConfig := opts.WebConfigFile
+	if webConfig == "" {
+		webConfig = filepath.Join(dir, "web-config.yml")
+		if err := os.WriteFile(webConfig, pushgatewayWebConfig(t, opts), 0o600); err != nil {
+			t.Fatalf("testenv: pushgateway: write web config: %v", err)
+		}
+	} else if abs, err := filepath.Abs(webConfig); err == nil {
+		webConfig = abs // the process runs in another directory
 	}
 	s := startServer(t, "pushgateway", bin,
 		func(addr string) []string {
