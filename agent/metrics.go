@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pushagent/pushagent/agent/httpplugin"
 	"github.com/pushagent/pushagent/agent/merge"
 	"github.com/pushagent/pushagent/agent/push"
 	"github.com/pushagent/pushagent/agent/wasmhost"
@@ -106,29 +106,26 @@ func (m *selfMetrics) observePush(job string, err error, took time.Duration) {
 	m.pushFailures.WithLabelValues(job, reason).Inc()
 }
 
-// failureReason classifies a collector failure for the reason label. The
-// messages are the agent's own (wasmhost, merge, httpplugin), so matching
-// them is stable; a new kind shows up as "other" rather than as a new,
-// unbounded label value.
+// failureReason classifies a collector failure for the reason label, by
+// the error kinds of wasmhost, merge and httpplugin (never by message text,
+// which holds user-chosen names).
 func failureReason(err error) string {
-	if err == nil {
-		return "other"
-	}
-	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "ran out of memory"):
+	case err == nil:
+		return "other"
+	case errors.Is(err, wasmhost.ErrOutOfMemory):
 		return "memory"
-	case errors.Is(err, context.DeadlineExceeded), strings.Contains(msg, "timed out"):
+	case errors.Is(err, wasmhost.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
-	case errors.Is(err, wasmhost.ErrOutputTooLarge), strings.Contains(msg, "exceeds max_output"):
+	case errors.Is(err, wasmhost.ErrOutputTooLarge):
 		return "output_too_large"
-	case strings.Contains(msg, "not valid Prometheus text exposition format"):
+	case errors.Is(err, merge.ErrBadOutput):
 		return "bad_output"
-	case strings.Contains(msg, "trapped:"):
+	case errors.Is(err, wasmhost.ErrTrap):
 		return "trap"
-	case strings.Contains(msg, "exited with code"), strings.Contains(msg, "returned"):
+	case errors.Is(err, wasmhost.ErrExit):
 		return "exit"
-	case strings.Contains(msg, "http plugin"):
+	case errors.Is(err, httpplugin.ErrHTTP):
 		return "http"
 	}
 	return "other"

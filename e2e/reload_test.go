@@ -93,3 +93,49 @@ func countLines(s, substr string) int {
 	}
 	return n
 }
+
+// TestReloadOnConfigMapSwap: Kubernetes updates a mounted ConfigMap by
+// swapping a "..data" symlink; the file the agent was given is a symlink
+// through it whose own name never changes.
+func TestReloadOnConfigMapSwap(t *testing.T) {
+	agentBin := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	dir := t.TempDir()
+	hello := filepath.Join(dir, "hello.wasm")
+	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "wasmhost", "testdata", "hello.wat"), "-o", hello).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
+	mount := filepath.Join(dir, "config")
+	version := func(name string, jobs ...string) {
+		d := filepath.Join(mount, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "gateway: {url: %q}\ndefaults: {grouping: {instance: r}}\njobs:\n", gw.URL)
+		for _, j := range jobs {
+			fmt.Fprintf(&b, "  - {name: %s, every: 1s, collectors: [{name: c, plugin: %s, config: 1}]}\n", j, hello)
+		}
+		if err := os.WriteFile(filepath.Join(d, "schedules.yaml"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Atomically point ..data at the new version, as the kubelet does.
+		tmp := filepath.Join(mount, "..data_tmp")
+		if err := os.Symlink(name, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(mount, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..v1", "cm-one")
+	if err := os.Symlink(filepath.Join("..data", "schedules.yaml"), filepath.Join(mount, "schedules.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, agentBin, nil, "run", "--config", filepath.Join(mount, "schedules.yaml"), "--cache-dir", "")
+	eventually(t, "cm-one pushed", 20*time.Second, func() bool { return strings.Contains(gw.Metrics(t), `job="cm-one"`) })
+	version("..v2", "cm-one", "cm-two")
+	eventually(t, "cm-two added after the ..data swap", 10*time.Second, func() bool { return strings.Contains(gw.Metrics(t), `job="cm-two"`) })
+	a.stop(t)
+}

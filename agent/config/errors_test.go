@@ -112,6 +112,10 @@ var parseErrorCases = []struct {
 		`$FILE:5: jobs[0].grouping.zone: value "eu west" contains white space, which the Pushgateway's URL scheme turns into '+'; use - or _`,
 	},
 }, {
+	name: "http plugin with two kinds of auth",
+	yaml: gw + job("    every: 1s\n", `{name: c, http: {url: "http://127.0.0.1:1/", bearer_token: t, headers: {authorization: x}}}`),
+	want: []string{`$FILE:5: jobs[0].collectors[0].http: set one of basic_auth, a bearer token or an Authorization header, not several; a request carries one Authorization header`},
+}, {
 	name: "bad duration",
 	yaml: gw + job("    every: fast\n", col),
 	want: []string{`$FILE:4: jobs[0].every: expected a duration like 15s or 1m30s (units ms, s, m, h), got "fast"`},

@@ -811,6 +811,15 @@ func (l *loader) httpPlugin(p string, v any) *HTTPPlugin {
 	case hasFile:
 		h.BearerToken, _ = l.secretFile(fileP, file)
 	}
+	auths := 0
+	for _, set := range []bool{o.m["basic_auth"] != nil, hasTok || hasFile, hasHeader(h.Headers, "Authorization")} {
+		if set {
+			auths++
+		}
+	}
+	if auths > 1 {
+		l.add(p, "set one of basic_auth, a bearer token or an Authorization header, not several; a request carries one Authorization header")
+	}
 	if v, tp, ok := o.get("tls"); ok {
 		h.TLS = l.tls(tp, v)
 		if h.URL != "" && !https {
@@ -818,4 +827,13 @@ func (l *loader) httpPlugin(p string, v any) *HTTPPlugin {
 		}
 	}
 	return h
+}
+
+func hasHeader(h map[string]Secret, name string) bool {
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }

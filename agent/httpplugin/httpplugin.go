@@ -23,6 +23,9 @@ import (
 	"github.com/pushagent/pushagent/agent/config"
 )
 
+// ErrHTTP marks every failure of an HTTP plugin call (for errors.Is).
+var ErrHTTP = errors.New("http plugin")
+
 // Accept is what we ask endpoints for: the text format wasm plugins print.
 const Accept = "text/plain; version=0.0.4"
 
@@ -65,6 +68,20 @@ func (c *Client) URL() string { return c.safeURL }
 // job and collector go along as headers so one endpoint can serve several
 // collectors.
 func (c *Client) Run(ctx context.Context, job, collector string, cfg []byte, maxOutput int64) ([]byte, error) {
+	out, err := c.run(ctx, job, collector, cfg, maxOutput)
+	if err != nil {
+		return nil, &kindError{err: err, kind: ErrHTTP}
+	}
+	return out, nil
+}
+
+// kindError adds a kind to an error without changing its message.
+type kindError struct{ err, kind error }
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
+
+func (c *Client) run(ctx context.Context, job, collector string, cfg []byte, maxOutput int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("http plugin %s: %w", c.safeURL, err)

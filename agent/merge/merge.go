@@ -97,13 +97,16 @@ const (
 	DroppedName  = "pushagent_collector_dropped_samples"
 )
 
+// ErrBadOutput marks output that is not exposition text (for errors.Is).
+var ErrBadOutput = errors.New("output is not valid Prometheus text exposition format")
+
 // ParseText parses exposition text. Names must be valid in the classic
 // (legacy) scheme, which is what Pushgateways before 1.10 accept.
 func ParseText(text []byte) (map[string]*dto.MetricFamily, error) {
 	p := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
 	if err != nil {
-		return nil, fmt.Errorf("output is not valid Prometheus text exposition format: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrBadOutput, err)
 	}
 	return fams, nil
 }

@@ -62,7 +62,8 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	state    map[string]*jobState
-	stopping bool // set by Shutdown; guards wg.Add against wg.Wait
+	stopping bool          // set by Shutdown; guards wg.Add against wg.Wait
+	stop     chan struct{} // closed by Shutdown: runs still in their jitter delay give up
 }
 
 type jobState struct {
@@ -96,7 +97,7 @@ func New(opts Options) (*Scheduler, error) {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Scheduler{s: s, clock: clock, logger: logger, jitter: jitter, ctx: ctx, cancel: cancel, state: map[string]*jobState{}}, nil
+	return &Scheduler{s: s, clock: clock, logger: logger, jitter: jitter, ctx: ctx, cancel: cancel, state: map[string]*jobState{}, stop: make(chan struct{})}, nil
 }
 
 // Add schedules a job. Interval jobs run once right at Start (or at once
@@ -169,9 +170,11 @@ func (s *Scheduler) fire(j Job, st *jobState) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 	if j.Jitter > 0 {
+		// A run still waiting out its jitter has not started: shutdown
+		// must not spend its grace waiting for it.
 		select {
 		case <-s.clock.After(s.jitter(j.Jitter)):
-		case <-s.ctx.Done():
+		case <-s.stop:
 			return
 		}
 	}
@@ -214,6 +217,9 @@ func (s *Scheduler) NextRun(job string) time.Time {
 // ctx's error if runs had to be canceled.
 func (s *Scheduler) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.stopping {
+		close(s.stop)
+	}
 	s.stopping = true
 	s.mu.Unlock()
 	done := make(chan struct{})

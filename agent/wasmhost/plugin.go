@@ -107,6 +107,14 @@ const (
 // Request.MaxOutput bytes to stdout.
 var ErrOutputTooLarge = errors.New("output exceeds max_output")
 
+// Kinds of run failure, for errors.Is: the agent counts failures by kind.
+var (
+	ErrTimeout     = errors.New("timed out")
+	ErrTrap        = errors.New("trapped")
+	ErrExit        = errors.New("failed")
+	ErrOutOfMemory = errors.New("ran out of memory")
+)
+
 // Run executes one collection and returns what the plugin wrote to stdout.
 // The run ends at ctx's deadline: the instance is closed and an error
 // returned. A failed run returns no output.
@@ -146,7 +154,7 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 		// its memory ended at the limit or it said so itself.
 		limit := uint64(p.pages) * pageSize
 		if uint64(memUsed)+pageSize >= limit || stderr.sawOOM {
-			err = fmt.Errorf("%w (the plugin ran out of memory: its memory_limit is %s; raise memory_limit)", err, formatBytes(limit))
+			err = fmt.Errorf("%w (the plugin %w: its memory_limit is %s; raise memory_limit)", err, ErrOutOfMemory, formatBytes(limit))
 		}
 		return nil, fmt.Errorf("plugin %s: %w", p.name, err)
 	}
@@ -159,7 +167,7 @@ func (p *Plugin) explain(ctx context.Context, err error) error {
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded:
-			return fmt.Errorf("timed out: %w (raise the collector's timeout if the plugin needs longer)", context.DeadlineExceeded)
+			return fmt.Errorf("%w: %w (raise the collector's timeout if the plugin needs longer)", ErrTimeout, context.DeadlineExceeded)
 		case sys.ExitCodeContextCanceled:
 			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 				return cause
@@ -172,7 +180,7 @@ func (p *Plugin) explain(ctx context.Context, err error) error {
 	msg := err.Error()
 	if i := strings.Index(msg, "wasm error: "); i >= 0 {
 		line, _, _ := strings.Cut(msg[i:], "\n")
-		return fmt.Errorf("trapped: %s", line)
+		return fmt.Errorf("%w: %s", ErrTrap, line)
 	}
 	return err
 }
@@ -251,7 +259,7 @@ func (p *Plugin) runCommand(ctx context.Context, req Request, stdout, stderr io.
 	if err != nil {
 		var exit *sys.ExitError
 		if errors.As(err, &exit) && exit.ExitCode() < sys.ExitCodeDeadlineExceeded {
-			return mem, fmt.Errorf("exited with code %d", exit.ExitCode())
+			return mem, fmt.Errorf("exited with code %d: %w", exit.ExitCode(), ErrExit)
 		}
 		return mem, err
 	}
@@ -393,7 +401,7 @@ func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.
 		return mem, err
 	}
 	if code := uint32(res[0]); code != 0 {
-		return mem, fmt.Errorf("%s returned %d (failure)", CollectExport, code)
+		return mem, fmt.Errorf("%s returned %d: %w", CollectExport, code, ErrExit)
 	}
 	return mem, nil
 }

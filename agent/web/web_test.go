@@ -53,7 +53,7 @@ func TestEndpointsOfAFailingAgent(t *testing.T) {
 		{"liveness HEAD", strict, "HEAD", "/healthz", 200, "text/plain", nil, nil},
 		{"metrics", strict, "GET", "/metrics", 200, "text/plain",
 			[]string{`pushagent_job_runs_total{job="batch-worker"}`, `pushagent_push_failures_total{job="batch-worker",reason=`,
-				`pushagent_collector_failures_total{collector="trapper",job="batch-worker"} `, "go_goroutines "}, nil},
+				`pushagent_collector_failures_total{collector="trapper",job="batch-worker",reason="trap"} `, "go_goroutines "}, nil},
 		{"not ready once pushes fail past the bound", strict, "GET", "/readyz", 503, "text/plain",
 			[]string{`job "batch-worker": pushes failing for `, "127.0.0.1:1"}, []string{gatewaySecret}},
 		{"ready while pushes fail within the bound", lenient, "GET", "/readyz", 200, "text/plain", []string{"ok\n"}, nil},

@@ -149,16 +149,22 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is not text or json", c.logFormat)
 }
 
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
+// parseFlags parses a command's flags. When it returns false the command
+// exits with code: 0 after -h (asking for help is not an error), 2 on a
+// usage error.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
-		return false
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "pushagent %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return false
+		return exitUsage, false
 	}
-	return true
+	return exitOK, true
 }
 
 // setup loads the config and builds the agent, printing problems to stderr.
@@ -189,8 +195,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "", "address for the status page (/), /metrics, /healthz and /readyz (e.g. 127.0.0.1:9465); empty: no listener")
 	readyMaxFailing := fs.Duration("ready-max-failing", web.DefaultReadyMaxFailing, "how long a job's pushes may fail before /readyz reports not ready")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight runs may take to finish on SIGINT/SIGTERM")
-	if !parseFlags(fs, args, stderr) {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	if *readyMaxFailing <= 0 {
 		fmt.Fprintf(stderr, "pushagent run: --ready-max-failing: must be a positive duration, got %s\n", *readyMaxFailing)
@@ -198,6 +204,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -215,7 +224,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		defer srv.Close()
 	}
-	go watchReloads(ctx, a, c.config, logger)
+	go watchReloads(ctx, a, c.config, hup, logger)
 	if err := a.Run(ctx); err != nil {
 		logger.Error("agent stopped with an error", "err", err)
 		return exitFailed
@@ -246,8 +255,8 @@ func cmdOnce(args []string, stdout, stderr io.Writer) int {
 	c.register(fs)
 	only := fs.String("job", "", "run only this job")
 	doPush := fs.Bool("push", false, "push to the gateway instead of printing")
-	if !parseFlags(fs, args, stderr) {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -311,8 +320,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	var c common
 	c.register(fs)
-	if !parseFlags(fs, args, stderr) {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	a, cfg, _, code := setup(context.Background(), &c, stderr, agent.Options{})
 	if code != exitOK {
@@ -341,8 +350,8 @@ func cmdHealthcheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	url := fs.String("url", "http://127.0.0.1:9465/healthz", "the agent's /healthz")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	if !parseFlags(fs, args, stderr) {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	client := &http.Client{Timeout: *timeout}
 	resp, err := client.Get(*url)

@@ -28,6 +28,7 @@ func TestCLI(t *testing.T) {
 		{nil, exitUsage, "Usage:", ""},
 		{[]string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
 		{[]string{"version"}, exitOK, "pushagent ", ""},
+		{[]string{"run", "-h"}, exitOK, "", "-listen"},
 		{[]string{"validate", "--config", filepath.Join(dir, "missing.yaml")}, exitUsage, "", "missing.yaml"},
 		{[]string{"validate", "--config", bad}, exitUsage, "", "gateway.url"},
 		{[]string{"validate", "--config", bad, "extra"}, exitUsage, "", `unexpected argument "extra"`},

@@ -4,9 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -22,13 +20,14 @@ const reloadDebounce = 300 * time.Millisecond
 // watchReloads reloads the config on SIGHUP and whenever the file changes,
 // until ctx ends. An invalid config is rejected with its problems and the
 // running one stays.
-func watchReloads(ctx context.Context, a *agent.Agent, path string, logger *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
-	// Watch the directory, not the file: editors and Kubernetes ConfigMaps
-	// replace the file (rename), which ends a watch on the file itself.
+//
+// hup is subscribed to SIGHUP before the plugins compile, so a reload
+// signal sent during start-up is served once the agent runs instead of
+// killing the process (SIGHUP's default action).
+func watchReloads(ctx context.Context, a *agent.Agent, path string, hup <-chan os.Signal, logger *slog.Logger) {
+	// Watch the directory, not the file: editors replace the file (rename),
+	// which ends a watch on the file itself; Kubernetes ConfigMap volumes
+	// swap a "..data" symlink in the directory instead of touching the file.
 	var events <-chan fsnotify.Event
 	abs, _ := filepath.Abs(path)
 	if w, err := fsnotify.NewWatcher(); err != nil {
@@ -50,7 +49,8 @@ func watchReloads(ctx context.Context, a *agent.Agent, path string, logger *slog
 		case <-hup:
 			reload(ctx, a, path, "SIGHUP", logger)
 		case ev := <-events:
-			if evAbs, _ := filepath.Abs(ev.Name); evAbs == abs && !ev.Has(fsnotify.Chmod) {
+			evAbs, _ := filepath.Abs(ev.Name)
+			if (evAbs == abs || filepath.Base(ev.Name) == "..data") && !ev.Has(fsnotify.Chmod) {
 				timer = time.After(reloadDebounce)
 			}
 		case <-timer:
