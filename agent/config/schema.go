@@ -116,17 +116,9 @@ func (l *loader) gateway(p string, v any) Gateway {
 	if v, p, ok := o.get("basic_auth"); ok {
 		g.BasicAuth = l.basicAuth(p, v)
 	}
-	tok, tokP, hasTok := o.get("bearer_token")
-	file, fileP, hasFile := o.get("bearer_token_file")
-	switch {
-	case hasTok && hasFile:
-		l.add(p, "set either bearer_token or bearer_token_file, not both")
-	case hasTok:
-		g.BearerToken, _ = l.secret(tokP, tok)
-	case hasFile:
-		g.BearerToken, _ = l.secretFile(fileP, file)
-	}
-	if (hasTok || hasFile) && o.m["basic_auth"] != nil {
+	var hasToken bool
+	g.BearerToken, hasToken = l.bearerToken(p, o)
+	if hasToken && o.m["basic_auth"] != nil {
 		l.add(p, "set either basic_auth or a bearer token, not both; the gateway accepts one Authorization header")
 	}
 
@@ -801,18 +793,10 @@ func (l *loader) httpPlugin(p string, v any) *HTTPPlugin {
 	if v, bp, ok := o.get("basic_auth"); ok {
 		h.BasicAuth = l.basicAuth(bp, v)
 	}
-	tok, tokP, hasTok := o.get("bearer_token")
-	file, fileP, hasFile := o.get("bearer_token_file")
-	switch {
-	case hasTok && hasFile:
-		l.add(p, "set either bearer_token or bearer_token_file, not both")
-	case hasTok:
-		h.BearerToken, _ = l.secret(tokP, tok)
-	case hasFile:
-		h.BearerToken, _ = l.secretFile(fileP, file)
-	}
+	var hasToken bool
+	h.BearerToken, hasToken = l.bearerToken(p, o)
 	auths := 0
-	for _, set := range []bool{o.m["basic_auth"] != nil, hasTok || hasFile, hasHeader(h.Headers, "Authorization")} {
+	for _, set := range []bool{o.m["basic_auth"] != nil, hasToken, hasHeader(h.Headers, "Authorization")} {
 		if set {
 			auths++
 		}
@@ -836,4 +820,21 @@ func hasHeader(h map[string]Secret, name string) bool {
 		}
 	}
 	return false
+}
+
+// bearerToken reads bearer_token or bearer_token_file of o (at p); the bool
+// says whether either key is set.
+func (l *loader) bearerToken(p string, o object) (Secret, bool) {
+	tok, tokP, hasTok := o.get("bearer_token")
+	file, fileP, hasFile := o.get("bearer_token_file")
+	var s Secret
+	switch {
+	case hasTok && hasFile:
+		l.add(p, "set either bearer_token or bearer_token_file, not both")
+	case hasTok:
+		s, _ = l.secret(tokP, tok)
+	case hasFile:
+		s, _ = l.secretFile(fileP, file)
+	}
+	return s, hasTok || hasFile
 }

@@ -3,64 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pushagent/pushagent/agent/wasmhost"
-	"github.com/pushagent/pushagent/internal/testenv"
+	"github.com/pushagent/pushagent/internal/plugintest"
 )
-
-// loadPlugin builds the plugin as the reactor `make build` ships and loads
-// it into the agent's own host, pushagent_v1 host calls included, with the
-// default memory limit.
-func loadPlugin(t *testing.T) *wasmhost.Plugin {
-	t.Helper()
-	wasm := testenv.BuildGoArgs(t, filepath.Join(t.TempDir(), "httpprobe.wasm"), "./plugins/httpprobe",
-		[]string{"-buildmode=c-shared"}, "GOOS=wasip1", "GOARCH=wasm")
-	opts := wasmhost.Options{}
-	// Compiling a Go module takes seconds, and minutes under the race
-	// detector; the on-disk cache makes that once per module version.
-	if dir, err := os.UserCacheDir(); err == nil {
-		opts.CacheDir = filepath.Join(dir, "pushagent-wasmtest")
-	}
-	h, err := wasmhost.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close(context.Background()) })
-	p, err := h.Load(context.Background(), wasm, 32<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// syncBuffer collects the run's log lines; the host writes them from its
-// own goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // durationLine is the one line of the golden file that depends on the clock,
 // which the wasm run reads for real.
@@ -78,15 +31,15 @@ func TestUnderAgentHost(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(healthHandler))
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "https://")
-	p := loadPlugin(t)
+	p := plugintest.LoadReactor(t, "./plugins/httpprobe")
 	config := goldenConfig(t, srv.URL+"/health")
 
 	for i := range 2 { // the second call runs on the warm instance
-		var logs syncBuffer
+		var logs plugintest.Logs
 		got, err := p.Run(context.Background(), wasmhost.Request{
 			Config: config,
 			HTTP:   wasmhost.HTTPGrant{AllowHosts: []string{addr}, CAFile: caFile},
-			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			Logger: logs.Logger(),
 		})
 		if err != nil {
 			t.Fatalf("run %d: %v\nlogs:\n%s", i, err, logs.String())
@@ -104,11 +57,11 @@ func TestUnderAgentHost(t *testing.T) {
 		}
 	}
 
-	var logs syncBuffer
+	var logs plugintest.Logs
 	got, err := p.Run(context.Background(), wasmhost.Request{
 		Config: config,
 		HTTP:   wasmhost.HTTPGrant{AllowHosts: []string{"127.0.0.1:1"}, CAFile: caFile},
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Logger: logs.Logger(),
 	})
 	if err != nil {
 		t.Fatalf("a failed probe failed the run: %v\nlogs:\n%s", err, logs.String())

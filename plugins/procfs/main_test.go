@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pushagent/pushagent/internal/plugintest"
 	"github.com/pushagent/pushagent/sdk"
 )
 
@@ -21,19 +22,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("collect: %v\nlogs:\n%s", err, logs.String())
 	}
-	const golden = "testdata/golden.prom"
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run go test -update to accept):\n%s", golden, got)
-	}
+	plugintest.Golden(t, "testdata/golden.prom", got, *update)
 }
 
 // TestHostProc runs the plugin natively on this machine's /proc, which

@@ -8,59 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pushagent/pushagent/agent/wasmhost"
-	"github.com/pushagent/pushagent/internal/testenv"
+	"github.com/pushagent/pushagent/internal/plugintest"
 )
-
-// loadPlugin builds the plugin as the reactor `make build` ships and loads
-// it into the agent's own host, pushagent_v1 host calls included, with the
-// default memory limit.
-func loadPlugin(t *testing.T) *wasmhost.Plugin {
-	t.Helper()
-	wasm := testenv.BuildGoArgs(t, filepath.Join(t.TempDir(), "starlark.wasm"), "./plugins/starlark",
-		[]string{"-buildmode=c-shared"}, "GOOS=wasip1", "GOARCH=wasm")
-	if st, err := os.Stat(wasm); err == nil {
-		t.Logf("starlark.wasm: %d bytes", st.Size())
-	}
-	opts := wasmhost.Options{}
-	// Compiling a Go module takes seconds, and minutes under the race
-	// detector; the on-disk cache makes that once per module version.
-	if dir, err := os.UserCacheDir(); err == nil {
-		opts.CacheDir = filepath.Join(dir, "pushagent-wasmtest")
-	}
-	h, err := wasmhost.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close(context.Background()) })
-	p, err := h.Load(context.Background(), wasm, 32<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// syncBuffer collects the run's log lines; the host writes them from its
-// own goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestUnderAgentHost runs the golden script through wasmhost as the agent
 // does: the script read from a read-only mount, its HTTP through the
@@ -78,7 +30,7 @@ func TestUnderAgentHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := loadPlugin(t)
+	p := plugintest.LoadReactor(t, "./plugins/starlark")
 	config, err := json.Marshal(map[string]any{
 		"script_file": "/scripts/queue.star",
 		"vars":        map[string]any{"url": srv.URL + "/stats", "env": "prod"},
@@ -86,7 +38,7 @@ func TestUnderAgentHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := func(logs *syncBuffer, allow ...string) wasmhost.Request {
+	req := func(logs *plugintest.Logs, allow ...string) wasmhost.Request {
 		return wasmhost.Request{
 			Config:  config,
 			Sandbox: wasmhost.Sandbox{Mounts: map[string]string{"/scripts": scripts}},
@@ -95,7 +47,7 @@ func TestUnderAgentHost(t *testing.T) {
 		}
 	}
 
-	var logs syncBuffer
+	var logs plugintest.Logs
 	for i := range 3 { // the later calls run on the warm instance
 		got, err := p.Run(context.Background(), req(&logs, addr))
 		if err != nil {
@@ -112,7 +64,7 @@ func TestUnderAgentHost(t *testing.T) {
 	// Without the server on the allow-list the script fails where it asks,
 	// with the host's reason. (The plugin's stderr is logfmt inside the
 	// host's logfmt, so quotes are escaped twice; match around them.)
-	logs = syncBuffer{}
+	logs = plugintest.Logs{}
 	if _, err := p.Run(context.Background(), req(&logs, "127.0.0.1:1")); err == nil {
 		t.Fatal("a host outside allow_hosts was reached")
 	}

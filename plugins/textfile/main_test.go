@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/pushagent/pushagent/internal/plugintest"
 	"github.com/pushagent/pushagent/sdk"
 )
 
@@ -67,19 +68,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("collect: %v\nlogs:\n%s", err, logs.String())
 	}
-	const golden = "testdata/golden.prom"
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run go test -update to accept):\n%s", golden, got)
-	}
+	plugintest.Golden(t, "testdata/golden.prom", got, *update)
 	// Each skipped input must be visible in the log, naming the file.
 	for _, want := range []string{
 		`msg="skipping file" file=broken.prom err="parsing: text format parsing error in line 2`,

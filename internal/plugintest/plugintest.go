@@ -1,0 +1,84 @@
+// Package plugintest holds what the first-party plugins' tests share: the
+// golden-file comparison of their output, and loading a plugin built as
+// the reactor `make build` ships into the agent's own wasm host. It is
+// imported by tests only.
+package plugintest
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/pushagent/pushagent/agent/wasmhost"
+	"github.com/pushagent/pushagent/internal/testenv"
+)
+
+// Golden compares got with the file at path, or rewrites the file when
+// update is set (each plugin's `go test -update`).
+func Golden(t testing.TB, file string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (run go test -update to accept):\n%s", file, got)
+	}
+}
+
+// LoadReactor builds the plugin package pkg (like "./plugins/scrape") as a
+// reactor and loads it into a wasmhost.Host with a 32 MiB memory limit,
+// pushagent_v1 host calls included.
+func LoadReactor(t testing.TB, pkg string) *wasmhost.Plugin {
+	t.Helper()
+	wasm := testenv.BuildGoArgs(t, filepath.Join(t.TempDir(), path.Base(pkg)+".wasm"), pkg,
+		[]string{"-buildmode=c-shared"}, "GOOS=wasip1", "GOARCH=wasm")
+	opts := wasmhost.Options{}
+	// Compiling a Go module takes seconds, and minutes under the race
+	// detector; the on-disk cache makes that once per module version.
+	if dir, err := os.UserCacheDir(); err == nil {
+		opts.CacheDir = filepath.Join(dir, "pushagent-wasmtest")
+	}
+	h, err := wasmhost.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close(context.Background()) })
+	p, err := h.Load(context.Background(), wasm, 32<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Logs collects a run's log lines; the host writes them from its own
+// goroutines.
+type Logs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *Logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Logger is a text logger writing into l.
+func (l *Logs) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
