@@ -419,7 +419,9 @@ func countSeries(fams []*dto.MetricFamily) int {
 // gracefully: no new runs, in-flight runs get ShutdownGrace to finish, and
 // jobs with delete_on_shutdown have their group deleted at the gateway.
 func (a *Agent) Run(ctx context.Context) error {
-	s, err := schedule.New(schedule.Options{Logger: a.logger})
+	s, err := schedule.New(schedule.Options{Logger: a.logger, OnSkip: func(job string) {
+		a.metrics.skipped.WithLabelValues(job).Inc()
+	}})
 	if err != nil {
 		return err
 	}
@@ -520,6 +522,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (ReloadResult, e
 	for _, j := range prev.jobs {
 		if next.job(j.cfg.Name) == nil {
 			res.Removed = append(res.Removed, j.cfg.Name)
+			a.metrics.forget(j.cfg.Name)
 		}
 	}
 	if s := a.sched; s != nil {

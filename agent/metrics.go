@@ -30,6 +30,7 @@ type selfMetrics struct {
 	expired           *prometheus.CounterVec
 	collectorLastOK   *prometheus.GaugeVec
 	pushAttempts      *prometheus.CounterVec
+	skipped           *prometheus.CounterVec
 }
 
 func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
@@ -69,15 +70,30 @@ func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 		pushAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pushagent_push_attempts_total", Help: "HTTP requests made to push (retries included).",
 		}, []string{"job"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushagent_job_skipped_runs_total", Help: "Runs not started because the previous run of the job was still going.",
+		}, []string{"job"}),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pushagent_expired_groups_total", Help: "Groups of the job deleted from the gateway because no replica pushed to them for expire_after.",
 		}, []string{"job"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.runs, m.collectorRuns, m.collectorFailures, m.collectorDuration, m.collectorSamples,
-			m.pushes, m.pushFailures, m.pushDuration, m.lastPush, m.expired, m.collectorLastOK, m.pushAttempts)
+			m.pushes, m.pushFailures, m.pushDuration, m.lastPush, m.expired, m.collectorLastOK, m.pushAttempts, m.skipped)
 	}
 	return m
+}
+
+// forget drops the series of a job removed by a reload, so /metrics does
+// not report it forever.
+func (m *selfMetrics) forget(job string) {
+	match := prometheus.Labels{"job": job}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.runs, m.collectorRuns, m.collectorFailures, m.collectorDuration, m.collectorSamples, m.pushes,
+		m.pushFailures, m.pushDuration, m.lastPush, m.expired, m.collectorLastOK, m.pushAttempts, m.skipped,
+	} {
+		v.DeletePartialMatch(match)
+	}
 }
 
 func (m *selfMetrics) observeCollector(job string, st merge.Status) {

@@ -87,3 +87,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestReloadDropsSeriesOfRemovedJobs(t *testing.T) {
+	hello := wat(t, "hello")
+	job := func(name string) config.Job {
+		return config.Job{Name: name, Every: time.Minute, Method: "put", Collectors: []config.Collector{collector("c", hello, "1")}}
+	}
+	gateway := config.Gateway{URL: "http://127.0.0.1:1", Timeout: time.Second}
+	a, err := New(context.Background(), &config.Config{Gateway: gateway, Jobs: []config.Job{job("a"), job("b")}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	for _, name := range []string{"a", "b"} {
+		if _, err := a.Collect(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Reload(context.Background(), &config.Config{Gateway: gateway, Jobs: []config.Job{job("a")}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(a.metrics.collectorRuns); n != 1 {
+		t.Errorf("collector run series after removing job b = %d, want 1 (job a only)", n)
+	}
+}

@@ -47,6 +47,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Jitter returns a random duration in [0, max); tests make it fixed.
 	Jitter func(max time.Duration) time.Duration
+	// OnSkip, when set, is called for every skipped run (for a counter).
+	OnSkip func(job string)
 }
 
 // Scheduler runs jobs. Its methods are safe to call concurrently.
@@ -55,6 +57,7 @@ type Scheduler struct {
 	clock  clockwork.Clock
 	logger *slog.Logger
 	jitter func(time.Duration) time.Duration
+	onSkip func(string)
 
 	ctx    context.Context // runs derive from it; canceled past the grace
 	cancel context.CancelFunc
@@ -97,7 +100,7 @@ func New(opts Options) (*Scheduler, error) {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Scheduler{s: s, clock: clock, logger: logger, jitter: jitter, ctx: ctx, cancel: cancel, state: map[string]*jobState{}, stop: make(chan struct{})}, nil
+	return &Scheduler{s: s, clock: clock, logger: logger, jitter: jitter, onSkip: opts.OnSkip, ctx: ctx, cancel: cancel, state: map[string]*jobState{}, stop: make(chan struct{})}, nil
 }
 
 // Add schedules a job. Interval jobs run once right at Start (or at once
@@ -158,6 +161,9 @@ func (s *Scheduler) fire(j Job, st *jobState) {
 	if !st.running.CompareAndSwap(false, true) {
 		n := st.skipped.Add(1)
 		s.logger.Warn("run skipped: the previous run of this job is still going", "job", j.Name, "skipped_total", n)
+		if s.onSkip != nil {
+			s.onSkip(j.Name)
+		}
 		return
 	}
 	defer st.running.Store(false)

@@ -50,7 +50,12 @@ func TestIntervalRunsAtStartThenEveryInterval(t *testing.T) {
 
 func TestSlowRunIsNotOverlappedAndSkipsAreCounted(t *testing.T) {
 	clock := clockwork.NewFakeClock()
-	s, err := New(Options{Clock: clock})
+	var onSkip atomic.Int32
+	s, err := New(Options{Clock: clock, OnSkip: func(job string) {
+		if job == "slow" {
+			onSkip.Add(1)
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +82,7 @@ func TestSlowRunIsNotOverlappedAndSkipsAreCounted(t *testing.T) {
 		want := int32(i)
 		waitFor(t, "fast job keeps running while slow one hangs", func() bool { return fastRuns.Load() == want })
 	}
-	waitFor(t, "skips counted", func() bool { _, skipped := s.Stats("slow"); return skipped == 3 })
+	waitFor(t, "skips counted", func() bool { _, skipped := s.Stats("slow"); return skipped == 3 && onSkip.Load() == 3 })
 	close(release)
 	if got := maxConcurrent.Load(); got != 1 {
 		t.Errorf("slow job ran %d times at once", got)
