@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +21,6 @@ import (
 	"github.com/pushagent/pushagent/agent/expire"
 	"github.com/pushagent/pushagent/internal/testenv"
 )
-
-// syncBuffer is a log sink the sweeper and the test may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // groupsOf returns the gateway's groups, each as its grouping key printed
 // name="value",… (job included), sorted.
@@ -65,7 +45,7 @@ func groupsOf(t *testing.T, gw *testenv.Pushgateway) []string {
 	return out
 }
 
-func newSweeper(t *testing.T, gw *testenv.Pushgateway, logs *syncBuffer) (*expire.Sweeper, *prometheus.CounterVec) {
+func newSweeper(t *testing.T, gw *testenv.Pushgateway, logs *testenv.Logs) (*expire.Sweeper, *prometheus.CounterVec) {
 	t.Helper()
 	expired := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pushagent_expired_groups_total", Help: "Groups of the job deleted from the gateway because no replica pushed to them for expire_after.",
@@ -146,7 +126,7 @@ func TestExpireStaleGroupAtRealGateway(t *testing.T) {
 		t.Fatalf("groups before the sweep:\n%s\nwant:\n%s", strings.Join(before, "\n"), strings.Join(want, "\n"))
 	}
 
-	var logs syncBuffer
+	var logs testenv.Logs
 	s, expired := newSweeper(t, gw, &logs)
 	ctx := context.Background()
 
@@ -251,7 +231,7 @@ jobs:
 	if got := groupsOf(t, gw); !slices.Equal(got, both) {
 		t.Fatalf("after kill -9 the gateway still holds both groups, want %v, got %v", both, got)
 	}
-	var logs syncBuffer
+	var logs testenv.Logs
 	s, _ := newSweeper(t, gw, &logs)
 	n, err := s.Sweep(context.Background(), "e2e-kill", map[string]string{"instance": "replica-a"}, maxAge, time.Now())
 	if err != nil || n != 1 {

@@ -84,18 +84,12 @@ type Options struct {
 	// however many collectors share the plugin, and instances are reused
 	// instead of churned when many jobs fire together.
 	MaxInstances int
-	// MaxIdle is the number of warm reactor instances kept per plugin and
-	// sandbox. Default 4: enough for concurrent collectors on a small
-	// machine, while memory stays bounded however many collectors share
-	// the plugin.
-	MaxIdle int
 }
 
 // Host compiles and runs plugins. It is safe for concurrent use.
 type Host struct {
 	cache        wazero.CompilationCache
 	logger       *slog.Logger
-	maxIdle      int
 	maxInstances int
 
 	transports transports // shared by http_request calls of every plugin
@@ -138,19 +132,13 @@ func New(opts Options) (*Host, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	maxIdle := opts.MaxIdle
-	if maxIdle <= 0 {
-		maxIdle = 4
-	}
 	maxInstances := opts.MaxInstances
 	if maxInstances <= 0 {
 		maxInstances = 4
 	}
-	maxIdle = min(maxIdle, maxInstances)
 	return &Host{
 		cache:        cache,
 		logger:       logger,
-		maxIdle:      maxIdle,
 		maxInstances: maxInstances,
 		runtimes:     map[uint32]wazero.Runtime{},
 		plugins:      map[pluginKey]*loadEntry{},

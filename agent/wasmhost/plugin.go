@@ -385,11 +385,11 @@ func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.
 	mem := in.mod.Memory().Size()
 	healthy := err == nil && ctx.Err() == nil && uint64(mem)+pageSize <= uint64(p.pages)*pageSize
 	if healthy {
+		// No cap needed here: the pool's slots already bound its
+		// instances, idle ones included.
 		pl.mu.Lock()
-		if len(pl.idle) < p.host.maxIdle {
-			pl.idle = append(pl.idle, in)
-			in = nil
-		}
+		pl.idle = append(pl.idle, in)
+		in = nil
 		pl.mu.Unlock()
 	}
 	if in != nil {

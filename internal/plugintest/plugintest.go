@@ -1,17 +1,15 @@
 // Package plugintest holds what the first-party plugins' tests share: the
 // golden-file comparison of their output, and loading a plugin built as
 // the reactor `make build` ships into the agent's own wasm host. It is
-// imported by tests only.
+// imported by tests only; testenv.Logs collects their runs' logs.
 package plugintest
 
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/pushagent/pushagent/agent/wasmhost"
@@ -60,25 +58,3 @@ func LoadReactor(t testing.TB, pkg string) *wasmhost.Plugin {
 	}
 	return p
 }
-
-// Logs collects a run's log lines; the host writes them from its own
-// goroutines.
-type Logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *Logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *Logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// Logger is a text logger writing into l.
-func (l *Logs) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pushagent/pushagent/agent/wasmhost"
 	"github.com/pushagent/pushagent/internal/plugintest"
+	"github.com/pushagent/pushagent/internal/testenv"
 )
 
 // TestUnderAgentHost runs the real module through wasmhost against a
@@ -26,7 +27,7 @@ func TestUnderAgentHost(t *testing.T) {
 	config := goldenConfig(t, tg.URL+"/status")
 
 	for i := range 2 { // the second call runs on the warm instance
-		var logs plugintest.Logs
+		var logs testenv.Logs
 		got, err := p.Run(context.Background(), wasmhost.Request{
 			Config: config,
 			HTTP:   wasmhost.HTTPGrant{AllowHosts: []string{addr}},
@@ -40,7 +41,7 @@ func TestUnderAgentHost(t *testing.T) {
 		}
 	}
 
-	var logs plugintest.Logs
+	var logs testenv.Logs
 	_, err = p.Run(context.Background(), wasmhost.Request{
 		Config: config,
 		HTTP:   wasmhost.HTTPGrant{AllowHosts: []string{"127.0.0.1:1"}},

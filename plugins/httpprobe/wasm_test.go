@@ -13,6 +13,7 @@ import (
 
 	"github.com/pushagent/pushagent/agent/wasmhost"
 	"github.com/pushagent/pushagent/internal/plugintest"
+	"github.com/pushagent/pushagent/internal/testenv"
 )
 
 // durationLine is the one line of the golden file that depends on the clock,
@@ -35,7 +36,7 @@ func TestUnderAgentHost(t *testing.T) {
 	config := goldenConfig(t, srv.URL+"/health")
 
 	for i := range 2 { // the second call runs on the warm instance
-		var logs plugintest.Logs
+		var logs testenv.Logs
 		got, err := p.Run(context.Background(), wasmhost.Request{
 			Config: config,
 			HTTP:   wasmhost.HTTPGrant{AllowHosts: []string{addr}, CAFile: caFile},
@@ -57,7 +58,7 @@ func TestUnderAgentHost(t *testing.T) {
 		}
 	}
 
-	var logs plugintest.Logs
+	var logs testenv.Logs
 	got, err := p.Run(context.Background(), wasmhost.Request{
 		Config: config,
 		HTTP:   wasmhost.HTTPGrant{AllowHosts: []string{"127.0.0.1:1"}, CAFile: caFile},

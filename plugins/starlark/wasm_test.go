@@ -12,6 +12,7 @@ import (
 
 	"github.com/pushagent/pushagent/agent/wasmhost"
 	"github.com/pushagent/pushagent/internal/plugintest"
+	"github.com/pushagent/pushagent/internal/testenv"
 )
 
 // TestUnderAgentHost runs the golden script through wasmhost as the agent
@@ -38,7 +39,7 @@ func TestUnderAgentHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := func(logs *plugintest.Logs, allow ...string) wasmhost.Request {
+	req := func(logs *testenv.Logs, allow ...string) wasmhost.Request {
 		return wasmhost.Request{
 			Config:  config,
 			Sandbox: wasmhost.Sandbox{Mounts: map[string]string{"/scripts": scripts}},
@@ -47,7 +48,7 @@ func TestUnderAgentHost(t *testing.T) {
 		}
 	}
 
-	var logs plugintest.Logs
+	var logs testenv.Logs
 	for i := range 3 { // the later calls run on the warm instance
 		got, err := p.Run(context.Background(), req(&logs, addr))
 		if err != nil {
@@ -64,7 +65,7 @@ func TestUnderAgentHost(t *testing.T) {
 	// Without the server on the allow-list the script fails where it asks,
 	// with the host's reason. (The plugin's stderr is logfmt inside the
 	// host's logfmt, so quotes are escaped twice; match around them.)
-	logs = plugintest.Logs{}
+	logs = testenv.Logs{}
 	if _, err := p.Run(context.Background(), req(&logs, "127.0.0.1:1")); err == nil {
 		t.Fatal("a host outside allow_hosts was reached")
 	}
