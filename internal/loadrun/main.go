@@ -1,11 +1,15 @@
 // Command loadrun measures the real pushagent binary under load and prints
 // a Markdown summary: sustained collector runs per second, steady-state
-// RSS with many collectors (pooled vs one instance per collector), and
-// start-to-first-push with a cold and a warm compile cache. Each figure
-// stands beside a baseline measured in the same run.
+// RSS with many collectors (pooled vs one instance per collector),
+// start-to-first-push with a cold and a warm compile cache, the agent's
+// footprint as a sidecar on the bundled schedules.yaml beside
+// node_exporter, vmagent and a client_golang push loop (internal/barepush),
+// and what a plugin at its memory_limit adds to the agent's RSS. Each
+// figure stands beside a baseline measured in the same run.
 //
-// It runs the agent as a child process against an in-process sink on
-// 127.0.0.1 that stands in for the Pushgateway, and reads the agent's own
+// It runs the agent (and the peers it is compared with) as child processes
+// against an in-process sink on 127.0.0.1 that stands in for the
+// Pushgateway and a remote_write receiver, and reads the agent's own
 // /metrics and /proc/<pid>. It never talks to anything but 127.0.0.1, and
 // every wait is bounded. scripts/loadrun.sh builds what it needs and runs it.
 package main
@@ -41,7 +45,15 @@ type env struct {
 	rssEvery, rssDuration, rssSettle time.Duration
 
 	startRepeats int
-	verbose      bool
+
+	schedules, nodeExporter, vmagent, barepush string
+	sideDuration, sideSettle                   time.Duration
+
+	grow                             string
+	memLimits                        []int // MiB
+	memEvery, memDuration, memSettle time.Duration
+
+	verbose bool
 }
 
 func main() {
@@ -54,6 +66,7 @@ func run() int {
 		scenario string
 		levels   string
 		cmdLvls  string
+		memLims  string
 		outFile  string
 		keep     bool
 		timeout  time.Duration
@@ -62,7 +75,7 @@ func run() int {
 	flag.StringVar(&e.plugins, "plugins", "plugins", "directory holding textfile.wasm, procfs.wasm, scrape.wasm and httpjson.wasm (make build)")
 	flag.StringVar(&e.bench, "bench", "", "internal/benchplugin built as a reactor (required)")
 	flag.StringVar(&e.benchCommand, "bench-command", "", "internal/benchplugin built as a WASI command: the throughput baseline; empty skips it")
-	flag.StringVar(&scenario, "scenario", "all", "throughput, rss, start or all")
+	flag.StringVar(&scenario, "scenario", "all", "throughput, rss, start, sidecar, memlimit or all")
 	flag.DurationVar(&e.duration, "duration", 20*time.Second, "measurement window of each throughput level")
 	flag.DurationVar(&e.warmup, "warmup", 10*time.Second, "warm-up of each throughput level, after the agent is ready")
 	flag.StringVar(&levels, "levels", "250,500,1000,2000,4000,8000", "offered collector runs/s of the throughput ramp (reactor)")
@@ -76,6 +89,17 @@ func run() int {
 	flag.DurationVar(&e.rssSettle, "rss-settle", 30*time.Second, "samples from this long after start count as steady state")
 	flag.IntVar(&e.rssCapMiB, "rss-cap-mib", 8192, "kill the agent if its RSS passes this (the machine is shared)")
 	flag.IntVar(&e.startRepeats, "start-repeats", 5, "cold and warm starts each")
+	flag.StringVar(&e.schedules, "schedules", "schedules.yaml", "the bundled config the sidecar scenario runs (plugin paths are taken from -plugins, relative mounts from its directory, which must hold examples/textfile)")
+	flag.StringVar(&e.nodeExporter, "node-exporter", "", "node_exporter binary for the sidecar scenario (default: prometheus-node-exporter or node_exporter on PATH)")
+	flag.StringVar(&e.vmagent, "vmagent", "", "vmagent binary for the sidecar scenario (default: vmagent on PATH)")
+	flag.StringVar(&e.barepush, "barepush", "", "internal/barepush binary for the sidecar scenario (default: go build it)")
+	flag.DurationVar(&e.sideDuration, "sidecar-duration", 90*time.Second, "how long the sidecar scenario samples, from process start")
+	flag.DurationVar(&e.sideSettle, "sidecar-settle", 30*time.Second, "sidecar samples from this long after start count as steady state")
+	flag.StringVar(&e.grow, "grow", "", "internal/loadrun/testdata/grow.wat built with wat2wasm: the memlimit scenario's collector (required for it)")
+	flag.StringVar(&memLims, "memlimit-limits", "32,128", "memory_limit of the grower in MiB, one pair of runs each")
+	flag.DurationVar(&e.memEvery, "memlimit-every", 2*time.Second, "interval of the memlimit scenario's job")
+	flag.DurationVar(&e.memDuration, "memlimit-duration", 40*time.Second, "how long each memlimit run samples, from process start")
+	flag.DurationVar(&e.memSettle, "memlimit-settle", 10*time.Second, "memlimit samples from this long after start count as steady state")
 	flag.BoolVar(&e.verbose, "v", false, "log every sample")
 	flag.StringVar(&outFile, "out", "", "also write the summary to this file")
 	flag.BoolVar(&keep, "keep", false, "keep the temporary directory (configs, caches)")
@@ -87,27 +111,54 @@ func run() int {
 		return 2
 	}
 	want := map[string]bool{}
-	switch scenario {
-	case "all":
-		want["throughput"], want["rss"], want["start"] = true, true, true
-	case "throughput", "rss", "start":
+	scenarios := []string{"throughput", "rss", "start", "sidecar", "memlimit"}
+	switch {
+	case scenario == "all":
+		for _, s := range scenarios {
+			want[s] = true
+		}
+	case slices.Contains(scenarios, scenario):
 		want[scenario] = true
 	default:
-		fmt.Fprintf(os.Stderr, "loadrun: -scenario %q is not throughput, rss, start or all\n", scenario)
+		fmt.Fprintf(os.Stderr, "loadrun: -scenario %q is not %s or all\n", scenario, strings.Join(scenarios, ", "))
 		return 2
 	}
-	lv, err1 := parseLevels(levels)
-	clv, err2 := parseLevels(cmdLvls)
+	lv, err1 := parseLevels(levels, "-levels", "runs/s")
+	clv, err2 := parseLevels(cmdLvls, "-command-levels", "runs/s")
+	var err3 error
+	e.memLimits, err3 = parseLevels(memLims, "-memlimit-limits", "MiB")
 	var problems []string
-	for _, err := range []error{err1, err2} {
+	for _, err := range []error{err1, err2, err3} {
 		if err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
-	if e.bench == "" {
+	// A level is jobs × collectors per job, so that the offered load is
+	// exactly the level asked for (-levels 200 -collectors-per-job 10: 20 jobs).
+	if e.perJob > 0 {
+		for _, l := range append(slices.Clone(lv), clv...) {
+			if l%e.perJob != 0 {
+				problems = append(problems, fmt.Sprintf("level %d is not a multiple of -collectors-per-job %d", l, e.perJob))
+			}
+		}
+	}
+	if e.bench == "" && (want["throughput"] || want["rss"] || want["start"] || want["memlimit"]) {
 		problems = append(problems, "-bench: required (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o bench.wasm ./internal/benchplugin)")
 	}
-	for _, p := range []*string{&e.agent, &e.plugins, &e.bench, &e.benchCommand} {
+	if e.grow == "" && want["memlimit"] {
+		problems = append(problems, "-grow: required for the memlimit scenario (wat2wasm internal/loadrun/testdata/grow.wat -o grow.wasm)")
+	}
+	if want["sidecar"] && e.sideDuration <= e.sideSettle {
+		problems = append(problems, "-sidecar-duration must be longer than -sidecar-settle")
+	}
+	if want["memlimit"] && (e.memDuration <= e.memSettle || e.memEvery <= 0) {
+		problems = append(problems, "-memlimit-duration must be longer than -memlimit-settle, and -memlimit-every positive")
+	}
+	paths := []*string{&e.agent, &e.plugins, &e.bench, &e.benchCommand, &e.grow, &e.barepush}
+	if want["sidecar"] {
+		paths = append(paths, &e.schedules)
+	}
+	for _, p := range paths {
 		if *p == "" {
 			continue
 		}
@@ -177,8 +228,15 @@ func run() int {
 	if want["start"] {
 		startSummary(&b, &e, runStart(ctx, &e))
 	}
-	fmt.Fprintf(&b, "Load average before: %s; after: %s. Took %s. Sink received %d pushes (%.1f MiB), %d deletes.\n",
-		load0, loadavg(), time.Since(began).Round(time.Second), e.sink.pushes.Load(), float64(e.sink.bytes.Load())/(1<<20), e.sink.deletes.Load())
+	if want["sidecar"] {
+		sidecarSummary(&b, &e, runSidecar(ctx, &e))
+	}
+	if want["memlimit"] {
+		memlimitSummary(&b, &e, runMemlimit(ctx, &e))
+	}
+	fmt.Fprintf(&b, "Load average before: %s; after: %s. Took %s. Sink received %d pushes (%.1f MiB), %d deletes, %d remote_write requests (%.1f MiB).\n",
+		load0, loadavg(), time.Since(began).Round(time.Second), e.sink.pushes.Load(), float64(e.sink.bytes.Load())/(1<<20), e.sink.deletes.Load(),
+		e.sink.remoteWrites.Load(), float64(e.sink.remoteWriteBytes.Load())/(1<<20))
 	if ctx.Err() != nil {
 		fmt.Fprintf(&b, "\n**Stopped early: %v.**\n", context.Cause(ctx))
 	}
@@ -254,12 +312,13 @@ func quoteArgs(args []string) []string {
 	return out
 }
 
-func parseLevels(s string) ([]int, error) {
+// parseLevels parses the comma-separated positive numbers of flag.
+func parseLevels(s, flag, unit string) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
-			return nil, fmt.Errorf("level %q is not a positive number of runs/s", f)
+			return nil, fmt.Errorf("%s: %q is not a positive number of %s", flag, f, unit)
 		}
 		out = append(out, n)
 	}

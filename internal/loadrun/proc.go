@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,8 +24,9 @@ import (
 // It is 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-// agentProc is one running `pushagent run`.
-type agentProc struct {
+// child is one process loadrun started: `pushagent run`, or a peer the
+// sidecar scenario compares it with.
+type child struct {
 	cmd     *exec.Cmd
 	pid     int
 	started time.Time
@@ -50,19 +52,33 @@ const (
 )
 
 // startAgent runs `agent run --config cfg --cache-dir cache --log-level warn`,
-// with --listen on a free 127.0.0.1 port when listen is true.
-func startAgent(bin, cfg, cacheDir string, listen bool) (*agentProc, error) {
+// with --listen on a free 127.0.0.1 port when listen is true. env, when
+// not nil, is added to loadrun's own environment.
+func startAgent(bin, cfg, cacheDir string, listen bool, env ...string) (*child, error) {
 	args := []string{"run", "--config", cfg, "--cache-dir", cacheDir, "--log-level", "warn", "--shutdown-grace", "3s"}
-	a := &agentProc{done: make(chan struct{})}
+	addr := ""
 	if listen {
-		addr, err := freePort()
-		if err != nil {
+		var err error
+		if addr, err = freePort(); err != nil {
 			return nil, err
 		}
-		a.listen = addr
 		args = append(args, "--listen", addr)
 	}
+	a, err := startProcess(bin, args, env)
+	if a != nil {
+		a.listen = addr
+	}
+	return a, err
+}
+
+// startProcess runs bin with args and loadrun's environment plus env. Its
+// stdout is discarded; its stderr is scanned (see scan).
+func startProcess(bin string, args, env []string) (*child, error) {
+	a := &child{done: make(chan struct{})}
 	a.cmd = exec.Command(bin, args...)
+	if env != nil {
+		a.cmd.Env = append(os.Environ(), env...)
+	}
 	a.cmd.Stdout = io.Discard
 	stderr, err := a.cmd.StderrPipe()
 	if err != nil {
@@ -81,7 +97,7 @@ func startAgent(bin, cfg, cacheDir string, listen bool) (*agentProc, error) {
 	return a, nil
 }
 
-func (a *agentProc) scan(r io.Reader) {
+func (a *child) scan(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -114,7 +130,7 @@ func (a *agentProc) scan(r io.Reader) {
 }
 
 // logExcerpt is the first and last log lines that were not skip notices.
-func (a *agentProc) logExcerpt() []string {
+func (a *child) logExcerpt() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := append([]string(nil), a.first...)
@@ -125,7 +141,7 @@ func (a *agentProc) logExcerpt() []string {
 	return out
 }
 
-func (a *agentProc) exited() bool {
+func (a *child) exited() bool {
 	select {
 	case <-a.done:
 		return true
@@ -136,13 +152,21 @@ func (a *agentProc) exited() bool {
 
 // stop sends SIGTERM and waits up to 15 s, then kills. It returns how the
 // process ended.
-func (a *agentProc) stop() error {
+func (a *child) stop() error {
 	if a.exited() {
-		return fmt.Errorf("agent had already exited: %v", a.waitErr)
+		return fmt.Errorf("%s had already exited: %v", filepath.Base(a.cmd.Path), a.waitErr)
 	}
 	_ = a.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-a.done:
+		// A program without a SIGTERM handler (node_exporter) ends by the
+		// signal itself: that is how it stops, not a failure.
+		var ee *exec.ExitError
+		if errors.As(a.waitErr, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
+				return nil
+			}
+		}
 		return a.waitErr
 	case <-time.After(15 * time.Second):
 	}
@@ -151,10 +175,10 @@ func (a *agentProc) stop() error {
 	case <-a.done:
 	case <-time.After(5 * time.Second):
 	}
-	return errors.New("agent did not stop within 15s of SIGTERM; killed")
+	return fmt.Errorf("%s did not stop within 15s of SIGTERM; killed", filepath.Base(a.cmd.Path))
 }
 
-func (a *agentProc) kill() {
+func (a *child) kill() {
 	_ = a.cmd.Process.Kill()
 	select {
 	case <-a.done:
@@ -163,7 +187,7 @@ func (a *agentProc) kill() {
 }
 
 // waitReady polls /healthz until it answers or timeout passes.
-func (a *agentProc) waitReady(timeout time.Duration) error {
+func (a *child) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
@@ -217,6 +241,39 @@ func cpuTicks(pid int) (int64, error) {
 	return ut + st, nil
 }
 
+// cpuTime is the CPU time pid's threads have run, summed from
+// /proc/<pid>/task/*/schedstat (nanoseconds, where utime+stime has 10 ms
+// ticks: too coarse for a process that works a few milliseconds every
+// 10 s). A thread that has exited no longer counts; Go programs rarely
+// end threads, and sampleSteady checks against the ticks.
+func cpuTime(pid int) (time.Duration, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // the thread ended meanwhile
+			}
+			return 0, err
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, fmt.Errorf("%s/%s/schedstat: empty", dir, t.Name())
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s/%s/schedstat: %w", dir, t.Name(), err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum, nil
+}
+
 // memStatus is VmRSS and VmHWM of pid, in KiB.
 func memStatus(pid int) (rss, hwm int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -245,9 +302,83 @@ func memStatus(pid int) (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
-// selfMetrics are the sums over all label sets of the agent's own counters.
+// memBreakdown is where a process's resident memory is, summed from the
+// Rss of each mapping in /proc/<pid>/smaps (smaps_rollup has no
+// per-permission split), in KiB.
+type memBreakdown struct {
+	anonRW    int64 // anonymous, writable: Go heap and stacks, wasm linear memory
+	anonExec  int64 // anonymous, executable: machine code compiled from wasm
+	anonOther int64 // anonymous, neither: read-only data, guard pages, [vvar], [vdso]
+	file      int64 // file-backed: the binary and any shared libraries
+}
+
+func (m memBreakdown) total() int64 { return m.anonRW + m.anonExec + m.anonOther + m.file }
+
+// smapsBreakdown reads /proc/<pid>/smaps.
+func smapsBreakdown(pid int) (memBreakdown, error) {
+	path := fmt.Sprintf("/proc/%d/smaps", pid)
+	f, err := os.Open(path)
+	if err != nil {
+		return memBreakdown{}, err
+	}
+	defer f.Close()
+	m, err := parseSmaps(f)
+	if err != nil {
+		return m, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// parseSmaps sums the Rss of each mapping in an smaps file by kind. A
+// mapping's header is "start-end perms offset dev inode [path]"; inode 0
+// is anonymous memory.
+func parseSmaps(r io.Reader) (memBreakdown, error) {
+	var m memBreakdown
+	var cur *int64
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(fields[0], ":") && strings.Contains(fields[0], "-") && len(fields) >= 5 {
+			perms, inode, path := fields[1], fields[4], ""
+			if len(fields) >= 6 {
+				path = fields[5]
+			}
+			switch {
+			case inode != "0":
+				cur = &m.file
+			case strings.HasPrefix(path, "[v"): // [vvar], [vdso], [vsyscall]
+				cur = &m.anonOther
+			case strings.Contains(perms, "x"):
+				cur = &m.anonExec
+			case len(perms) > 1 && perms[1] == 'w':
+				cur = &m.anonRW
+			default:
+				cur = &m.anonOther
+			}
+			continue
+		}
+		if fields[0] == "Rss:" && len(fields) >= 2 && cur != nil {
+			n, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				return m, fmt.Errorf("%q: %w", sc.Text(), err)
+			}
+			*cur += n
+		}
+	}
+	return m, sc.Err()
+}
+
+// selfMetrics are the sums over all label sets of the agent's own counters
+// and of the gauges the summaries need.
 type selfMetrics struct {
 	runs, failures, pushes, pushFailures float64
+	warm                                 float64 // idle reactor instances kept warm (pushagent_plugin_warm_instances)
+	warmPages                            float64 // wasm pages they hold (pushagent_plugin_memory_pages)
+	lastSamples                          float64 // series the collectors contributed to their last pushes
 	bytes                                int
 	took                                 time.Duration // request to last byte
 	at                                   time.Time     // when the answer's headers arrived
@@ -258,7 +389,7 @@ var metricsClient = &http.Client{Timeout: 10 * time.Second}
 // scrape fetches the agent's /metrics as uncompressed text (so the agent
 // spends no CPU on gzip for us) and sums the counters we need by scanning
 // lines, which stays cheap with tens of thousands of series.
-func (a *agentProc) scrape(ctx context.Context) (selfMetrics, error) {
+func (a *child) scrape(ctx context.Context) (selfMetrics, error) {
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.listen+"/metrics", nil)
 	if err != nil {
@@ -291,6 +422,12 @@ func (a *agentProc) scrape(ctx context.Context) (selfMetrics, error) {
 			dst = &m.pushes
 		case bytes.HasPrefix(line, []byte("pushagent_push_failures_total{")):
 			dst = &m.pushFailures
+		case bytes.HasPrefix(line, []byte("pushagent_plugin_warm_instances{")):
+			dst = &m.warm
+		case bytes.HasPrefix(line, []byte("pushagent_plugin_memory_pages{")):
+			dst = &m.warmPages
+		case bytes.HasPrefix(line, []byte("pushagent_collector_last_samples{")):
+			dst = &m.lastSamples
 		default:
 			continue
 		}

@@ -21,6 +21,8 @@ type rssRun struct {
 	runs         float64
 	failures     float64
 	pushFailures float64
+	warm         float64 // idle instances kept warm at the end (pushagent_plugin_warm_instances); -1 unknown
+	warmPages    float64 // wasm pages they hold
 	pushes       int64
 	skipped      int64
 	startup      time.Duration // until /healthz answered
@@ -212,38 +214,47 @@ func measureRSS(ctx context.Context, e *env, r *rssRun, cache string) error {
 	m, err := a.scrape(sctx)
 	if err != nil {
 		r.note = err.Error()
-		r.runs, r.failures, r.pushFailures = -1, -1, -1
+		r.runs, r.failures, r.pushFailures, r.warm = -1, -1, -1, -1
 	} else {
 		r.runs, r.failures, r.pushFailures = m.runs, m.failures, m.pushFailures
+		r.warm, r.warmPages = m.warm, m.warmPages
 	}
 	r.skipped = a.skipped.Load()
-	logf("  steady %.0f MiB, peak %.0f MiB, VmHWM %.0f MiB, %.0f runs, %.0f failures", r.steady, r.peak, r.hwm, r.runs, r.failures)
+	logf("  steady %.0f MiB, peak %.0f MiB, VmHWM %.0f MiB, %.0f runs, %.0f failures, %.0f warm instances", r.steady, r.peak, r.hwm, r.runs, r.failures, r.warm)
 	return nil
 }
 
 func rssSummary(b *strings.Builder, e *env, runs []*rssRun) {
 	total := e.rssJobs * e.rssPerJob
 	fmt.Fprintf(b, "## 2. Agent RSS, %d collectors over 5 Go plugins, steady state (target ≤ 150 MiB)\n\n", total)
-	fmt.Fprintf(b, "%d jobs × %d collectors, every %s, plugins %s (reactors; 32 MiB memory limit each), compile cache warm. "+
+	fmt.Fprintf(b, "%d jobs × %d collectors, every %s, plugins %s (reactors; %s memory limit each), compile cache warm. "+
 		"VmRSS from /proc/<pid>/status every second for %s from process start; steady state = median of the samples from %s on. "+
 		"Baseline (naive): the same collectors, each with a distinct extra mount (`/unique`), so no warm instance is shared. "+
-		"Each mode also runs at a smaller scale (%d jobs), which fits under the %d MiB safety cap of this shared machine.\n\n",
-		e.rssJobs, e.rssPerJob, e.rssEvery, strings.Join(rssPlugins, ", "), e.rssDuration, e.rssSettle, e.rssSmallJobs, e.rssCapMiB)
-	b.WriteString("| mode | collectors | steady VmRSS median (MiB) | peak VmRSS sampled (MiB) | VmHWM (MiB) | ready after (1 s resolution) | collector runs | collector failures | push failures | pushes | skipped runs | agent CPU cores | rest of machine CPU cores |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		"Warm instances: `sum(pushagent_plugin_warm_instances)` from the agent's /metrics at the end (pools keep as many as recent concurrency needed).",
+		e.rssJobs, e.rssPerJob, e.rssEvery, strings.Join(rssPlugins, ", "), defaultMemLimit, e.rssDuration, e.rssSettle)
+	if e.rssSmallJobs > 0 && e.rssSmallJobs < e.rssJobs {
+		fmt.Fprintf(b, " Each mode also runs at a smaller scale (%d jobs), which fits under the %d MiB safety cap of this shared machine.", e.rssSmallJobs, e.rssCapMiB)
+	}
+	b.WriteString("\n\n")
+	b.WriteString("| mode | collectors | steady VmRSS median (MiB) | peak VmRSS sampled (MiB) | VmHWM (MiB) | ready after (1 s resolution) | collector runs | collector failures | push failures | warm instances at end (wasm MiB they hold) | pushes | skipped runs | agent CPU cores | rest of machine CPU cores |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	naive := map[int]*rssRun{}
 	for _, r := range runs {
 		if r.err != nil {
-			fmt.Fprintf(b, "| %s | %d | error: %s | | | | | | | | | | |\n", r.mode, r.jobs*e.rssPerJob, mdEscape(r.err.Error()))
+			fmt.Fprintf(b, "| %s | %d | error: %s | | | | | | | | | | | |\n", r.mode, r.jobs*e.rssPerJob, mdEscape(r.err.Error()))
 			continue
 		}
 		if r.capped != "" {
-			fmt.Fprintf(b, "| %s | %d | > %d (%s) | %.0f | %.0f | %s | ? | ? | ? | %d | %d | %s | %s |\n",
+			fmt.Fprintf(b, "| %s | %d | > %d (%s) | %.0f | %.0f | %s | ? | ? | ? | ? | %d | %d | %s | %s |\n",
 				r.mode, r.jobs*e.rssPerJob, e.rssCapMiB, r.capped, r.peak, r.hwm, r.startup.Round(10*time.Millisecond), r.pushes, r.skipped, cores(r.agentCPU), cores(r.otherCPU))
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %.0f | %s | %s | %s | %s | %d | %d | %s | %s |\n",
-			r.mode, r.jobs*e.rssPerJob, r.steady, r.peak, r.hwm, r.startup.Round(10*time.Millisecond), count(r.runs), count(r.failures), count(r.pushFailures), r.pushes, r.skipped, cores(r.agentCPU), cores(r.otherCPU))
+		warm := "?"
+		if r.warm >= 0 {
+			warm = fmt.Sprintf("%.0f (%.0f)", r.warm, r.warmPages/16)
+		}
+		fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %d | %d | %s | %s |\n",
+			r.mode, r.jobs*e.rssPerJob, r.steady, r.peak, r.hwm, r.startup.Round(10*time.Millisecond), count(r.runs), count(r.failures), count(r.pushFailures), warm, r.pushes, r.skipped, cores(r.agentCPU), cores(r.otherCPU))
 		if r.mode == "naive" {
 			naive[r.jobs] = r
 		}
@@ -260,14 +271,17 @@ func rssSummary(b *strings.Builder, e *env, runs []*rssRun) {
 	for _, p := range runs {
 		jobs := p.jobs
 		n := naive[jobs]
-		if p.mode != "pooled" || p.err != nil || n == nil || n.err != nil || p.capped != "" || n.capped != "" || jobs*e.rssPerJob <= 4*len(rssPlugins) {
+		if p.mode != "pooled" || p.err != nil || n == nil || n.err != nil || p.capped != "" || n.capped != "" {
 			continue
 		}
-		// Pooled keeps at most 4 idle instances per plugin: 20 in all.
 		c := jobs * e.rssPerJob
-		idle := 4 * len(rssPlugins)
-		fmt.Fprintf(b, "- %d collectors: naive / pooled steady RSS %.1f×; ≈ %.1f MiB per extra warm instance ((naive − pooled) / (%d − %d)).\n",
-			c, n.steady/p.steady, (n.steady-p.steady)/float64(c-idle), c, idle)
+		fmt.Fprintf(b, "- %d collectors: naive / pooled steady RSS %.1f×", c, n.steady/p.steady)
+		// The warm instances are what the agent reported at the end of each
+		// run: pools keep as many as recent concurrency needed.
+		if p.warm >= 0 && n.warm > p.warm {
+			fmt.Fprintf(b, "; ≈ %.2f MiB per extra warm instance ((naive − pooled) / (%.0f − %.0f warm instances))", (n.steady-p.steady)/(n.warm-p.warm), n.warm, p.warm)
+		}
+		b.WriteString(".\n")
 	}
 	for _, r := range runs {
 		if len(r.excerpt) > 0 && (r.err != nil || r.failures > 0 || r.pushFailures > 0) {

@@ -18,6 +18,7 @@ type tpLevel struct {
 	cpu            []float64 // cores, per sample
 	meanAchieved   float64   // over the whole window
 	meanCPU        float64
+	cpuPerRun      float64 // µs of agent CPU per collector run over the window; -1 none ran
 	otherCPU       float64 // cores the rest of the machine used during the window
 	sinkRuns       float64 // collector runs/s implied by the pushes the sink got
 	skipped        int64   // "run skipped" lines during the window
@@ -175,6 +176,10 @@ func measureLevel(ctx context.Context, e *env, lv *tpLevel, plugin, cache string
 	lv.seconds = len(lv.achieved)
 	lv.meanAchieved = (last.m.runs - first.m.runs) / window
 	lv.meanCPU = float64(last.ticks-first.ticks) / clockTicks / window
+	lv.cpuPerRun = -1
+	if runs := last.m.runs - first.m.runs; runs > 0 {
+		lv.cpuPerRun = float64(last.ticks-first.ticks) / clockTicks / runs * 1e6
+	}
 	lv.otherCPU = float64(last.busy-first.busy)/clockTicks/window - lv.meanCPU
 	lv.sinkRuns = float64(last.pushes-first.pushes) * float64(lv.perJob) / window
 	lv.skipped = last.skip - first.skip
@@ -194,17 +199,18 @@ func measureLevel(ctx context.Context, e *env, lv *tpLevel, plugin, cache string
 func throughputSummary(b *strings.Builder, e *env, reactor, command []*tpLevel) {
 	fmt.Fprintf(b, "## 1. Sustained collector runs per second (target ≥ 5,000/s on %d cores)\n\n", e.ncpu)
 	fmt.Fprintf(b, "benchplugin (Go SDK, 20 gauge series per run), J jobs × %d collectors, every 1s, PUT, no jitter, pushing to an in-process sink. "+
-		"Each level: %s warm-up, then %d 1-second samples of `sum(pushagent_collector_runs_total)` from the agent's /metrics and utime+stime from /proc/<pid>/stat. "+
+		"Each level: %s warm-up, then %d 1-second samples of `sum(pushagent_collector_runs_total)` from the agent's /metrics and utime+stime from /proc/<pid>/stat; "+
+		"agent CPU per run = agent CPU seconds over the window / collector runs in it. "+
 		"Baseline: the same plugin built as a WASI command (one fresh instance per run) at lower offered loads.\n\n", e.perJob, e.warmup, int(e.duration/time.Second))
-	b.WriteString("| form | offered runs/s | jobs × collectors | achieved runs/s (median) | achieved (window mean) | runs/s implied by pushes at sink | CPU cores (median) | rest of machine CPU cores (incl. loadrun) | skipped runs | collector failures | push failures | RSS at end (MiB) | /metrics scrape (KiB, median ms) | kept up |\n")
-	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	b.WriteString("| form | offered runs/s | jobs × collectors | achieved runs/s (median) | achieved (window mean) | runs/s implied by pushes at sink | CPU cores (median) | agent CPU per run (µs) | rest of machine CPU cores (incl. loadrun) | skipped runs | collector failures | push failures | RSS at end (MiB) | /metrics scrape (KiB, median ms) | kept up |\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 	for _, lv := range append(append([]*tpLevel(nil), reactor...), command...) {
 		if lv.err != nil {
-			fmt.Fprintf(b, "| %s | %d | %d × %d | error: %s | | | | | | | | | | no |\n", lv.form, lv.offered, lv.jobs, lv.perJob, mdEscape(lv.err.Error()))
+			fmt.Fprintf(b, "| %s | %d | %d × %d | error: %s | | | | | | | | | | | no |\n", lv.form, lv.offered, lv.jobs, lv.perJob, mdEscape(lv.err.Error()))
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %d | %d × %d | %.0f | %.0f | %.0f | %.2f | %.2f | %d | %.0f | %.0f | %.0f | %d, %.0f | %s |\n",
-			lv.form, lv.offered, lv.jobs, lv.perJob, lv.achievedMedian, lv.meanAchieved, lv.sinkRuns, lv.cpuMedian, lv.otherCPU,
+		fmt.Fprintf(b, "| %s | %d | %d × %d | %.0f | %.0f | %.0f | %.2f | %s | %.2f | %d | %.0f | %.0f | %.0f | %d, %.0f | %s |\n",
+			lv.form, lv.offered, lv.jobs, lv.perJob, lv.achievedMedian, lv.meanAchieved, lv.sinkRuns, lv.cpuMedian, count(lv.cpuPerRun), lv.otherCPU,
 			lv.skipped, lv.failures, lv.pushFailures, lv.rssMiB, lv.scrapeBytes>>10, median(lv.scrapeTook), yesNo(lv.keptUp))
 	}
 	b.WriteString("\n")
@@ -213,7 +219,7 @@ func throughputSummary(b *strings.Builder, e *env, reactor, command []*tpLevel) 
 			continue
 		}
 		best, sat := 0.0, 0
-		var bestCPU float64
+		var bestCPU, perRun float64
 		for _, lv := range set {
 			if lv.err != nil {
 				if sat == 0 {
@@ -222,7 +228,7 @@ func throughputSummary(b *strings.Builder, e *env, reactor, command []*tpLevel) 
 				continue
 			}
 			if lv.achievedMedian > best {
-				best, bestCPU = lv.achievedMedian, lv.cpuMedian
+				best, bestCPU, perRun = lv.achievedMedian, lv.cpuMedian, lv.cpuPerRun
 			}
 			if !lv.keptUp && sat == 0 {
 				sat = lv.offered
@@ -232,12 +238,8 @@ func throughputSummary(b *strings.Builder, e *env, reactor, command []*tpLevel) 
 		if sat > 0 {
 			satText = fmt.Sprintf("first falls behind at %d runs/s offered", sat)
 		}
-		perRun := 0.0
-		if best > 0 {
-			perRun = bestCPU / best * 1e6
-		}
-		fmt.Fprintf(b, "- **%s**: best median %.0f runs/s at %.2f cores (≈ %.0f µs of CPU per collector run, push and self-metrics included); %s.\n",
-			set[0].form, best, bestCPU, perRun, satText)
+		fmt.Fprintf(b, "- **%s**: best median %.0f runs/s at %.2f cores (%s µs of agent CPU per collector run at that level, push and self-metrics included); %s.\n",
+			set[0].form, best, bestCPU, count(perRun), satText)
 	}
 	for _, lv := range append(append([]*tpLevel(nil), reactor...), command...) {
 		if len(lv.excerpt) > 0 && (lv.err != nil || lv.failures > 0 || lv.pushFailures > 0) {
