@@ -8,7 +8,10 @@
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
+# sdk is a module of its own that go.mod replaces with ./sdk: its go.mod
+# must be there before the download.
 COPY go.mod go.sum ./
+COPY sdk/go.mod sdk/
 RUN go mod download
 COPY . .
 ENV CGO_ENABLED=0

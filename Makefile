@@ -5,6 +5,10 @@ GO ?= go
 PLUGINS := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/main.go))
 PLUGIN_WASM := $(patsubst %,plugins/%.wasm,$(PLUGINS))
 GOFILES := $(shell find . -name '*.go' -not -path './.git/*')
+# sdk is a module of its own (no requirements, so plugins link nothing but
+# it); the root module requires it through a replace directive, so every
+# target that covers the root module covers ./sdk with a second command.
+SDK := sdk
 # Each fuzz target gets this long in `make test`; raise it for a deeper run.
 FUZZTIME ?= 10s
 
@@ -14,13 +18,13 @@ all: build
 
 build: bin/pushagent plugins
 
-bin/pushagent: $(GOFILES) go.mod go.sum
+bin/pushagent: $(GOFILES) go.mod go.sum $(SDK)/go.mod
 	$(GO) build -trimpath -o $@ ./cmd/pushagent
 
 plugins: $(PLUGIN_WASM)
 
 # First-party plugins are reactors: one warm instance serves many runs.
-plugins/%.wasm: $(GOFILES) go.mod go.sum
+plugins/%.wasm: $(GOFILES) go.mod go.sum $(SDK)/go.mod
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o $@ ./plugins/$*
 
 # dist is the container image's content, made by the same commands CI runs
@@ -43,6 +47,7 @@ test: setup build dist fuzz test-go
 
 test-go:
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd $(SDK) && $(GO) test -race -count=1 -timeout 10m ./...
 
 # Bounded fuzzing of every parser of untrusted input; a crash fails the run.
 # plugins/starlark's FuzzScript is left out here (its seeds still run in
@@ -55,9 +60,13 @@ fuzz:
 		./agent/config:FuzzParse \
 		./agent/merge:FuzzParseAndMerge \
 		./agent/wasmhost:FuzzParseHTTPRequest \
+		./agent/wasmhost/internal/interrupt:FuzzInstrument \
 		./agent/expire:FuzzDecodeGroups \
 		./agent/expire:FuzzDeleteURL \
-		./sdk:FuzzDecodeResult \
+		./sdk:FuzzParseText \
+		./sdk/httpcall:FuzzDecodeResult \
+		./internal/sdkcheck:FuzzParseText \
+		./internal/sdkcheck:FuzzWriter \
 		./plugins/textfile:FuzzCollect \
 		./plugins/scrape:FuzzCollect \
 		./plugins/httpjson:FuzzPath \
@@ -66,10 +75,11 @@ fuzz:
 		./plugins/procfs:FuzzParseLoadavg \
 		./plugins/procfs:FuzzParseMeminfo \
 		./plugins/procfs:FuzzParseStat; do \
-		pkg=$${target%%:*}; fn=$${target#*:}; log=$$(mktemp); \
-		if ! $(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) >$$log 2>&1; then \
+		pkg=$${target%%:*}; fn=$${target#*:}; log=$$(mktemp); dir=.; \
+		case $$pkg in ./$(SDK)|./$(SDK)/*) dir=$(SDK); pkg=.$${pkg#./$(SDK)};; esac; \
+		if ! (cd $$dir && $(GO) test $${pkg:-.} -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME)) >$$log 2>&1; then \
 			cat $$log; rm -f $$log; exit 1; fi; \
-		echo "fuzz $$pkg $$fn: $$(grep -o 'elapsed: [^,]*, execs: [0-9]*' $$log | tail -1), no crash"; rm -f $$log; \
+		echo "fuzz $${target%%:*} $$fn: $$(grep -o 'elapsed: [^,]*, execs: [0-9]*' $$log | tail -1), no crash"; rm -f $$log; \
 	done
 
 check: fmt vet tidy-check test
@@ -79,16 +89,23 @@ fmt:
 
 vet:
 	$(GO) vet ./...
-	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
+	cd $(SDK) && $(GO) vet ./...
+	cd $(SDK) && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./plugins/... ./internal/benchplugin/...
 
 tidy-check:
 	@cp go.mod /tmp/pushagent.go.mod.bak; cp go.sum /tmp/pushagent.go.sum.bak; \
 	$(GO) mod tidy; \
 	if ! diff -q go.mod /tmp/pushagent.go.mod.bak >/dev/null || ! diff -q go.sum /tmp/pushagent.go.sum.bak >/dev/null; then \
 		echo "go mod tidy changed go.mod/go.sum; commit the result"; exit 1; fi
+	@cp $(SDK)/go.mod /tmp/pushagent.sdk.go.mod.bak; \
+	(cd $(SDK) && $(GO) mod tidy); \
+	if ! diff -q $(SDK)/go.mod /tmp/pushagent.sdk.go.mod.bak >/dev/null || [[ -e $(SDK)/go.sum ]]; then \
+		echo "go mod tidy changed $(SDK)/go.mod (the sdk module must have no requirements); commit the result"; exit 1; fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./agent/...
+	cd $(SDK) && $(GO) test -run '^$$' -bench . -benchmem -count 5 .
 
 # Command 1 of the README: a local gateway plus the agent on schedules.yaml.
 quickstart: setup build

@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"sync"
-
-	dto "github.com/prometheus/client_model/go"
 )
 
 // Collection is one run of a plugin: its config, the metrics gathered so far
@@ -20,36 +17,73 @@ import (
 // Its methods are safe to call from several goroutines.
 type Collection struct {
 	config []byte
-	logger *slog.Logger
+	logger Logger
+	logMu  sync.Mutex
 
-	mu       sync.Mutex
-	families map[string]*family
+	mu mutex
+	// families are the collection's families in the order they were
+	// added (until encode sorts them by name); byName indexes them once
+	// there are too many to search, since hashing a name costs more in
+	// wasm than comparing a few.
+	families []*family
+	byName   map[string]*family
+	few      [4]*family // the first families' room, saving an allocation
 	// errs collects builder mistakes (bad names, odd label pairs, ...) instead
 	// of returning them from every Set call; any of them fails the run.
 	errs []error
 }
 
-func newCollection(config []byte, logs io.Writer) *Collection {
-	return &Collection{
-		config:   config,
-		logger:   newLogger(logs),
-		families: make(map[string]*family),
-	}
+// family is one metric family of a collection, in the form the writer
+// needs. A broken family had a bad name or a conflict: its error is
+// already recorded and builders drop its samples.
+//
+// The series keep their labels and points in two arenas of the family, so
+// that a series is a small value without pointers: adding one allocates
+// nothing in the common case, and sorting moves 32 bytes that the garbage
+// collector need not scan.
+type family struct {
+	c      *Collection
+	order  int // index among the collection's families in the order they were added
+	name   string
+	help   string
+	typ    Type
+	series []series
+	labels []string // name, value pairs of all series
+	points []point  // buckets or quantiles of all series
+	tmp    []series // scratch space for sorting the series
+	names  []string // the label names of the last series a builder added
+	broken bool
+	// escape says that a label value of some series holds a byte the
+	// text format escapes; without one, the writer copies values as
+	// they are.
+	escape bool
 }
 
-// newLogger writes logfmt lines to the plugin's stderr. The time is left out
-// because the host stamps every line it forwards, and a guest clock adds
-// nothing; debug lines are kept since the host decides what to show.
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		Level: slog.LevelDebug,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+// series is one labelled series. labels[lo:hi] of its family are its name,
+// value pairs sorted by name, without "le" or "quantile". For counters,
+// gauges and untyped families value is the value; for histograms and
+// summaries it is the sum, count is the count, and points[plo:phi] are the
+// buckets (upper bound, cumulative count) or quantiles (quantile, value),
+// sorted.
+type series struct {
+	lo, hi, plo, phi int32
+	value, count     float64
+}
+
+type point struct{ key, value float64 }
+
+func (f *family) seriesLabels(s *series) []string { return f.labels[s.lo:s.hi] }
+
+func (f *family) seriesPoints(s *series) []point { return f.points[s.plo:s.phi] }
+
+func newCollection(config []byte, logs io.Writer) *Collection {
+	c := &Collection{config: config}
+	c.families = c.few[:0]
+	if logs == nil {
+		logs = io.Discard
+	}
+	c.logger = Logger{w: logs, mu: &c.logMu}
+	return c
 }
 
 // Config returns the collector's config exactly as the host sent it: the
@@ -61,16 +95,16 @@ func (c *Collection) Config() []byte { return c.config }
 // unchanged. Unknown fields are an error rather than ignored, so that a typo
 // in schedules.yaml fails loudly instead of silently using a default.
 func (c *Collection) DecodeConfig(v any) error {
-	if len(bytes.TrimSpace(c.config)) == 0 {
+	if len(bytes.TrimSpace(c.config)) == 0 || decodeFlat(c.config, v) {
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(c.config))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decoding config: %w", err)
+		return fmt.Errorf("sdk: decoding config: %w", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("decoding config: unexpected data after the JSON value")
+	if len(bytes.TrimSpace(c.config[dec.InputOffset():])) > 0 {
+		return errors.New("sdk: decoding config: unexpected data after the JSON value")
 	}
 	return nil
 }
@@ -78,7 +112,7 @@ func (c *Collection) DecodeConfig(v any) error {
 // Logger returns the run's logger. Its lines go to the plugin's stderr in
 // logfmt, which the host forwards to the agent's log tagged with the job and
 // collector.
-func (c *Collection) Logger() *slog.Logger { return c.logger }
+func (c *Collection) Logger() *Logger { return &c.logger }
 
 // Logf logs an informational message formatted like fmt.Sprintf.
 func (c *Collection) Logf(format string, args ...any) {
@@ -91,88 +125,79 @@ func (c *Collection) Warnf(format string, args ...any) {
 	c.logger.Warn(fmt.Sprintf(format, args...))
 }
 
-// AddFamilies adds already-built metric families, for example ones parsed
-// from exposition text with expfmt. A family whose name is already present
-// must have the same type, and the same help text unless one of them has
-// none; its metrics are then combined.
-//
-// Each family is checked whole before anything of it is added: an invalid
-// family (bad metric or label name, a sample that does not match the type, a
-// timestamp, which the Pushgateway rejects) is left out and named in the
-// returned error, and the other families are still added. Unlike the builder
-// methods, such an error does not fail the run by itself; return it from the
-// CollectFunc to fail it, or log it to skip the family.
-//
-// AddFamilies takes ownership of the families; do not change them afterwards.
-func (c *Collection) AddFamilies(families ...*dto.MetricFamily) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var errs []error
-	for _, mf := range families {
-		if err := c.addFamily(mf); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (c *Collection) addFamily(mf *dto.MetricFamily) error {
-	if mf == nil {
-		return errors.New("nil metric family")
-	}
-	name := mf.GetName()
-	if err := checkName(name); err != nil {
-		return err
-	}
-	if err := checkFamily(mf); err != nil {
-		return fmt.Errorf("metric %q: %w", name, err)
-	}
-	f, err := c.familyLocked(name, mf.GetHelp(), mf.GetType())
-	if err != nil {
-		return err
-	}
-	f.mf.Metric = append(f.mf.Metric, mf.Metric...)
-	return nil
-}
-
 // family returns the family called name, creating it if needed. On a conflict
 // or a bad name the error is recorded and a detached family is returned, so
 // that builder calls can go on without nil checks while the run still fails.
-func (c *Collection) family(name, help string, typ dto.MetricType) *family {
+func (c *Collection) family(name, help string, typ Type) *family {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f, err := c.familyLocked(name, help, typ)
 	if err != nil {
 		c.errs = append(c.errs, err)
-		return &family{c: c, mf: &dto.MetricFamily{Name: &name, Type: &typ}, broken: true}
+		return &family{c: c, name: name, typ: typ, broken: true}
 	}
 	return f
 }
 
-func (c *Collection) familyLocked(name, help string, typ dto.MetricType) (*family, error) {
+// familyLocked finds or creates a family. A family that is already present
+// must have the same type, and the same help text unless one of them has
+// none; a help text fills in a missing one.
+func (c *Collection) familyLocked(name, help string, typ Type) (*family, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	if f, ok := c.families[name]; ok {
-		if got := f.mf.GetType(); got != typ {
-			return nil, fmt.Errorf("metric %q: added as %s, but already present as %s", name, typ, got)
+	if !typ.valid() {
+		return nil, metricError(name, fmt.Errorf("unsupported type %s", typ))
+	}
+	help = normalizeHelp(help)
+	if f := c.lookup(name); f != nil {
+		if err := f.conflict(help, typ); err != nil {
+			return nil, err
 		}
-		switch old := f.mf.GetHelp(); {
-		case help == "" || help == old:
-		case old == "":
-			f.mf.Help = &help
-		default:
-			return nil, fmt.Errorf("metric %q: help %q differs from the earlier %q", name, help, old)
+		if f.help == "" {
+			f.help = help
 		}
 		return f, nil
 	}
-	mf := &dto.MetricFamily{Name: &name, Type: &typ}
-	if help != "" {
-		mf.Help = &help
+	f := &family{c: c, order: len(c.families), name: name, help: help, typ: typ}
+	f.reuseArena()
+	c.families = append(c.families, f)
+	if c.byName != nil {
+		c.byName[name] = f
+	} else if len(c.families) > maxScannedFamilies {
+		c.byName = make(map[string]*family, 2*len(c.families))
+		for _, f := range c.families {
+			c.byName[f.name] = f
+		}
 	}
-	f := &family{c: c, mf: mf}
-	c.families[name] = f
 	return f, nil
+}
+
+// maxScannedFamilies is how many families lookup compares one by one
+// before it indexes them by name.
+const maxScannedFamilies = 8
+
+// lookup returns the family called name, or nil.
+func (c *Collection) lookup(name string) *family {
+	if c.byName != nil {
+		return c.byName[name]
+	}
+	for _, f := range c.families {
+		if f.name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// normalizeHelp drops leading blanks and tabs: a HELP line cannot carry
+// them (a parser takes them for the separator after the name), so keeping
+// them would make the text say something other than the plugin meant.
+func normalizeHelp(help string) string {
+	for len(help) > 0 && (help[0] == ' ' || help[0] == '\t') {
+		help = help[1:]
+	}
+	return help
 }
 
 func (c *Collection) recordErr(err error) {

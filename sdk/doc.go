@@ -50,8 +50,40 @@
 //
 // Natively the same package is an ordinary program that reads the config on
 // stdin, and its tests call Collect, which runs the registered function
-// in-process and returns the output; package wasmtest runs the real module
-// under wazero.
+// in-process and returns the output.
+//
+// # What a plugin has
+//
+// The builders (Counter, Gauge, Untyped, Histogram, Summary) add series the
+// plugin computed. ParseText reads exposition text the plugin relays, such
+// as a *.prom file or a scraped /metrics, into Families it can filter,
+// relabel and merge before AddFamily adds them. Logger, Logf and Warnf log
+// to stderr, which the agent forwards to its own log. Package httpcall
+// makes HTTP requests through the agent, which decides what a plugin may
+// reach.
+//
+// # What the SDK costs a plugin
+//
+// Every plugin carries what the SDK links, in module size, compile time and
+// the time of each call. The SDK therefore uses nothing but small parts of
+// the standard library (encoding/json, fmt, strconv, sort): no net/http, no
+// log/slog, no protobuf or Prometheus libraries. Its text writer produces
+// the bytes prometheus/common/expfmt would, and its parser accepts what the
+// agent's parser accepts, without linking either. It must stay so: a new
+// import here makes every plugin bigger.
+//
+// The time of a call is mostly the SDK's too, and Go compiled to wasm runs
+// every call, branch and allocation several times slower than natively.
+// So the hot paths are written for wasm: a warm reactor instance passes
+// its arenas and output buffer on from run to run (never their content),
+// label names a builder repeats are checked once, values are scanned a
+// word at a time, common values are spelled without strconv's general
+// algorithm, and a config of plain fields is decoded without
+// encoding/json's reflection. Each of these gives the same bytes, errors
+// and results as the general path it shortcuts, which the tests compare
+// against; a warm call of the 20-series benchmark collector costs about
+// what the same lines written by hand do (internal/sdkcheck's
+// BenchmarkReactorCall measures both).
 //
 // # Plugin ABI v1
 //
@@ -60,9 +92,8 @@
 // writes Prometheus text format 0.0.4 to stdout and returns 0, or writes the
 // error to stderr, nothing to stdout, and returns 1. The command form does
 // the same once from _start and exits with 0 or 1. Logs are logfmt lines on
-// stderr; the module imports nothing but WASI, unless it calls
-// Collection.HTTPClient, which imports pushagent_v1.http_request and
-// http_result.
+// stderr; the module imports nothing but WASI, unless it uses package
+// httpcall, which imports pushagent_v1.http_request and http_result.
 //
 // # What a plugin must never do
 //

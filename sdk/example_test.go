@@ -3,6 +3,8 @@ package sdk_test
 import (
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/pushagent/pushagent/sdk"
 )
@@ -37,5 +39,52 @@ func Example() {
 	// # TYPE site_up gauge
 	// site_up{site="a.example"} 1
 	// site_up{site="b.example"} 1
-	// decoding config: json: unknown field "site"
+	// sdk: decoding config: json: unknown field "site"
+}
+
+// A relaying plugin: parse text, keep what it wants, relabel, add. An
+// invalid family is left out with an error that the plugin may log.
+func ExampleParseText() {
+	text := []byte(`# HELP jobs_total Jobs done.
+# TYPE jobs_total counter
+jobs_total{queue="mail"} 12 1700000000000
+jobs_total{queue="sms"} 3
+go_goroutines 17
+# TYPE broken counter
+broken -1
+`)
+	relay := func(c *sdk.Collection) error {
+		fams, err := sdk.ParseText(text)
+		if err != nil {
+			return err // names the line
+		}
+		for _, f := range fams {
+			if strings.HasPrefix(f.Name, "go_") {
+				continue // keep only the application's own metrics
+			}
+			if n := f.DropTimestamps(); n > 0 {
+				c.Logger().Warn("dropped sample timestamps", "metric", f.Name, "samples", n)
+			}
+			for i := range f.Samples {
+				f.Samples[i].Labels = append(f.Samples[i].Labels, sdk.Label{Name: "source", Value: "batch"})
+			}
+			if err := c.AddFamily(f); err != nil {
+				c.Logger().Warn("skipping metric", "err", err)
+			}
+		}
+		return nil
+	}
+	// A test runs a function that is not the registered one like this.
+	out, err := sdk.CollectFunc(relay).Collect(nil, os.Stdout)
+	if err != nil {
+		fmt.Println(err)
+	}
+	fmt.Print(string(out))
+	// Output:
+	// level=WARN msg="dropped sample timestamps" metric=jobs_total samples=1
+	// level=WARN msg="skipping metric" err="sdk: metric \"broken\": counter value -1 is negative"
+	// # HELP jobs_total Jobs done.
+	// # TYPE jobs_total counter
+	// jobs_total{queue="mail",source="batch"} 12
+	// jobs_total{queue="sms",source="batch"} 3
 }

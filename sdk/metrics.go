@@ -1,15 +1,11 @@
 package sdk
 
 import (
+	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
-	"strings"
-	"unicode/utf8"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/model"
+	"unsafe"
 )
 
 // The builders below make constant metrics: a plugin reports the values it
@@ -45,28 +41,28 @@ type Summary struct{ b builder }
 // again with the same name returns a builder for the same family; a
 // different type or help text for an existing name is an error.
 func (c *Collection) Counter(name, help string) Counter {
-	return Counter{builder{f: c.family(name, help, dto.MetricType_COUNTER)}}
+	return Counter{builder{f: c.family(name, help, TypeCounter)}}
 }
 
 // Gauge returns a builder for the gauge family called name; see Counter.
 func (c *Collection) Gauge(name, help string) Gauge {
-	return Gauge{builder{f: c.family(name, help, dto.MetricType_GAUGE)}}
+	return Gauge{builder{f: c.family(name, help, TypeGauge)}}
 }
 
 // Untyped returns a builder for the untyped family called name; see Counter.
 func (c *Collection) Untyped(name, help string) Untyped {
-	return Untyped{builder{f: c.family(name, help, dto.MetricType_UNTYPED)}}
+	return Untyped{builder{f: c.family(name, help, TypeUntyped)}}
 }
 
 // Histogram returns a builder for the histogram family called name; see
 // Counter.
 func (c *Collection) Histogram(name, help string) Histogram {
-	return Histogram{builder{f: c.family(name, help, dto.MetricType_HISTOGRAM)}}
+	return Histogram{builder{f: c.family(name, help, TypeHistogram)}}
 }
 
 // Summary returns a builder for the summary family called name; see Counter.
 func (c *Collection) Summary(name, help string) Summary {
-	return Summary{builder{f: c.family(name, help, dto.MetricType_SUMMARY)}}
+	return Summary{builder{f: c.family(name, help, TypeSummary)}}
 }
 
 // With returns a builder that adds labelPairs to every series it sets, for
@@ -92,17 +88,17 @@ func (m Counter) Set(value float64, labelPairs ...string) {
 		m.b.fail(fmt.Errorf("counter value %v is negative", value))
 		return
 	}
-	m.b.add(&dto.Metric{Counter: &dto.Counter{Value: &value}}, labelPairs)
+	m.b.add(series{value: value}, nil, labelPairs)
 }
 
 // Set adds the series with the given labels and value.
 func (m Gauge) Set(value float64, labelPairs ...string) {
-	m.b.add(&dto.Metric{Gauge: &dto.Gauge{Value: &value}}, labelPairs)
+	m.b.add(series{value: value}, nil, labelPairs)
 }
 
 // Set adds the series with the given labels and value.
 func (m Untyped) Set(value float64, labelPairs ...string) {
-	m.b.add(&dto.Metric{Untyped: &dto.Untyped{Value: &value}}, labelPairs)
+	m.b.add(series{value: value}, nil, labelPairs)
 }
 
 // Set adds the series with the given labels: count observations summing to
@@ -110,39 +106,54 @@ func (m Untyped) Set(value float64, labelPairs ...string) {
 // observations less than or equal to it. The +Inf bucket is count and need
 // not be given. The label "le" is reserved.
 func (m Histogram) Set(count uint64, sum float64, buckets map[float64]uint64, labelPairs ...string) {
-	bounds := slices.Sorted(maps.Keys(buckets))
-	h := &dto.Histogram{SampleCount: &count, SampleSum: &sum}
-	var prev uint64
-	for _, ub := range bounds {
-		n := buckets[ub]
-		switch {
-		case math.IsNaN(ub):
-			m.b.fail(fmt.Errorf("histogram bucket bound is NaN"))
-			return
-		case n < prev || n > count:
-			m.b.fail(fmt.Errorf("histogram bucket le=%v has count %d; bucket counts must be cumulative and at most the total count %d", ub, n, count))
+	points := make([]point, 0, len(buckets))
+	for ub, n := range buckets {
+		if math.IsNaN(ub) {
+			m.b.fail(errors.New("histogram bucket bound is NaN"))
 			return
 		}
-		prev = n
-		h.Bucket = append(h.Bucket, &dto.Bucket{UpperBound: &ub, CumulativeCount: &n})
+		points = append(points, point{ub, float64(n)})
 	}
-	m.b.add(&dto.Metric{Histogram: h}, labelPairs)
+	sortPoints(points)
+	var prev float64
+	for _, p := range points {
+		if p.value < prev || p.value > float64(count) {
+			m.b.fail(fmt.Errorf("histogram bucket le=%v has count %d; bucket counts must be cumulative and at most the total count %d", p.key, buckets[p.key], count))
+			return
+		}
+		prev = p.value
+	}
+	m.b.add(series{value: sum, count: float64(count)}, points, labelPairs)
 }
 
 // Set adds the series with the given labels: count observations summing to
 // sum, and quantiles mapping each quantile (between 0 and 1) to its value.
 // The label "quantile" is reserved.
 func (m Summary) Set(count uint64, sum float64, quantiles map[float64]float64, labelPairs ...string) {
-	s := &dto.Summary{SampleCount: &count, SampleSum: &sum}
-	for _, q := range slices.Sorted(maps.Keys(quantiles)) {
-		if !(q >= 0 && q <= 1) {
-			m.b.fail(fmt.Errorf("summary quantile %v is outside [0, 1]", q))
+	points := make([]point, 0, len(quantiles))
+	for q, v := range quantiles {
+		points = append(points, point{q, v})
+	}
+	sortPoints(points)
+	for _, p := range points {
+		if !(p.key >= 0 && p.key <= 1) {
+			m.b.fail(fmt.Errorf("summary quantile %v is outside [0, 1]", p.key))
 			return
 		}
-		v := quantiles[q]
-		s.Quantile = append(s.Quantile, &dto.Quantile{Quantile: &q, Value: &v})
 	}
-	m.b.add(&dto.Metric{Summary: s}, labelPairs)
+	m.b.add(series{value: sum, count: float64(count)}, points, labelPairs)
+}
+
+// comparePoints orders buckets by bound and quantiles by quantile; NaN,
+// which both refuse, sorts first so that it is the one reported.
+func comparePoints(a, b point) int {
+	switch {
+	case a.key < b.key || math.IsNaN(a.key) && !math.IsNaN(b.key):
+		return -1
+	case a.key > b.key || math.IsNaN(b.key) && !math.IsNaN(a.key):
+		return 1
+	}
+	return 0
 }
 
 // builder is what the typed builders share: the family and the labels bound
@@ -160,118 +171,87 @@ func (b builder) with(pairs []string) builder {
 }
 
 func (b builder) fail(err error) {
-	b.f.c.recordErr(fmt.Errorf("metric %q: %w", b.f.mf.GetName(), err))
+	b.f.c.recordErr(metricError(b.f.name, err))
 }
 
-func (b builder) add(m *dto.Metric, pairs []string) {
+func (b builder) add(s series, points []point, pairs []string) {
+	n := len(b.bound) + len(pairs)
+	if n%2 != 0 {
+		b.oddLabels(pairs)
+		return
+	}
+	f := b.f
+	f.c.mu.Lock()
+	// The labels go straight into the family's arena, and are taken back
+	// out if they are invalid: no allocation per series. (Wasm makes
+	// every branch and call costly: hence stores by index into room made
+	// once, and tests that combine their conditions.)
+	lo := len(f.labels)
+	if cap(f.labels)-lo < n {
+		f.labels = slices.Grow(f.labels, n)
+	}
+	f.labels = f.labels[:lo+n]
+	labels := f.labels[lo:]
+	for i, l := range b.bound {
+		labels[i] = l
+	}
+	bound := labels[len(b.bound):]
+	for i, l := range pairs {
+		bound[i] = l
+	}
+	// A builder passes the same names, usually constants, for every
+	// series: when they are the very strings of the family's last series,
+	// in the same order, they are sorted and valid, and only the values
+	// need a look.
+	diff := len(labels) ^ 2*len(f.names)
+	if diff == 0 {
+		for i, name := range f.names {
+			l := labels[2*i]
+			diff |= (len(l) ^ len(name)) | int(uintptr(unsafe.Pointer(unsafe.StringData(l)))^uintptr(unsafe.Pointer(unsafe.StringData(name))))
+		}
+	}
+	var escape bool
+	var err error
+	if class := valuesClass(labels); diff|int(class&nonASCII) == 0 {
+		escape = class&escapeByte != 0
+	} else {
+		escape, err = f.prepareLabels(labels)
+	}
+	if err != nil || f.broken {
+		clear(labels) // let the garbage collector have the strings
+		f.labels = f.labels[:lo]
+		f.c.mu.Unlock()
+		if err != nil {
+			b.fail(err)
+		}
+		return
+	}
+	f.escape = f.escape || escape
+	s.lo, s.hi = int32(lo), int32(len(f.labels))
+	if len(points) > 0 {
+		s.plo = int32(len(f.points))
+		f.points = append(f.points, points...)
+		s.phi = int32(len(f.points))
+	}
+	f.series = append(f.series, s)
+	f.c.mu.Unlock()
+}
+
+// prepareLabels is prepareLabels for a builder's series, which remembers
+// the names of a valid series for the next one.
+func (f *family) prepareLabels(labels []string) (bool, error) {
+	escape, err := prepareLabels(f.typ, labels)
+	if err == nil {
+		clear(f.names)
+		f.names = slices.Grow(f.names[:0], len(labels)/2)
+		for i := 0; i < len(labels); i += 2 {
+			f.names = append(f.names, labels[i])
+		}
+	}
+	return escape, err
+}
+
+func (b builder) oddLabels(pairs []string) {
 	all := append(slices.Clip(b.bound), pairs...)
-	if len(all)%2 != 0 {
-		b.fail(fmt.Errorf("labels must be given as name, value pairs; got an odd number of arguments %q", all))
-		return
-	}
-	for i := 0; i < len(all); i += 2 {
-		m.Label = append(m.Label, &dto.LabelPair{Name: &all[i], Value: &all[i+1]})
-	}
-	if err := checkMetric(b.f.mf.GetType(), m); err != nil {
-		b.fail(err)
-		return
-	}
-	if b.f.broken {
-		return
-	}
-	b.f.c.mu.Lock()
-	b.f.mf.Metric = append(b.f.mf.Metric, m)
-	b.f.c.mu.Unlock()
-}
-
-// family is one metric family of a collection. A broken family had a bad
-// name or a conflict; its error is already recorded and its samples are
-// dropped.
-type family struct {
-	c      *Collection
-	mf     *dto.MetricFamily
-	broken bool
-}
-
-// Names are checked against the legacy character set, not UTF-8, because
-// the ABI's output is text format 0.0.4, which cannot carry other names.
-func checkName(name string) error {
-	if !model.LegacyValidation.IsValidMetricName(name) {
-		return fmt.Errorf("metric %q: invalid metric name; it must match [a-zA-Z_:][a-zA-Z0-9_:]*", name)
-	}
-	return nil
-}
-
-func checkFamily(mf *dto.MetricFamily) error {
-	if mf.Type == nil {
-		return fmt.Errorf("no type")
-	}
-	if _, ok := dto.MetricType_name[int32(mf.GetType())]; !ok || mf.GetType() == dto.MetricType_GAUGE_HISTOGRAM {
-		return fmt.Errorf("unsupported type %s", mf.GetType())
-	}
-	for _, m := range mf.Metric {
-		if err := checkMetric(mf.GetType(), m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func checkMetric(typ dto.MetricType, m *dto.Metric) error {
-	if m == nil {
-		return fmt.Errorf("nil metric")
-	}
-	if m.TimestampMs != nil {
-		return fmt.Errorf("series %s has a timestamp; the Pushgateway rejects timestamped samples", seriesString(m.Label))
-	}
-	var ok bool
-	switch typ {
-	case dto.MetricType_COUNTER:
-		ok = m.Counter != nil
-	case dto.MetricType_GAUGE:
-		ok = m.Gauge != nil
-	case dto.MetricType_UNTYPED:
-		ok = m.Untyped != nil
-	case dto.MetricType_HISTOGRAM:
-		ok = m.Histogram != nil
-	case dto.MetricType_SUMMARY:
-		ok = m.Summary != nil
-	}
-	if !ok {
-		return fmt.Errorf("series %s has no %s value", seriesString(m.Label), typ)
-	}
-	seen := make(map[string]bool, len(m.Label))
-	for _, lp := range m.Label {
-		name := lp.GetName()
-		switch {
-		case !model.LegacyValidation.IsValidLabelName(name):
-			return fmt.Errorf("invalid label name %q; it must match [a-zA-Z_][a-zA-Z0-9_]*", name)
-		case strings.HasPrefix(name, "__"):
-			return fmt.Errorf("label name %q is reserved: names starting with __ are for Prometheus' internal use", name)
-		case name == model.BucketLabel && typ == dto.MetricType_HISTOGRAM,
-			name == model.QuantileLabel && typ == dto.MetricType_SUMMARY:
-			return fmt.Errorf("label name %q is reserved for %s buckets", name, typ)
-		case seen[name]:
-			return fmt.Errorf("label %q given twice in series %s", name, seriesString(m.Label))
-		case !utf8.ValidString(lp.GetValue()):
-			return fmt.Errorf("label %q has a value that is not valid UTF-8", name)
-		}
-		seen[name] = true
-	}
-	return nil
-}
-
-// seriesString renders labels the way the text format does, for error
-// messages that must point at one series.
-func seriesString(labels []*dto.LabelPair) string {
-	var sb strings.Builder
-	sb.WriteByte('{')
-	for i, lp := range labels {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		fmt.Fprintf(&sb, "%s=%q", lp.GetName(), lp.GetValue())
-	}
-	sb.WriteByte('}')
-	return sb.String()
+	b.fail(fmt.Errorf("labels must be given as name, value pairs; got an odd number of arguments %q", all))
 }

@@ -3,6 +3,7 @@
 package sdk
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +22,7 @@ import (
 //
 //go:wasmexport pushagent_collect
 func pushagentCollect() int32 {
-	config, err := io.ReadAll(os.Stdin)
+	config, err := readConfig()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "level=ERROR msg=\"reading config from stdin\" err=%q\n", err.Error())
 		return 1
@@ -30,4 +31,33 @@ func pushagentCollect() int32 {
 		return 1
 	}
 	return 0
+}
+
+// stdinBuf is where pushagentCollect reads the config, kept between calls
+// so that a run does not allocate a buffer for it: only the copy that the
+// run's Collection holds, since a plugin may keep what Config returns.
+var stdinBuf = make([]byte, 0, 512)
+
+func readConfig() ([]byte, error) {
+	b := stdinBuf[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := os.Stdin.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cap(b) <= maxRecycledBytes {
+		stdinBuf = b
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return bytes.Clone(b), nil
 }

@@ -74,11 +74,17 @@ func Main() {
 //
 //	out, err := sdk.Collect([]byte(`{"directory": "testdata/textfile"}`), io.Discard)
 func Collect(config []byte, logs io.Writer) ([]byte, error) {
-	if logs == nil {
-		logs = io.Discard
-	}
+	return registered.Collect(config, logs)
+}
+
+// Collect runs fn in-process as Collect runs the registered function, for
+// tests of a part of a plugin, or of code that is not a plugin's main
+// package:
+//
+//	out, err := sdk.CollectFunc(collectLoadavg).Collect(nil, nil)
+func (fn CollectFunc) Collect(config []byte, logs io.Writer) ([]byte, error) {
 	var out bytes.Buffer
-	if err := run(registered, config, &out, logs); err != nil {
+	if err := run(fn, config, &out, logs); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
@@ -89,21 +95,26 @@ func Collect(config []byte, logs io.Writer) ([]byte, error) {
 // after the whole collection succeeded.
 func run(fn CollectFunc, config []byte, stdout, stderr io.Writer) error {
 	c := newCollection(config, stderr)
+	defer c.recycle()
 	err := errNotRegistered
 	if fn != nil {
 		err = call(fn, c)
 	}
-	var out []byte
+	buf := takeOut()
+	defer func() { giveOut(buf) }()
 	if err == nil {
-		out, err = c.encode()
+		var out []byte
+		if out, err = c.encode(buf); err == nil {
+			buf = out
+		}
 	}
 	if err != nil {
 		c.logger.Error("collect failed", "err", err)
 		return err
 	}
-	if _, err := stdout.Write(out); err != nil {
+	if _, err := stdout.Write(buf); err != nil {
 		c.logger.Error("writing metrics to stdout", "err", err)
-		return fmt.Errorf("writing metrics: %w", err)
+		return fmt.Errorf("sdk: writing metrics: %w", err)
 	}
 	return nil
 }
@@ -111,7 +122,7 @@ func run(fn CollectFunc, config []byte, stdout, stderr io.Writer) error {
 func call(fn CollectFunc, c *Collection) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("collect function panicked: %v\n%s", r, debug.Stack())
+			err = fmt.Errorf("sdk: collect function panicked: %v\n%s", r, debug.Stack())
 		}
 	}()
 	return fn(c)

@@ -5,10 +5,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // collectWith runs fn as the host would and returns stdout, the logs and
@@ -68,9 +64,9 @@ z_temperature_celsius{floor="1",room="kitchen"} 21.5
 	if out != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out, want)
 	}
-	// What the agent will do with it: parse it back.
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	if _, err := parser.TextToMetricFamilies(strings.NewReader(out)); err != nil {
+	// The agent parses it back; internal/sdkcheck proves the agent's parser
+	// agrees, here the SDK's own must.
+	if _, err := ParseText([]byte(out)); err != nil {
 		t.Errorf("output does not parse: %v", err)
 	}
 }
@@ -203,10 +199,10 @@ func TestDecodeConfig(t *testing.T) {
 		{config: "  \n", want: config{Dir: "/default", Limit: 1}},
 		{config: `null`, want: config{Dir: "/default", Limit: 1}},
 		{config: `{"dir": "/x"}`, want: config{Dir: "/x", Limit: 1}},
-		{config: `{"dri": "/x"}`, wantErr: `decoding config: json: unknown field "dri"`},
-		{config: `{"limit": "ten"}`, wantErr: `decoding config: json: cannot unmarshal string into Go struct field config.limit of type int`},
-		{config: `{"dir": "/x"} {}`, wantErr: "decoding config: unexpected data after the JSON value"},
-		{config: `{"dir": `, wantErr: "decoding config: unexpected EOF"},
+		{config: `{"dri": "/x"}`, wantErr: `sdk: decoding config: json: unknown field "dri"`},
+		{config: `{"limit": "ten"}`, wantErr: `sdk: decoding config: json: cannot unmarshal string into Go struct field config.limit of type int`},
+		{config: `{"dir": "/x"} {}`, wantErr: "sdk: decoding config: unexpected data after the JSON value"},
+		{config: `{"dir": `, wantErr: "sdk: decoding config: unexpected EOF"},
 	} {
 		cfg := config{Dir: "/default", Limit: 1}
 		err := newCollection([]byte(tc.config), nil).DecodeConfig(&cfg)
@@ -219,38 +215,38 @@ func TestDecodeConfig(t *testing.T) {
 	}
 }
 
-func TestAddFamilies(t *testing.T) {
-	parse := func(text string) []*dto.MetricFamily {
-		p := expfmt.NewTextParser(model.LegacyValidation)
-		m, err := p.TextToMetricFamilies(strings.NewReader(text))
+func TestAddFamily(t *testing.T) {
+	parse := func(text string) []*Family {
+		fams, err := ParseText([]byte(text))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var fams []*dto.MetricFamily
-		for _, mf := range m {
-			fams = append(fams, mf)
-		}
 		return fams
 	}
-	var addErr error
+	var addErrs []error
 	out, _, err := collectWith(t, "", func(c *Collection) error {
 		c.Counter("jobs_total", "Jobs.").Set(1, "queue", "a")
-		addErr = c.AddFamilies(parse(`# TYPE jobs_total counter
+		for _, f := range parse(`# TYPE jobs_total counter
 jobs_total{queue="b"} 2
 # HELP stamped Has a timestamp.
 # TYPE stamped gauge
 stamped 1 1700000000000
-`)...)
-		if err := c.AddFamilies(parse("# TYPE jobs_total gauge\njobs_total{queue=\"c\"} 3\n")...); err == nil {
-			t.Error("a type conflict was accepted")
+`) {
+			addErrs = append(addErrs, c.AddFamily(f))
+		}
+		for _, f := range parse("# TYPE jobs_total gauge\njobs_total{queue=\"c\"} 3\n") {
+			if err := c.AddFamily(f); err == nil {
+				t.Error("a type conflict was accepted")
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if addErr == nil || !strings.Contains(addErr.Error(), `metric "stamped": series {} has a timestamp; the Pushgateway rejects timestamped samples`) {
-		t.Errorf("AddFamilies error = %v", addErr)
+	if len(addErrs) != 2 || addErrs[0] != nil || addErrs[1] == nil ||
+		addErrs[1].Error() != `sdk: metric "stamped": series {} has a timestamp; the Pushgateway rejects timestamped samples` {
+		t.Errorf("AddFamily errors = %v", addErrs)
 	}
 	want := "# HELP jobs_total Jobs.\n# TYPE jobs_total counter\njobs_total{queue=\"a\"} 1\njobs_total{queue=\"b\"} 2\n"
 	if out != want {

@@ -1,7 +1,9 @@
-// Package plugintest holds what the first-party plugins' tests share: the
-// golden-file comparison of their output, and loading a plugin built as
-// the reactor `make build` ships into the agent's own wasm host. It is
-// imported by tests only; testenv.Logs collects their runs' logs.
+// Package plugintest holds what the tests of plugins and of the SDK share:
+// the golden-file comparison of their output, loading a plugin built as
+// the reactor `make build` ships into the agent's own wasm host
+// (LoadReactor), and building a plugin to run it under a bare wazero
+// runtime with directories mounted (Build, NewRuntime). It is imported by
+// tests only; testenv.Logs collects their runs' logs.
 package plugintest
 
 import (

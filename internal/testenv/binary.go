@@ -1,8 +1,10 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -76,4 +78,20 @@ func missingMessage(names []string) string {
 	}
 	return "testenv: none of " + strings.Join(names, ", ") + " found on PATH; " +
 		install + ", or run scripts/setup-debian.sh, which installs everything the tests need"
+}
+
+// RequireFile is RequireBinary for the parts of a toolchain that are not
+// programs (a sysroot, a standard library): pattern is a filepath.Glob, pkg
+// the Debian package that installs it.
+func RequireFile(t testing.TB, pkg, pattern string) {
+	t.Helper()
+	if m, _ := filepath.Glob(pattern); len(m) > 0 {
+		return
+	}
+	msg := fmt.Sprintf("%s not found; install the Debian package %s (apt-get install -y %s), or run scripts/setup-debian.sh, which installs everything the tests need",
+		pattern, pkg, pkg)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s (CI=true, so this is a failure, not a skip)", msg)
+	}
+	t.Skip(msg)
 }

@@ -9,20 +9,17 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/prometheus/common/model"
-
 	"github.com/pushagent/pushagent/sdk"
+	"github.com/pushagent/pushagent/sdk/httpcall"
 )
 
 type config struct {
@@ -74,7 +71,7 @@ func collect(c *sdk.Collection) error {
 	if err != nil {
 		return err
 	}
-	doc, err := fetch(c.HTTPClient(), cfg)
+	doc, err := fetch(cfg)
 	if err != nil {
 		return err
 	}
@@ -130,7 +127,7 @@ func (cfg config) check() ([]metric, error) {
 		if m.Type == "" {
 			m.Type = "gauge"
 		}
-		if !model.LegacyValidation.IsValidMetricName(m.Name) {
+		if !sdk.ValidMetricName(m.Name) {
 			fail("metrics[%d].name: %q is not a valid metric name", i, m.Name)
 		}
 		switch m.Type {
@@ -156,7 +153,7 @@ func (cfg config) check() ([]metric, error) {
 		}
 		m.path = p
 		for _, name := range slices.Sorted(maps.Keys(m.Labels)) {
-			if !model.LegacyValidation.IsValidLabelName(name) || strings.HasPrefix(name, "__") {
+			if !sdk.ValidLabelName(name) || strings.HasPrefix(name, "__") {
 				fail("metrics[%d].labels: %q is not a valid label name", i, name)
 			}
 			lp, err := parsePath(m.Labels[name])
@@ -175,28 +172,19 @@ func (cfg config) check() ([]metric, error) {
 
 // fetch GETs the document. Anything but a 2xx with a JSON body fails the
 // run: there is nothing to read metrics from.
-func fetch(client *http.Client, cfg config) (any, error) {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, cfg.URL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("url: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
+func fetch(cfg config) (any, error) {
+	header := httpcall.Header{"Accept": {"application/json"}}
 	for k, v := range cfg.Headers {
-		req.Header.Set(k, v)
+		header.Set(k, v)
 	}
-	resp, err := client.Do(req)
+	resp, err := httpcall.Do(httpcall.Request{Method: "GET", URL: cfg.URL, Header: header})
 	if err != nil {
 		return nil, fmt.Errorf("fetching: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: reading the response: %w", cfg.URL, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, fmt.Errorf("GET %s: status %s", cfg.URL, resp.Status)
 	}
-	doc, err := decodeJSON(body)
+	doc, err := decodeJSON(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", cfg.URL, err)
 	}

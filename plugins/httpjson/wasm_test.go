@@ -55,3 +55,6 @@ func TestUnderAgentHost(t *testing.T) {
 		t.Errorf("logs do not contain %q:\n%s", wantLog, logs.String())
 	}
 }
+
+// TestWasmImports keeps the module small: see plugintest.CheckLight.
+func TestWasmImports(t *testing.T) { plugintest.CheckLight(t) }

@@ -164,6 +164,8 @@ func TestFailedProbes(t *testing.T) {
 			`err="body does not match expect_body_regex \"status: ok\""`},
 		{"timeout", `{"url": "` + srv.URL + `/slow", "timeout": "50ms"}`, "0", "0", "0", "context deadline exceeded"},
 		{"connection refused", `{"url": "` + closed.URL + `/"}`, "0", "0", "0", "connection refused"},
+		// The plugin checks the URL's form only; the rest is the agent's.
+		{"a URL that does not parse", `{"url": "` + closed.URL + `/%zz"}`, "0", "0", "0", `invalid URL escape \"%zz\"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
@@ -204,7 +206,11 @@ func TestConfigErrorsFailTheRun(t *testing.T) {
 		{"every problem at once", `{"url": "http://x/", "valid_status_codes": [2000], "expect_body_regex": "(", "timeout": "5"}`,
 			"config: valid_status_codes[0]: 2000 is not an HTTP status\nconfig: expect_body_regex: error parsing regexp: missing closing ): `(`\nconfig: timeout: time: missing unit in duration \"5\""},
 		{"negative timeout", `{"url": "http://x/", "timeout": "-1s"}`, "timeout: must be positive"},
-		{"bad method", `{"url": "http://x/", "method": "GET ME"}`, `url or method: net/http: invalid method "GET ME"`},
+		{"bad method", `{"url": "http://x/", "method": "GET ME"}`, `url or method: invalid method "GET ME"`},
+		{"no scheme", `{"url": "::bad"}`, `url or method: url "::bad": only http and https are allowed`},
+		{"not http", `{"url": "ftp://x/"}`, `url or method: url "ftp://x/": only http and https are allowed`},
+		{"no host", `{"url": "http:///x"}`, `url or method: url "http:///x" has no host`},
+		{"control character", `{"url": "http://x/\n"}`, `url or method: url "http://x/\n": invalid control character in URL`},
 		{"unknown field", `{"url": "http://x/", "valid_status_code": [200]}`, `unknown field "valid_status_code"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,6 +222,21 @@ func TestConfigErrorsFailTheRun(t *testing.T) {
 				t.Errorf("failed run produced output %q", out)
 			}
 		})
+	}
+}
+
+// checkRequest lets through every URL the agent could fetch, whatever net/url
+// would say about its details, which the agent reports as a failed probe.
+func TestCheckRequestAccepts(t *testing.T) {
+	for _, u := range []string{"http://x", "HTTPS://h.example:8443/p?q=1#f", "http://[::1]:80/", "http://x/a b", "http://u@x/", "http://x:99999/"} {
+		if err := checkRequest("GET", u); err != nil {
+			t.Errorf("checkRequest(GET, %q) = %v", u, err)
+		}
+	}
+	for _, m := range []string{"GET", "M-SEARCH", "propfind"} {
+		if err := checkRequest(m, "http://x/"); err != nil {
+			t.Errorf("checkRequest(%q) = %v", m, err)
+		}
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
-	"github.com/pushagent/pushagent/sdk/wasmtest"
+	"github.com/pushagent/pushagent/internal/plugintest"
 )
 
 // TestUnderWazero runs the plugin as the agent does, both forms, with the
@@ -21,7 +21,7 @@ func TestUnderWazero(t *testing.T) {
 	fs := wazero.NewFSConfig().WithReadOnlyDirMount("testdata/proc", "/host/proc")
 	t.Run("reactor", func(t *testing.T) {
 		t.Parallel()
-		re := wasmtest.NewRuntime(t, wasmtest.Build(t, ".", true)).NewReactor(fs)
+		re := plugintest.NewRuntime(t, plugintest.Build(t, ".", true)).NewReactor(fs)
 		for i := range 3 {
 			if res := re.Collect(`{"proc": "/host/proc"}`); res.Code != 0 || res.Stdout != string(want) {
 				t.Errorf("call %d: code %d, stdout:\n%s\nstderr:\n%s", i, res.Code, res.Stdout, res.Stderr)
@@ -30,7 +30,7 @@ func TestUnderWazero(t *testing.T) {
 	})
 	t.Run("command", func(t *testing.T) {
 		t.Parallel()
-		rt := wasmtest.NewRuntime(t, wasmtest.Build(t, ".", false))
+		rt := plugintest.NewRuntime(t, plugintest.Build(t, ".", false))
 		if res := rt.RunCommand(``, fs); res.Code != 0 || res.Stdout != string(want) {
 			t.Errorf("code %d, stdout:\n%s\nstderr:\n%s", res.Code, res.Stdout, res.Stderr)
 		}
@@ -41,3 +41,6 @@ func TestUnderWazero(t *testing.T) {
 		}
 	})
 }
+
+// TestWasmImports keeps the module small: see plugintest.CheckLight.
+func TestWasmImports(t *testing.T) { plugintest.CheckLight(t) }

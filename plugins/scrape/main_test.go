@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -155,8 +156,70 @@ func TestRelabel(t *testing.T) {
 	}
 }
 
+// TestRelabelerPerConfig: a warm instance keeps the compiled rules of the
+// last config; a changed config must never run with the old rules.
+func TestRelabelerPerConfig(t *testing.T) {
+	tg := newTarget(t, http.StatusOK, []byte("a 1\nb 2\n"))
+	for i, keep := range []string{"a", "b", "a", "(broken"} {
+		got, err := sdk.Collect(mustJSON(t, config{URL: tg.URL + "/metrics", Keep: []string{keep}}), nil)
+		if keep == "(broken" {
+			if err == nil {
+				t.Errorf("run %d: a broken regex after good ones was accepted", i)
+			}
+			continue
+		}
+		if want := "# TYPE " + keep + " untyped\n"; !strings.HasPrefix(string(got), want) || err != nil {
+			t.Errorf("run %d with keep %q: %v\n%s", i, keep, err, got)
+		}
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	tg := newTarget(t, http.StatusOK, []byte("x 1\n"))
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		want    http.Header
+	}{
+		{"the default Accept", nil, http.Header{"Accept": {accept}}},
+		{"headers of the config, an Accept in any case replacing ours",
+			map[string]string{"accept": "text/plain", "X-Token": "t"},
+			http.Header{"Accept": {"text/plain"}, "X-Token": {"t"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := sdk.Collect(mustJSON(t, config{URL: tg.URL + "/metrics", Headers: tc.headers}), nil); err != nil {
+				t.Fatal(err)
+			}
+			got := tg.lastRequest().Header
+			for k, v := range tc.want {
+				if !slices.Equal(got.Values(k), v) {
+					t.Errorf("header %s = %q, want %q", k, got.Values(k), v)
+				}
+			}
+		})
+	}
+}
+
+// TestSkipsFamily: a family that parses but cannot be pushed as it is is
+// left out and logged; the run goes on with the rest.
+func TestSkipsFamily(t *testing.T) {
+	tg := newTarget(t, http.StatusOK, []byte("# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum 1\nok 1\n"))
+	var logs bytes.Buffer
+	got, err := sdk.Collect(mustJSON(t, config{URL: tg.URL + "/metrics"}), &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "# TYPE ok untyped\nok 1\n"; string(got) != want {
+		t.Errorf("output:\n%s\nwant:\n%s", got, want)
+	}
+	if want := `level=WARN msg="skipping metric" metric=h err="sdk: metric \"h\": histogram bucket le=1 has count 5`; !strings.Contains(logs.String(), want) {
+		t.Errorf("logs do not contain %q:\n%s", want, logs.String())
+	}
+}
+
 func TestCollectFails(t *testing.T) {
 	down := newTarget(t, http.StatusServiceUnavailable, []byte("shutting down\n"))
+	long := newTarget(t, http.StatusInternalServerError, []byte(strings.Repeat("x", 150)+strings.Repeat("é", 100)))
 	garbage := newTarget(t, http.StatusOK, []byte("this is { not metrics\n"))
 	ok := newTarget(t, http.StatusOK, []byte("x 1\n"))
 	closed := httptest.NewServer(http.NotFoundHandler())
@@ -168,9 +231,11 @@ func TestCollectFails(t *testing.T) {
 	}{
 		{"non-2xx names URL, status and body", `{"url": "` + down.URL + `/metrics"}`,
 			`GET ` + down.URL + `/metrics: status 503 Service Unavailable: "shutting down"`},
+		{"the body in the error is cut at 200 bytes", `{"url": "` + long.URL + `/metrics"}`,
+			`status 500 Internal Server Error: "` + strings.Repeat("x", 150) + strings.Repeat("é", 25) + `…"`},
 		{"not found", `{"url": "` + ok.URL + `/nope"}`, `GET ` + ok.URL + `/nope: status 404 Not Found`},
 		{"unparseable body", `{"url": "` + garbage.URL + `/metrics"}`,
-			`GET ` + garbage.URL + `/metrics: parsing the response as text format 0.0.4: text format parsing error in line 1`},
+			`GET ` + garbage.URL + `/metrics: parsing the response as text format 0.0.4: sdk: text format: line 1: expected float as value, got "is"`},
 		{"unreachable", `{"url": "` + closed.URL + `/metrics"}`, `scraping: Get "` + closed.URL + `/metrics"`},
 		{"missing url", `{}`, `"url" is required`},
 		{"bad regex", `{"url": "http://x/", "keep": ["ok", "(unclosed"]}`, "config: keep[1]: error parsing regexp"},

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -39,6 +40,14 @@ func TestUnderAgentHost(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("run %d: wasm output differs from the native golden file:\n%s", i, got)
 		}
+		// The headers cross the ABI: the config's and the default Accept.
+		req := tg.lastRequest()
+		if got := req.Header.Get("Authorization"); got != "Bearer s3cret" {
+			t.Errorf("run %d: Authorization header %q", i, got)
+		}
+		if got := req.Header.Get("Accept"); got != accept {
+			t.Errorf("run %d: Accept header %q", i, got)
+		}
 	}
 
 	var logs testenv.Logs
@@ -55,3 +64,41 @@ func TestUnderAgentHost(t *testing.T) {
 		t.Errorf("logs do not contain %q:\n%s", wantLog, logs.String())
 	}
 }
+
+// BenchmarkReactor is one scrape on a warm instance through the agent's
+// own host, the golden config against a test server: what a run costs the
+// sidecar. "target" serves testdata/target.prom; "500" serves 500 series
+// of five families, a worker's usual /metrics.
+func BenchmarkReactor(b *testing.B) {
+	p := plugintest.LoadReactor(b, "./plugins/scrape")
+	var big strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&big, "# HELP worker_family%d_total Family %d.\n# TYPE worker_family%[1]d_total counter\n", i, i)
+		for j := range 100 {
+			fmt.Fprintf(&big, "worker_family%d_total{env=\"dev\",path=\"/api/v1/item%d\",code=\"%d\"} %d\n", i, j, 200+j%5, j*17)
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{{"target", readTarget(b)}, {"500", []byte(big.String())}} {
+		b.Run(bc.name, func(b *testing.B) {
+			tg := newTarget(b, http.StatusOK, bc.body)
+			req := wasmhost.Request{
+				Config: goldenConfig(b, tg.URL+"/metrics"),
+				HTTP:   wasmhost.HTTPGrant{AllowHosts: []string{strings.TrimPrefix(tg.URL, "http://")}},
+			}
+			if _, err := p.Run(context.Background(), req); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := p.Run(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestWasmImports keeps the module small: see plugintest.CheckLight.
+func TestWasmImports(t *testing.T) { plugintest.CheckLight(t) }

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -37,10 +37,19 @@ var programs = programCache{max: maxCachedPrograms}
 // modification time means an edited script_file is never run stale, even
 // when it was rewritten within the file system's mtime granularity, and two
 // collectors with the same inline script share one entry.
+//
+// The hash is maphash's 64 bits with a seed chosen per instance, not a
+// cryptographic one: the cache only has to tell apart the few versions of a
+// script one instance sees, which 64 random bits do with a chance of a
+// mistake far below that of a hardware fault, and crypto/sha256 would add
+// the standard library's FIPS module to the plugin.
 type programKey struct {
 	name string
-	sum  [sha256.Size]byte
+	sum  uint64
 }
+
+// hashSeed is the seed of every programKey of this instance.
+var hashSeed = maphash.MakeSeed()
 
 // programCache is a small LRU cache of compiled programs. Programs are
 // immutable, so one may be run by several threads at once; the mutex only
@@ -63,7 +72,7 @@ type cacheEntry struct {
 // that does not compile is not cached: it fails every run until it is fixed,
 // and a failed run is cheap.
 func (pc *programCache) get(name string, src []byte) (prog *starlark.Program, compiled bool, err error) {
-	key := programKey{name: name, sum: sha256.Sum256(src)}
+	key := programKey{name: name, sum: maphash.Bytes(hashSeed, src)}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if i := slices.IndexFunc(pc.entries, func(e cacheEntry) bool { return e.key == key }); i >= 0 {

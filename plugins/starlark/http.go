@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -13,23 +10,23 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
-	"github.com/pushagent/pushagent/sdk"
+	"github.com/pushagent/pushagent/sdk/httpcall"
 )
 
 // maxBody bounds a response body the script can hold. In the sandbox the
-// agent's http_request call has its own, usually smaller, bound; this one
-// keeps a native run from reading an endless stream.
+// agent's http_request call has its own, usually smaller, bound
+// (max_response); this one is the limit of a native run.
 const maxBody = 16 << 20
 
 // maxTimeout caps a script's timeout= so that a huge number cannot overflow
 // a time.Duration.
 const maxTimeout = time.Hour
 
-// newHTTPClient returns the client of one run. In the sandbox it goes
-// through the agent's http_request host call, which only reaches the
-// collector's allow_hosts; natively it is a plain net/http client. Tests
-// replace it to keep fuzzed scripts off the network.
-var newHTTPClient = func(c *sdk.Collection) *http.Client { return c.HTTPClient() }
+// doHTTP performs a script's request. In the sandbox it goes through the
+// agent's http_request host call, which only reaches the collector's
+// allow_hosts; natively it uses net/http. Tests replace it to keep fuzzed
+// scripts off the network.
+var doHTTP = httpcall.Do
 
 var httpModule = &starlarkstruct.Module{
 	Name: "http",
@@ -59,10 +56,10 @@ func httpCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	var err error
 	switch b.Name() {
 	case "http.get":
-		method = http.MethodGet
+		method = "GET"
 		err = starlark.UnpackArgs(b.Name(), args, kwargs, "url", &url, "headers?", &headers, "timeout?", &timeout)
 	case "http.post":
-		method = http.MethodPost
+		method = "POST"
 		err = starlark.UnpackArgs(b.Name(), args, kwargs, "url", &url, "body?", &body, "json?", &jsonBody, "headers?", &headers, "timeout?", &timeout)
 	default:
 		err = starlark.UnpackArgs(b.Name(), args, kwargs, "method", &method, "url", &url, "body?", &body, "json?", &jsonBody, "headers?", &headers, "timeout?", &timeout)
@@ -90,26 +87,22 @@ func httpCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		}
 		payload = string(enc.(starlark.String))
 	}
-	var bodyReader io.Reader
-	if payload != "" || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
-		bodyReader = strings.NewReader(payload)
+	req := httpcall.Request{Method: method, URL: url}
+	if payload != "" {
+		req.Body = []byte(payload)
 	}
-	ctx := context.Background()
 	if timeout != starlark.None {
 		secs, err := toFloat(timeout)
 		if err != nil || !(secs > 0) {
 			return nil, fmt.Errorf("%s: timeout must be a positive number of seconds, got %s", b.Name(), timeout)
 		}
 		secs = min(secs, maxTimeout.Seconds()) // the agent's own bound is far lower
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(secs*float64(time.Second)))
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, bodyReader)
-	if err != nil {
-		return nil, err
+		// At least 1ns: a timeout of 0 would mean the agent's default
+		// rather than the tiny one the script asked for.
+		req.Timeout = max(time.Duration(secs*float64(time.Second)), 1)
 	}
 	if headers != nil {
+		req.Header = make(httpcall.Header, headers.Len())
 		for _, item := range headers.Items() {
 			k, ok := starlark.AsString(item[0])
 			if !ok {
@@ -123,25 +116,22 @@ func httpCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		}
 	}
 	if jsonBody != nil && jsonBody != starlark.None && req.Header.Get("Content-Type") == "" {
+		if req.Header == nil {
+			req.Header = make(httpcall.Header, 1)
+		}
 		req.Header.Set("Content-Type", "application/json")
 	}
-	r := runOf(thread)
-	if r.http == nil {
-		r.http = newHTTPClient(r.c)
-	}
-	resp, err := r.http.Do(req)
+	resp, err := doHTTP(req)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: reading the response: %w", method, url, err)
-	}
-	if len(data) > maxBody {
+	if len(resp.Body) > maxBody {
 		return nil, fmt.Errorf("%s %s: response body is larger than %d bytes", method, url, maxBody)
 	}
-	return newResponse(resp, data), nil
+	if resp.URL == "" {
+		resp.URL = url
+	}
+	return newResponse(resp), nil
 }
 
 // response is what an HTTP call returns: resp.status (int), resp.headers
@@ -159,7 +149,7 @@ var (
 	_ starlark.Value    = (*response)(nil)
 )
 
-func newResponse(resp *http.Response, body []byte) *response {
+func newResponse(resp *httpcall.Response) *response {
 	names := make([]string, 0, len(resp.Header))
 	for k := range resp.Header {
 		names = append(names, k)
@@ -171,10 +161,10 @@ func newResponse(resp *http.Response, body []byte) *response {
 	}
 	headers.Freeze()
 	return &response{
-		url:     resp.Request.URL.String(),
+		url:     resp.URL,
 		status:  starlark.MakeInt(resp.StatusCode),
 		headers: headers,
-		body:    starlark.String(body),
+		body:    starlark.String(resp.Body),
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pushagent/pushagent/internal/plugintest"
 	"github.com/pushagent/pushagent/sdk"
+	"github.com/pushagent/pushagent/sdk/httpcall"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden.prom from the current output")
@@ -149,6 +150,11 @@ func TestScripts(t *testing.T) {
 			name:    "log levels and attributes",
 			script:  `log.debug("d", n=1, f=0.5, ok=True, s="x", l=[1])`,
 			wantLog: `level=DEBUG msg=d n=1 f=0.5 ok=true s=x l=[1]`,
+		},
+		{
+			name:    "log.error and log.warn",
+			script:  `log.warn("w", q="a b"); log.error("e")`,
+			wantLog: "level=WARN msg=w q=\"a b\"\nlevel=ERROR msg=e\n",
 		},
 		{
 			name:    "print logs at info",
@@ -465,17 +471,13 @@ func TestCacheIsBounded(t *testing.T) {
 // errNoNetwork keeps fuzzed scripts off the network.
 var errNoNetwork = errors.New("no network in fuzz tests")
 
-type refuse struct{}
-
-func (refuse) RoundTrip(*http.Request) (*http.Response, error) { return nil, errNoNetwork }
-
 // FuzzScript runs arbitrary script source with a small step budget: whatever
 // the source, the run must end, must not panic (the SDK turns a panic into
 // an error, so that is checked by message), and what it emits must parse.
 func FuzzScript(f *testing.F) {
-	orig := newHTTPClient
-	newHTTPClient = func(*sdk.Collection) *http.Client { return &http.Client{Transport: refuse{}} }
-	f.Cleanup(func() { newHTTPClient = orig })
+	orig := doHTTP
+	doHTTP = func(httpcall.Request) (*httpcall.Response, error) { return nil, errNoNetwork }
+	f.Cleanup(func() { doHTTP = orig })
 	queue, err := os.ReadFile("testdata/queue.star")
 	if err != nil {
 		f.Fatal(err)

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math"
-	"net/http"
 	"strconv"
 
 	starjson "go.starlark.net/lib/json"
@@ -14,8 +11,6 @@ import (
 	startime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
-
-	"github.com/prometheus/common/model"
 
 	"github.com/pushagent/pushagent/sdk"
 )
@@ -27,8 +22,7 @@ const runKey = "pushagent.run"
 
 // run is what the built-ins of one script execution act on.
 type run struct {
-	c    *sdk.Collection
-	http *http.Client // created on the script's first request
+	c *sdk.Collection
 }
 
 func runOf(thread *starlark.Thread) *run { return thread.Local(runKey).(*run) }
@@ -224,7 +218,7 @@ func countAndSum(b *starlark.Builtin, count, sum starlark.Value) (uint64, float6
 // value pairs, in the dict's order. Values that are not strings are
 // formatted with str(), so labels={"partition": 3} works.
 func labelPairs(name string, labels *starlark.Dict) ([]string, error) {
-	if !model.LegacyValidation.IsValidMetricName(name) {
+	if !sdk.ValidMetricName(name) {
 		return nil, fmt.Errorf("metric %q: invalid metric name; it must match [a-zA-Z_:][a-zA-Z0-9_:]*", name)
 	}
 	if labels == nil {
@@ -236,7 +230,7 @@ func labelPairs(name string, labels *starlark.Dict) ([]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("metric %q: label names must be strings, got %s", name, item[0].Type())
 		}
-		if !model.LegacyValidation.IsValidLabelName(k) {
+		if !sdk.ValidLabelName(k) {
 			return nil, fmt.Errorf("metric %q: invalid label name %q; it must match [a-zA-Z_][a-zA-Z0-9_]*", name, k)
 		}
 		var v string
@@ -304,29 +298,38 @@ func toBound(v starlark.Value) (float64, error) {
 var logModule = &starlarkstruct.Module{
 	Name: "log",
 	Members: starlark.StringDict{
-		"debug": starlark.NewBuiltin("log.debug", logAt(slog.LevelDebug)),
-		"info":  starlark.NewBuiltin("log.info", logAt(slog.LevelInfo)),
-		"warn":  starlark.NewBuiltin("log.warn", logAt(slog.LevelWarn)),
-		"error": starlark.NewBuiltin("log.error", logAt(slog.LevelError)),
+		"debug": starlark.NewBuiltin("log.debug", logCall),
+		"info":  starlark.NewBuiltin("log.info", logCall),
+		"warn":  starlark.NewBuiltin("log.warn", logCall),
+		"error": starlark.NewBuiltin("log.error", logCall),
 	},
 }
 
-func logAt(level slog.Level) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
-	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var msg starlark.Value
-		if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &msg); err != nil {
-			return nil, err
-		}
-		attrs := make([]any, 0, len(kwargs))
-		for _, kv := range kwargs {
-			attrs = append(attrs, slog.Any(string(kv[0].(starlark.String)), logValue(kv[1])))
-		}
-		runOf(thread).c.Logger().Log(context.Background(), level, str(msg), attrs...)
-		return starlark.None, nil
+// logCall implements log.debug, info, warn and error: (msg, **attrs).
+func logCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var msg starlark.Value
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &msg); err != nil {
+		return nil, err
 	}
+	keyvals := make([]any, 0, 2*len(kwargs))
+	for _, kv := range kwargs {
+		keyvals = append(keyvals, string(kv[0].(starlark.String)), logValue(kv[1]))
+	}
+	l := runOf(thread).c.Logger()
+	switch b.Name() {
+	case "log.debug":
+		l.Debug(str(msg), keyvals...)
+	case "log.info":
+		l.Info(str(msg), keyvals...)
+	case "log.warn":
+		l.Warn(str(msg), keyvals...)
+	default:
+		l.Error(str(msg), keyvals...)
+	}
+	return starlark.None, nil
 }
 
-// logValue keeps numbers and booleans typed in the log record.
+// logValue keeps numbers and booleans typed in the log line.
 func logValue(v starlark.Value) any {
 	switch x := v.(type) {
 	case starlark.Bool:

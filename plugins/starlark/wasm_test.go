@@ -79,3 +79,6 @@ func TestUnderAgentHost(t *testing.T) {
 		}
 	}
 }
+
+// TestWasmImports keeps the module small: see plugintest.CheckLight.
+func TestWasmImports(t *testing.T) { plugintest.CheckLight(t) }

@@ -3,22 +3,19 @@
 // scripts drop a file, the plugin reads the directory on every run.
 //
 // It only ever reads the one directory named in its config, which the host
-// mounts read-only; it never writes.
+// mounts read-only; it never writes. It relays the files' text through the
+// SDK's parser and never decodes it into another representation, so the
+// module links nothing but the SDK and a few small standard packages.
 package main
 
 import (
-	"cmp"
+	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/pushagent/pushagent/sdk"
 )
@@ -52,13 +49,16 @@ func collect(c *sdk.Collection) error {
 	if err != nil {
 		return fmt.Errorf("reading textfile directory: %w (is it mounted?)", err)
 	}
-	m := merger{c: c, families: map[string]*merged{}}
+	m := merger{c: c, byName: map[string]*merged{}}
 	mtime := c.Gauge(mtimeName, "Unixtime mtime of textfiles successfully read.")
-	for _, e := range entries { // os.ReadDir sorts by name, so logs and merges are deterministic
+	// One read buffer serves all files: the parser copies what it keeps.
+	var buf bytes.Buffer
+	// os.ReadDir sorts by name, so logs and merges are deterministic.
+	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".prom") {
 			continue
 		}
-		t, err := m.readFile(filepath.Join(cfg.Directory, e.Name()))
+		t, err := m.readFile(filepath.Join(cfg.Directory, e.Name()), &buf)
 		if err != nil {
 			c.Logger().Warn("skipping file", "file", e.Name(), "err", err)
 			m.failed = true
@@ -66,17 +66,17 @@ func collect(c *sdk.Collection) error {
 		}
 		mtime.Set(float64(t), "file", e.Name())
 	}
-	for _, name := range slices.Sorted(maps.Keys(m.families)) {
-		f := m.families[name]
-		if f.mf.GetHelp() == "" {
-			// The text format makes HELP optional, but a help text that
-			// names the files tells whoever finds the metric where it came from.
-			help := "Metric read from " + strings.Join(f.files, ", ")
-			f.mf.Help = &help
+	for _, f := range m.order {
+		if f.help != "" {
+			continue
 		}
-		if err := c.AddFamilies(f.mf); err != nil {
-			c.Logger().Warn("skipping metric", "files", strings.Join(f.files, ","), "err", err)
-			m.failed = true
+		// The text format makes HELP optional, but a help text that names
+		// the files tells whoever finds the metric where it came from. A
+		// family without samples adds nothing but its help, which fills
+		// in the missing one.
+		help := &sdk.Family{Name: f.name, Type: f.typ, Help: "Metric read from " + strings.Join(f.files, ", ")}
+		if err := c.AddFamily(help); err != nil {
+			c.Logger().Warn("setting help", "metric", f.name, "err", err)
 		}
 	}
 	scrapeErr := 0.0
@@ -87,113 +87,157 @@ func collect(c *sdk.Collection) error {
 	return nil
 }
 
-// merger combines the families of all files. A file contributes a family
-// only if it agrees with what earlier files said about it; otherwise that
-// family of that file is skipped, so one bad file cannot hide the others.
+// merger adds the families of all files to the collection. A file
+// contributes a family only if it agrees with what earlier files said about
+// it; otherwise that family of that file is skipped, so one bad file cannot
+// hide the others. The collection checks each family by the SDK's rules as
+// it is added; merger checks first what it can say better, naming the files
+// a family conflicts with.
 type merger struct {
-	c        *sdk.Collection
-	families map[string]*merged
-	failed   bool
+	c      *sdk.Collection
+	byName map[string]*merged
+	order  []*merged // byName's values in the order they were first added
+	failed bool
 }
 
+// merged is what the files added so far said about one metric.
 type merged struct {
-	mf     *dto.MetricFamily
-	files  []string
+	name  string
+	typ   sdk.Type
+	help  string
+	files []string
+	// first is the first file's family, kept until a second file adds the
+	// metric; only then are the series keys computed, so that the common
+	// case, a metric in one file, costs no keys at all.
+	first  *sdk.Family
 	series map[string]bool
 }
 
 // readFile parses one file and merges it, returning its mtime in whole
-// seconds, as node_exporter does.
-func (m *merger) readFile(path string) (int64, error) {
+// seconds, as node_exporter does. buf is scratch space for the content.
+func (m *merger) readFile(path string, buf *bytes.Buffer) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(f)
-	if err != nil {
-		return 0, fmt.Errorf("parsing: %w", err)
-	}
 	st, err := f.Stat()
 	if err != nil {
 		return 0, err
 	}
+	buf.Reset()
+	buf.Grow(int(st.Size()) + bytes.MinRead)
+	if _, err := buf.ReadFrom(f); err != nil {
+		return 0, err
+	}
+	families, err := sdk.ParseText(buf.Bytes())
+	if err != nil {
+		return 0, fmt.Errorf("parsing: %w", err)
+	}
 	file := filepath.Base(path)
-	for _, name := range slices.Sorted(maps.Keys(families)) {
-		if err := m.merge(file, families[name]); err != nil {
-			m.c.Logger().Warn("skipping metric", "file", file, "metric", name, "err", err)
+	for _, fam := range families {
+		if err := m.add(file, fam); err != nil {
+			m.c.Logger().Warn("skipping metric", "file", file, "metric", fam.Name, "err", err)
 			m.failed = true
 		}
 	}
 	return st.ModTime().Unix(), nil
 }
 
-func (m *merger) merge(file string, mf *dto.MetricFamily) error {
-	name := mf.GetName()
-	if name == mtimeName || name == scrapeErrorName {
+// add adds one family of file to the collection, or says why not.
+func (m *merger) add(file string, f *sdk.Family) error {
+	if f.Name == mtimeName || f.Name == scrapeErrorName {
 		return errors.New("the name is reserved for the textfile plugin's own metrics")
 	}
-	if len(mf.Metric) == 0 {
-		return nil
-	}
-	var stamped int
-	for _, metric := range mf.Metric {
-		if metric.TimestampMs != nil {
-			metric.TimestampMs = nil
-			stamped++
-		}
-	}
-	if stamped > 0 {
+	if n := f.DropTimestamps(); n > 0 {
 		m.c.Logger().Warn("dropped sample timestamps; the Pushgateway rejects timestamped samples",
-			"file", file, "metric", name, "samples", stamped)
+			"file", file, "metric", f.Name, "samples", n)
 	}
-	keys := make([]string, len(mf.Metric))
-	for i, metric := range mf.Metric {
-		keys[i] = seriesKey(metric)
-	}
-	prev, ok := m.families[name]
-	if !ok {
-		prev = &merged{mf: mf, series: map[string]bool{}}
+	prev := m.byName[f.Name]
+	var keys []string
+	if prev != nil {
+		if prev.typ != f.Type {
+			return fmt.Errorf("type %s differs from %s in %s", upper(f.Type), upper(prev.typ), strings.Join(prev.files, ", "))
+		}
+		if prev.help != "" && f.Help != "" && prev.help != f.Help {
+			return fmt.Errorf("help %q differs from %q in %s", f.Help, prev.help, strings.Join(prev.files, ", "))
+		}
+		if prev.series == nil {
+			prev.series = make(map[string]bool)
+			for _, k := range seriesKeys(prev.first, nil) {
+				prev.series[k] = true
+			}
+			prev.first = nil
+		}
+		keys = seriesKeys(f, nil)
 		for _, k := range keys {
 			if prev.series[k] {
-				return fmt.Errorf("series {%s} appears twice", k)
+				return fmt.Errorf("series {%s} is already present in %s", k, strings.Join(prev.files, ", "))
 			}
-			prev.series[k] = true
 		}
-		prev.files = []string{file}
-		m.families[name] = prev
-		return nil
 	}
-	if prev.mf.GetType() != mf.GetType() {
-		return fmt.Errorf("type %s differs from %s in %s", mf.GetType(), prev.mf.GetType(), strings.Join(prev.files, ", "))
+	// The SDK checks the rest: within the file, no series twice; names,
+	// values, buckets and quantiles by its rules.
+	if err := m.c.AddFamily(f); err != nil {
+		return err
 	}
-	if a, b := prev.mf.GetHelp(), mf.GetHelp(); a != "" && b != "" && a != b {
-		return fmt.Errorf("help %q differs from %q in %s", b, a, strings.Join(prev.files, ", "))
+	if prev == nil {
+		prev = &merged{name: f.Name, typ: f.Type, first: f}
+		m.byName[f.Name] = prev
+		m.order = append(m.order, prev)
 	}
-	added := map[string]bool{}
 	for _, k := range keys {
-		if prev.series[k] || added[k] {
-			return fmt.Errorf("series {%s} is already present in %s", k, strings.Join(prev.files, ", "))
-		}
-		added[k] = true
+		prev.series[k] = true
 	}
-	maps.Copy(prev.series, added)
-	if prev.mf.GetHelp() == "" {
-		prev.mf.Help = mf.Help
+	if prev.help == "" {
+		prev.help = f.Help
 	}
-	prev.mf.Metric = append(prev.mf.Metric, mf.Metric...)
 	prev.files = append(prev.files, file)
 	return nil
 }
 
-// seriesKey identifies a series within its family by its sorted labels.
-func seriesKey(metric *dto.Metric) string {
-	labels := slices.Clone(metric.Label)
-	slices.SortFunc(labels, func(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) })
-	parts := make([]string, len(labels))
-	for i, lp := range labels {
-		parts[i] = fmt.Sprintf("%s=%q", lp.GetName(), lp.GetValue())
+// upper names a type in capitals, COUNTER, GAUGE, …, as the SDK's own
+// errors do.
+func upper(t sdk.Type) string { return strings.ToUpper(t.String()) }
+
+// seriesKeys appends to keys the identity of each series of f: its labels
+// sorted by name, without the le or quantile label that tells the samples
+// of one histogram or summary series apart, written name="value",… A
+// histogram's or summary's series has several samples, so its key may
+// appear several times.
+func seriesKeys(f *sdk.Family, keys []string) []string {
+	skip := ""
+	switch f.Type {
+	case sdk.TypeHistogram:
+		skip = "le"
+	case sdk.TypeSummary:
+		skip = "quantile"
 	}
-	return strings.Join(parts, ",")
+	var labels []sdk.Label
+	var b []byte
+	for i := range f.Samples {
+		labels = labels[:0]
+		for _, l := range f.Samples[i].Labels {
+			if l.Name != skip {
+				labels = append(labels, l)
+			}
+		}
+		// Insertion sort: a series has few labels, usually sorted already.
+		for j := 1; j < len(labels); j++ {
+			for k := j; k > 0 && labels[k].Name < labels[k-1].Name; k-- {
+				labels[k], labels[k-1] = labels[k-1], labels[k]
+			}
+		}
+		b = b[:0]
+		for j, l := range labels {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, l.Name...)
+			b = append(b, '=')
+			b = strconv.AppendQuote(b, l.Value)
+		}
+		keys = append(keys, string(b))
+	}
+	return keys
 }

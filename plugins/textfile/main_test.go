@@ -25,7 +25,7 @@ var fixtureTime = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
 // copyFixtures copies testdata/textfile to a temporary directory with fixed
 // mtimes, leaving the checked-in files untouched.
-func copyFixtures(t *testing.T) string {
+func copyFixtures(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	entries, err := os.ReadDir("testdata/textfile")
@@ -42,7 +42,7 @@ func copyFixtures(t *testing.T) string {
 	return dir
 }
 
-func writeFile(t *testing.T, dir, name, content string) {
+func writeFile(t testing.TB, dir, name, content string) {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -53,7 +53,7 @@ func writeFile(t *testing.T, dir, name, content string) {
 	}
 }
 
-func configFor(t *testing.T, dir string) []byte {
+func configFor(t testing.TB, dir string) []byte {
 	t.Helper()
 	b, err := json.Marshal(config{Directory: dir})
 	if err != nil {
@@ -71,7 +71,7 @@ func TestGolden(t *testing.T) {
 	plugintest.Golden(t, "testdata/golden.prom", got, *update)
 	// Each skipped input must be visible in the log, naming the file.
 	for _, want := range []string{
-		`msg="skipping file" file=broken.prom err="parsing: text format parsing error in line 2`,
+		`msg="skipping file" file=broken.prom err="parsing: sdk: text format: line 2: unexpected end of label value \"x\""`,
 		`file=conflicts.prom metric=app_jobs_processed_total err="type GAUGE differs from COUNTER in app.prom, backup.prom"`,
 		`file=conflicts.prom metric=app_last_success_timestamp_seconds err="help \"Something else.\" differs`,
 		`file=conflicts.prom metric=backup_size_bytes err="series {volume=\"logs\"} is already present in backup.prom"`,
@@ -90,6 +90,13 @@ func TestCollect(t *testing.T) {
 		return "# HELP node_textfile_scrape_error 1 if there was an error opening or reading a file, 0 otherwise\n" +
 			"# TYPE node_textfile_scrape_error gauge\n" +
 			"node_textfile_scrape_error " + v + "\n"
+	}
+	mtimes := func(files ...string) string {
+		s := mtime
+		for _, f := range files {
+			s += `node_textfile_mtime_seconds{file="` + f + `"} 1.714979289e+09` + "\n"
+		}
+		return s
 	}
 	for _, tc := range []struct {
 		name    string
@@ -121,7 +128,7 @@ func TestCollect(t *testing.T) {
 			name:    "duplicate series within one file",
 			files:   map[string]string{"a.prom": "x{a=\"1\"} 1\nx{a=\"1\"} 2\n"},
 			want:    mtime + `node_textfile_mtime_seconds{file="a.prom"} 1.714979289e+09` + "\n" + scrapeError("1"),
-			wantLog: `metric=x err="series {a=\"1\"} appears twice"`,
+			wantLog: `metric=x err="sdk: metric \"x\": series {a=\"1\"} added more than once"`,
 		},
 		{
 			name:    "UTF-8 names do not fit text format 0.0.4",
@@ -134,6 +141,51 @@ func TestCollect(t *testing.T) {
 			files:   map[string]string{"a.prom": "x{__name2__=\"v\"} 1\n"},
 			want:    mtime + `node_textfile_mtime_seconds{file="a.prom"} 1.714979289e+09` + "\n" + scrapeError("1"),
 			wantLog: `label name \"__name2__\" is reserved`,
+		},
+		{
+			name:  "the default help names every file the metric came from",
+			files: map[string]string{"a.prom": "x{f=\"a\"} 1\n", "b.prom": "x{f=\"b\"} 2\n"},
+			want: mtimes("a.prom", "b.prom") + scrapeError("0") +
+				"# HELP x Metric read from a.prom, b.prom\n# TYPE x untyped\nx{f=\"a\"} 1\nx{f=\"b\"} 2\n",
+		},
+		{
+			name:  "a later file's help fills in",
+			files: map[string]string{"a.prom": "x{f=\"a\"} 1\n", "b.prom": "# HELP x From b.\nx{f=\"b\"} 2\n"},
+			want: mtimes("a.prom", "b.prom") + scrapeError("0") +
+				"# HELP x From b.\n# TYPE x untyped\nx{f=\"a\"} 1\nx{f=\"b\"} 2\n",
+		},
+		{
+			name: "a family the SDK refuses is skipped, the rest of its file and the metric of other files kept",
+			files: map[string]string{
+				"a.prom": "# TYPE x counter\nx -1\ny 1\n",
+				"b.prom": "# TYPE x counter\nx 2\n",
+			},
+			want: mtimes("a.prom", "b.prom") + scrapeError("1") +
+				"# HELP x Metric read from b.prom\n# TYPE x counter\nx 2\n" +
+				"# HELP y Metric read from a.prom\n# TYPE y untyped\ny 1\n",
+			wantLog: `file=a.prom metric=x err="sdk: metric \"x\": counter value -1 is negative"`,
+		},
+		{
+			name: "a histogram series is one series whatever its buckets",
+			files: map[string]string{
+				"a.prom": "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
+				"b.prom": "# TYPE h histogram\nh_bucket{le=\"2\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
+			},
+			want: "# HELP h Metric read from a.prom\n# TYPE h histogram\n" +
+				"h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n" +
+				mtimes("a.prom", "b.prom") + scrapeError("1"),
+			wantLog: `file=b.prom metric=h err="series {} is already present in a.prom"`,
+		},
+		{
+			name: "a family whose lines cannot be told apart from a histogram's is skipped",
+			files: map[string]string{
+				"a.prom": "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
+				"b.prom": "h_count 3\n",
+			},
+			want: "# HELP h Metric read from a.prom\n# TYPE h histogram\n" +
+				"h_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n" +
+				mtimes("a.prom", "b.prom") + scrapeError("1"),
+			wantLog: `file=b.prom metric=h_count err="sdk: metric \"h_count\": its samples cannot be told apart`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,8 @@
 // Command example is the plugin shown in the sdk package documentation. The
-// sdk tests build it to wasm, in both the reactor and the command form, and
-// drive it through wazero the way the agent does, so the documented example
-// is also the one proven to work.
+// root module's internal/sdkcheck tests build it to wasm, in both the
+// reactor and the command form, and drive it through wazero and the agent's
+// own host, so the documented example is also the one proven to work. (They
+// live there because the sdk module has no requirements, and wazero is one.)
 package main
 
 import (

@@ -2,7 +2,7 @@
 // host module that the SDK uses, and nothing else, so that the unsafe
 // pointer handling of the ABI stays in one small file.
 //
-// It only has content on wasip1. The Go linker keeps an import only if a
-// reachable function calls it, so a plugin that never asks for an HTTP
-// client imports nothing but WASI and loads on hosts without the call.
+// It only has content on wasip1, and only package httpcall imports it, so a
+// plugin that makes no HTTP requests imports nothing but WASI and loads on
+// hosts without the call.
 package hostcall

@@ -1,22 +1,23 @@
-// Package wasmtest builds a plugin to wasm and runs it under wazero the way
-// the agent does, for tests that must prove a plugin works as a real module
-// and not only natively with sdk.Collect: that it compiles for wasip1, that
-// the reactor export survives repeated calls, and that it reads only what
-// the sandbox mounts.
-//
-// It is for tests only: it shells out to the go tool and reports failures
-// through testing.TB. The sdk package itself never imports it, so plugins
-// do not carry wazero.
+// Building a plugin to wasm and running it under wazero the way the agent
+// does, for tests that must prove a plugin works as a real module and not
+// only natively with sdk.Collect: that it compiles for wasip1, that the
+// reactor export survives repeated calls, and that it reads only what the
+// sandbox mounts. It lives here, not in the sdk module, because the sdk
+// module has no requirements and wazero is one.
 //
 //	func TestUnderWazero(t *testing.T) {
-//		rt := wasmtest.NewRuntime(t, wasmtest.Build(t, ".", true))
+//		rt := plugintest.NewRuntime(t, plugintest.Build(t, ".", true))
 //		re := rt.NewReactor(wazero.NewFSConfig().WithReadOnlyDirMount("testdata/data", "/data"))
 //		res := re.Collect(`{"dir": "/data"}`)
 //		if res.Code != 0 {
 //			t.Fatalf("failed: %s", res.Stderr)
 //		}
 //	}
-package wasmtest
+//
+// LoadReactor is the alternative that runs a plugin through the agent's own
+// host (agent/wasmhost), with its limits and host calls.
+
+package plugintest
 
 import (
 	"bytes"
@@ -34,6 +35,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/pushagent/pushagent/internal/testenv"
 )
 
 // Build compiles the main package in pkgDir (a path as go build takes it,
@@ -259,4 +262,29 @@ func (o *output) take() string {
 	s := o.buf.String()
 	o.buf.Reset()
 	return s
+}
+
+// heavyPackages are what a plugin's wasm build must not link: each agent
+// that loads the plugin carries every package it links, compiled, in
+// memory. HTTP goes through sdk/httpcall, logs through the SDK's logger,
+// exposition through the SDK's own writer and parser.
+var heavyPackages = []string{"net/http", "net/url", "log/slog", "crypto", "github.com/prometheus", "google.golang.org/protobuf"}
+
+// CheckLight fails t if the wasip1 build of the package in the current
+// directory links any of heavyPackages, naming each one.
+func CheckLight(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(testenv.RequireBinary(t, "go"), "list", "-deps", ".")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, heavy := range heavyPackages {
+			if pkg == heavy || strings.HasPrefix(pkg, heavy+"/") {
+				t.Errorf("the wasm build links %s, which every agent loading the plugin would carry; see docs/plugin-sdk.md", pkg)
+			}
+		}
+	}
 }

@@ -1,5 +1,5 @@
 //go:build race
 
-package wasmtest
+package plugintest
 
 const raceEnabled = true

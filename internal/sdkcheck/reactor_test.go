@@ -1,17 +1,24 @@
-package sdk_test
+package sdkcheck
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/pushagent/pushagent/sdk/wasmtest"
+	"github.com/pushagent/pushagent/agent/wasmhost"
+	"github.com/pushagent/pushagent/internal/plugintest"
+	"github.com/pushagent/pushagent/internal/testenv"
 )
 
-// These tests build ./internal/example to wasm and run it under wazero the way
-// the agent does. They are the proof that the SDK's reactor export works:
-// the Go runtime has rules for //go:wasmexport functions (no blocking, no
-// exit) that only a real wasm run can check.
+// These tests build the SDK's example plugin to wasm and run it under wazero
+// the way the agent does. They are the proof that the SDK's reactor export
+// works: the Go runtime has rules for //go:wasmexport functions (no
+// blocking, no exit) that only a real wasm run can check. They live in the
+// root module because the sdk module has no requirements, and wazero is one.
+
+// examplePkg is the plugin shown in the sdk package documentation.
+const examplePkg = "github.com/pushagent/pushagent/sdk/internal/example"
 
 const (
 	exampleRunsHeader  = "# HELP example_runs_total Successful runs of this plugin instance.\n# TYPE example_runs_total counter\n"
@@ -25,7 +32,7 @@ func exampleOutput(runs, greeting, value string) string {
 
 func TestReactorUnderWazero(t *testing.T) {
 	t.Parallel()
-	rt := wasmtest.NewRuntime(t, wasmtest.Build(t, "./internal/example", true))
+	rt := plugintest.NewRuntime(t, plugintest.Build(t, examplePkg, true))
 	// The agent refuses a module importing anything it does not provide;
 	// the SDK logs through stderr, so WASI must be all it needs.
 	for _, imp := range rt.Imports() {
@@ -53,7 +60,7 @@ func TestReactorUnderWazero(t *testing.T) {
 		{"first config", `{"greeting": "hi", "value": 2.5}`, 0, exampleOutput("1", "hi", "2.5"), `level=INFO msg="run 1 greets \"hi\""`},
 		{"second config", `{"greeting": "bonjour", "value": -1}`, 0, exampleOutput("2", "bonjour", "-1"), `msg="run 2 greets \"bonjour\""`},
 		{"error from the collect function", `{"fail": true}`, 1, "", `level=ERROR msg="collect failed" err="failing as configured"`},
-		{"unknown config field", `{"greting": "typo"}`, 1, "", `err="decoding config: json: unknown field \"greting\""`},
+		{"unknown config field", `{"greting": "typo"}`, 1, "", `err="sdk: decoding config: json: unknown field \"greting\""`},
 		{"panic in the collect function", `{"panic": true}`, 1, "", "collect function panicked: panicking as configured"},
 		{"empty config uses defaults", ``, 0, exampleOutput("3", "hello", "1"), `greets \"hello\"`},
 		{"config larger than one read", `{"greeting": "` + long + `"}`, 0, exampleOutput("4", long, "1"), "run 4"},
@@ -74,7 +81,7 @@ func TestReactorUnderWazero(t *testing.T) {
 
 func TestCommandUnderWazero(t *testing.T) {
 	t.Parallel()
-	rt := wasmtest.NewRuntime(t, wasmtest.Build(t, "./internal/example", false))
+	rt := plugintest.NewRuntime(t, plugintest.Build(t, examplePkg, false))
 	// The agent treats any module exporting pushagent_collect as a reactor,
 	// so the command form must not export it.
 	if exports := rt.Exports(); !slices.Contains(exports, "_start") || slices.Contains(exports, "pushagent_collect") {
@@ -101,6 +108,39 @@ func TestCommandUnderWazero(t *testing.T) {
 		}
 		if !strings.Contains(res.Stderr, c.wantLog) {
 			t.Errorf("config %s: stderr %q does not contain %q", c.config, res.Stderr, c.wantLog)
+		}
+	}
+}
+
+// TestReactorUnderAgentHost runs the example through the agent's own wasm
+// host, limits, pool and log forwarding included: the SDK's logfmt lines
+// must reach the agent's log as one record each, and a failed run must be an
+// error with no output.
+func TestReactorUnderAgentHost(t *testing.T) {
+	t.Parallel()
+	p := plugintest.LoadReactor(t, examplePkg)
+	ctx := context.Background()
+	for i, c := range []struct {
+		config  string
+		wantOut string
+		wantErr bool
+		wantLog string
+	}{
+		{`{"greeting": "hi"}`, exampleOutput("1", "hi", "1"), false, "run 1 greets"},
+		{`{"fail": true}`, "", true, `failing as configured`},
+		{`{"panic": true}`, "", true, `collect function panicked: panicking as configured`},
+		{`{"greeting": "again", "value": 0.5}`, exampleOutput("2", "again", "0.5"), false, "run 2 greets"},
+	} {
+		var logs testenv.Logs
+		out, err := p.Run(ctx, wasmhost.Request{Config: []byte(c.config), Logger: logs.Logger()})
+		if (err != nil) != c.wantErr {
+			t.Errorf("run %d: error %v, want error %v\nlogs:\n%s", i, err, c.wantErr, logs.String())
+		}
+		if string(out) != c.wantOut {
+			t.Errorf("run %d: output:\n%s\nwant:\n%s", i, out, c.wantOut)
+		}
+		if !strings.Contains(logs.String(), c.wantLog) {
+			t.Errorf("run %d: logs do not contain %q:\n%s", i, c.wantLog, logs.String())
 		}
 	}
 }

@@ -1,0 +1,3 @@
+module github.com/pushagent/pushagent/sdk
+
+go 1.24
