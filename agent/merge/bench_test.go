@@ -70,3 +70,19 @@ func BenchmarkMerge(b *testing.B) {
 		j.Merge([]Result{{Collector: "c", Output: text}})
 	}
 }
+
+// BenchmarkMergeJob is the merge of a job of ten such collectors, each
+// with its own collector label (as the load run's jobs): the per-run
+// host cost the agent pays besides the calls and the push.
+func BenchmarkMergeJob(b *testing.B) {
+	text := []byte(twentySeries())
+	j := Job{Name: "bench", Reserved: []string{"instance"}}
+	results := make([]Result, 10)
+	for i := range results {
+		results[i] = Result{Collector: fmt.Sprintf("c%02d", i), Output: text, Labels: map[string]string{"c": fmt.Sprintf("%02d", i)}}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		j.Merge(results)
+	}
+}

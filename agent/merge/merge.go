@@ -123,12 +123,14 @@ func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
 	for _, r := range j.Reserved {
 		reserved[r] = true
 	}
-	var accepted []*dto.MetricFamily
 	statuses := make([]Status, len(results))
+	logs := make([]*slog.Logger, len(results))
+	prepared := make([][]*dto.MetricFamily, len(results))
+	var all prometheus.Gatherers
 	for i, r := range results {
 		st := &statuses[i]
 		st.Collector, st.Duration = r.Collector, r.Duration
-		log := logger.With("job", j.Name, "collector", r.Collector)
+		logs[i] = logger.With("job", j.Name, "collector", r.Collector)
 		if r.Err != nil {
 			st.Err = r.Err
 			continue
@@ -136,20 +138,43 @@ func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
 		fams, err := ParseText(r.Output)
 		if err != nil {
 			st.Err = fmt.Errorf("job %q collector %q: plugin %s: %w", j.Name, r.Collector, r.Plugin, err)
-			log.Warn("collector output rejected", "plugin", r.Plugin, "err", err)
+			logs[i].Warn("collector output rejected", "plugin", r.Plugin, "err", err)
 			continue
 		}
 		st.Success = true
 		in, fixes := prepare(fams, reserved, r.Labels)
-		fixes.log(log)
-		before := countSeries(accepted) + countSeries(in)
-		merged, err := prometheus.Gatherers{static(accepted), static(in)}.Gather()
-		if err != nil {
-			log.Warn("merge rule: series dropped because they clash with earlier collectors or repeat within the output (first wins)", "err", summarize(err))
+		fixes.log(logs[i])
+		st.Dropped = fixes.dropped
+		st.Samples = countSeries(in)
+		prepared[i] = in
+		all = append(all, static(in))
+	}
+	// One pass over every collector's families, in config order, so the
+	// first collector wins every conflict. It is the common case, no
+	// conflict, at the cost of one gather instead of one per collector (the
+	// merge of a ten-collector job was 9/10 re-checking what was already
+	// accepted).
+	accepted, err := all.Gather()
+	if err != nil {
+		// Some series were dropped: merge again one collector at a time,
+		// to say which collector lost what. Gather does not change its
+		// input, so the families can be fed again.
+		accepted = nil
+		for i, in := range prepared {
+			if in == nil {
+				continue
+			}
+			st := &statuses[i]
+			before := countSeries(accepted) + countSeries(in)
+			merged, err := prometheus.Gatherers{static(accepted), static(in)}.Gather()
+			if err != nil {
+				logs[i].Warn("merge rule: series dropped because they clash with earlier collectors or repeat within the output (first wins)", "err", summarize(err))
+			}
+			lost := before - countSeries(merged)
+			st.Dropped += lost
+			st.Samples -= lost
+			accepted = merged
 		}
-		st.Dropped = fixes.dropped + before - countSeries(merged)
-		st.Samples = countSeries(in) - (before - countSeries(merged))
-		accepted = merged
 	}
 	// The status series cannot clash with plugin families (prepare drops
 	// pushagent_*), so they are added without another consistency pass.
