@@ -3,8 +3,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -13,8 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/merge"
@@ -204,45 +200,6 @@ func BenchmarkGoCommand(b *testing.B) {
 		if _, err := p.Run(ctx, wasmhost.Request{Config: benchConfig}); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// BenchmarkEnsureTermination shows what bounds the Go figure: wazero's
-// WithCloseOnContextDone (without which a runaway plugin could not be
-// stopped) leaves compiled code to call into Go at every loop back-edge.
-// The same reactor call on raw wazero runtimes, with the option off and on.
-func BenchmarkEnsureTermination(b *testing.B) {
-	wasm := testenv.BuildGoArgs(b, "bench-reactor.wasm", "./internal/benchplugin", []string{"-buildmode=c-shared"}, "GOOS=wasip1", "GOARCH=wasm")
-	bin, err := os.ReadFile(wasm)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, on := range []bool{false, true} {
-		b.Run(fmt.Sprintf("close-on-context-done=%v", on), func(b *testing.B) {
-			ctx := context.Background()
-			r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(on))
-			defer r.Close(ctx)
-			wasi_snapshot_preview1.MustInstantiate(ctx, r)
-			cm, err := r.CompileModule(ctx, bin)
-			if err != nil {
-				b.Fatal(err)
-			}
-			in := &bytes.Reader{}
-			var out bytes.Buffer
-			mod, err := r.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithStdin(in).WithStdout(&out).
-				WithStartFunctions("_initialize").WithSysNanotime().WithSysWalltime())
-			if err != nil {
-				b.Fatal(err)
-			}
-			fn := mod.ExportedFunction("pushagent_collect")
-			for b.Loop() {
-				in.Reset(benchConfig)
-				out.Reset()
-				if _, err := fn.Call(ctx); err != nil || out.Len() == 0 {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
 

@@ -264,6 +264,7 @@ func (f *hostileFixture) cases() []hostileCase {
 		{name: "trap-unreachable", plugin: "unreachable", wantErr: []string{"wasm error: unreachable"}, absent: []string{"hostile_trap"}},
 		{name: "trap-divide-by-zero", plugin: "divzero", wantErr: []string{"wasm error: integer divide by zero"}, absent: []string{"hostile_divzero"}},
 		{name: "reactor-infinite-loop", plugin: "reactor_loop", wantErr: []string{"timed out"}},
+		{name: "sleep-past-deadline", plugin: "sleep", wantErr: []string{"timed out"}},
 	}
 }
 

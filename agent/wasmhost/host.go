@@ -28,19 +28,27 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/pushagent/pushagent/agent/wasmhost/internal/interrupt"
+	"github.com/pushagent/pushagent/agent/wasmhost/internal/linmem"
+	"github.com/pushagent/pushagent/sdk/abi"
 )
 
 // ABI names. The host module name carries the ABI version so that a plugin
 // built for a future, incompatible ABI is refused at load instead of
 // misbehaving at run time.
 const (
-	HostModule     = "pushagent_v1"
-	CollectExport  = "pushagent_collect"
+	HostModule     = abi.HostModule
+	CollectExport  = abi.CollectExport
 	InitExport     = "_initialize"
 	StartExport    = "_start"
 	wasiModuleName = wasi_snapshot_preview1.ModuleName
-	pageSize       = 65536
+	// interruptGlobal is the flag the instrumentation adds to a module; a
+	// watchdog sets it when the run's context ends.
+	interruptGlobal = interrupt.GlobalName
+	pageSize        = 65536
 )
 
 // Form is the shape of a plugin module.
@@ -94,10 +102,34 @@ type Host struct {
 
 	transports transports // shared by http_request calls of every plugin
 
+	now func() time.Time // the pools' clock; tests replace it
+
+	// alloc backs instances' linear memory with address space reserved
+	// once and committed as it grows, unmapped when the instance goes: no
+	// copy per memory.grow, no garbage left in the Go heap (nil: wazero's
+	// default, on platforms without mmap).
+	alloc experimental.MemoryAllocator
+	// runs counts the runs in progress; closing (closed by Close) ends
+	// them. Close waits for them before closing runtimes, because closing
+	// a module unmaps its memory under a call still using it.
+	runs         sync.WaitGroup
+	closing      context.Context
+	closeRunning context.CancelFunc
+
 	mu       sync.Mutex
 	closed   bool
-	runtimes map[uint32]wazero.Runtime // by memory limit in pages
+	runtimes map[runtimeKey]wazero.Runtime
 	plugins  map[pluginKey]*loadEntry
+}
+
+// runtimeKey picks a runtime: wazero enforces memory limits per runtime,
+// and whether compiled code checks for a closed module at every loop
+// header is a runtime setting too.
+type runtimeKey struct {
+	pages uint32
+	// closeOnDone is set for modules that could not be instrumented: they
+	// are stopped by wazero's own (slower) check instead of the inline one.
+	closeOnDone bool
 }
 
 // pluginKey identifies a compiled plugin. Size and modification time are in
@@ -136,33 +168,40 @@ func New(opts Options) (*Host, error) {
 	if maxInstances <= 0 {
 		maxInstances = 4
 	}
+	closing, closeRunning := context.WithCancel(context.Background())
 	return &Host{
+		closing:      closing,
+		closeRunning: closeRunning,
+		alloc:        linmem.New(),
 		cache:        cache,
 		logger:       logger,
 		maxInstances: maxInstances,
-		runtimes:     map[uint32]wazero.Runtime{},
+		now:          time.Now,
+		runtimes:     map[runtimeKey]wazero.Runtime{},
 		plugins:      map[pluginKey]*loadEntry{},
 	}, nil
 }
 
-// runtime returns the runtime for a memory limit. wazero enforces memory
-// limits per runtime, so collectors with different limits live in different
-// runtimes; they share the compilation cache, so compiled code is shared too.
-func (h *Host) runtime(ctx context.Context, pages uint32) (wazero.Runtime, error) {
+// runtime returns the runtime for a memory limit and termination check.
+// Collectors with different limits live in different runtimes; they share
+// the compilation cache, so compiled code is shared too.
+func (h *Host) runtime(ctx context.Context, key runtimeKey) (wazero.Runtime, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, errors.New("wasm host is closed")
+		return nil, ErrClosed
 	}
-	if r, ok := h.runtimes[pages]; ok {
+	if r, ok := h.runtimes[key]; ok {
 		return r, nil
 	}
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(h.cache).
-		WithMemoryLimitPages(pages).
-		// A deadline must stop a runaway plugin, even one spinning in a
-		// loop that never calls the host.
-		WithCloseOnContextDone(true)
+		WithMemoryLimitPages(key.pages).
+		// Instrumented modules check their interrupt flag inline, so they
+		// run without wazero's exit to Go at every loop header (6-9x on
+		// Go-compiled code). Modules the instrumentation refused keep
+		// that check: a deadline must stop a runaway plugin either way.
+		WithCloseOnContextDone(key.closeOnDone)
 	r := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
 		_ = r.Close(ctx)
@@ -172,7 +211,7 @@ func (h *Host) runtime(ctx context.Context, pages uint32) (wazero.Runtime, error
 		_ = r.Close(ctx)
 		return nil, fmt.Errorf("instantiate %s: %w", HostModule, err)
 	}
-	h.runtimes[pages] = r
+	h.runtimes[key] = r
 	return r, nil
 }
 
@@ -238,12 +277,25 @@ func (h *Host) compile(ctx context.Context, key pluginKey) (*Plugin, error) {
 	if !bytes.HasPrefix(bin, wasmMagic) {
 		return nil, wrap(errors.New("not a WebAssembly module (missing the \\0asm header); build it with a WASI target, e.g. GOOS=wasip1 GOARCH=wasm"))
 	}
-	r, err := h.runtime(ctx, key.pages)
+	start := time.Now()
+	guarded := true
+	inst, err := interrupt.Instrument(bin)
+	switch {
+	case err == nil:
+		bin = inst
+	case errors.Is(err, interrupt.ErrUnsupported):
+		// Still stoppable, by wazero's own check: slower, never unsafe.
+		guarded = false
+		h.logger.Warn("plugin runs with the slower deadline check: it uses WebAssembly the instrumentation does not handle",
+			"plugin", key.path, "reason", err)
+	default:
+		return nil, wrap(err)
+	}
+	r, err := h.runtime(ctx, runtimeKey{pages: key.pages, closeOnDone: !guarded})
 	if err != nil {
 		return nil, wrap(err)
 	}
-	start := time.Now()
-	cm, err := r.CompileModule(ctx, bin)
+	cm, err := compileModule(ctx, r, bin)
 	if err != nil {
 		return nil, wrap(fmt.Errorf("compile: %w", err))
 	}
@@ -261,10 +313,23 @@ func (h *Host) compile(ctx context.Context, key pluginKey) (*Plugin, error) {
 		rt:          r,
 		compiled:    cm,
 		form:        form,
+		guarded:     guarded,
 		pages:       key.pages,
 		CompileTime: took,
 		pools:       map[string]*pool{},
 	}, nil
+}
+
+// compileModule is Runtime.CompileModule made safe for untrusted bytes:
+// wazero v1.12 panics on some malformed modules (a call through an
+// out-of-range type index) instead of returning an error.
+func compileModule(ctx context.Context, r wazero.Runtime, bin []byte) (cm wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cm, err = nil, fmt.Errorf("invalid module (the compiler gave up: %v)", p)
+		}
+	}()
+	return r.CompileModule(ctx, bin)
 }
 
 // checkModule refuses modules the host cannot serve, with the reason, so a
@@ -337,7 +402,24 @@ func signature(f api.FunctionDefinition) string {
 	return name(f.ParamTypes()) + " -> " + name(f.ResultTypes())
 }
 
-// Close releases every instance and compiled module.
+// enter registers a run; it reports false once the host is closing.
+func (h *Host) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.runs.Add(1)
+	return true
+}
+
+// ErrClosed is returned (wrapped) by runs started after Close.
+var ErrClosed = errors.New("wasmhost: host is closed")
+
+// Close ends the runs in progress, waits for them (until ctx ends), then
+// releases every instance and compiled module. If ctx ends first, the
+// runtimes are left open: closing them under a running plugin would unmap
+// memory it is using.
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed {
@@ -357,6 +439,17 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	runtimes := h.runtimes
 	h.mu.Unlock()
+	h.closeRunning()
+	drained := make(chan struct{})
+	go func() {
+		h.runs.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		return fmt.Errorf("wasmhost: runs still in progress at close, runtimes left open: %w", ctx.Err())
+	}
 	h.transports.closeIdle()
 	for _, p := range plugins {
 		p.closePools(ctx)

@@ -82,7 +82,7 @@ func TestReactorWarmInstanceFreshStdin(t *testing.T) {
 			t.Errorf("run %d output = %q, want %q (instance not reused, or stdin not fresh)", i, out, want)
 		}
 	}
-	if got := p.IdleInstances(); got != 1 {
+	if got, _ := p.Warm(); got != 1 {
 		t.Errorf("idle instances = %d, want 1", got)
 	}
 	if !strings.Contains(logs.String(), "collect called") {
@@ -326,8 +326,8 @@ func TestSandboxGrantsOnlyWhatIsConfigured(t *testing.T) {
 // _start), and the c-shared build as a warm reactor.
 func TestGoSDKPluginBothForms(t *testing.T) {
 	wasm := []string{"GOOS=wasip1", "GOARCH=wasm"}
-	command := testenv.BuildGo(t, "example-command.wasm", "./sdk/internal/example", wasm...)
-	reactor := testenv.BuildGoArgs(t, "example-reactor.wasm", "./sdk/internal/example", []string{"-buildmode=c-shared"}, wasm...)
+	command := testenv.BuildGo(t, "example-command.wasm", "github.com/pushagent/pushagent/sdk/internal/example", wasm...)
+	reactor := testenv.BuildGoArgs(t, "example-reactor.wasm", "github.com/pushagent/pushagent/sdk/internal/example", []string{"-buildmode=c-shared"}, wasm...)
 	h := newHost(t, Options{})
 	for _, tc := range []struct {
 		path     string
@@ -394,5 +394,46 @@ func TestReactorInstancesAreBounded(t *testing.T) {
 	<-pl.slots
 	if err == nil || !strings.Contains(err.Error(), "waiting for a free instance (2 in use)") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestPoolKeepsWhatRecentConcurrencyNeeds: a pool keeps as many idle
+// instances as the most calls it saw at once in the current or the previous
+// window, so a burst does not pin its instances forever and jobs that never
+// overlap keep one instance warm.
+func TestPoolKeepsWhatRecentConcurrencyNeeds(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	pl := &pool{window: now}
+	burst := func(n int) (closed int) {
+		taken := make([]*instance, n)
+		for i := range taken {
+			if taken[i] = pl.take(now); taken[i] == nil {
+				taken[i] = &instance{}
+			}
+		}
+		for _, in := range taken {
+			closed += len(pl.give(now, in))
+		}
+		return closed
+	}
+	steps := []struct {
+		name     string
+		advance  time.Duration
+		calls    int
+		wantIdle int
+	}{
+		{"a burst of 3 keeps 3", 0, 3, 3},
+		{"one call in the same window keeps 3", 10 * time.Second, 1, 3},
+		{"the next window remembers the burst", poolWindow, 1, 3},
+		{"a window after that forgets it", poolWindow, 1, 1},
+		{"a long pause keeps one", 10 * poolWindow, 1, 1},
+		{"a new burst grows the pool again", time.Second, 4, 4},
+	}
+	for _, st := range steps {
+		now = now.Add(st.advance)
+		burst(st.calls)
+		if got := len(pl.idle); got != st.wantIdle || pl.inUse != 0 {
+			t.Errorf("%s: idle %d, in use %d; want idle %d, in use 0", st.name, got, pl.inUse, st.wantIdle)
+		}
 	}
 }

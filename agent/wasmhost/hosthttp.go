@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/pushagent/pushagent/sdk/abi"
 )
 
 // HTTPGrant is what a run may reach through the http_request host call.
@@ -62,33 +64,9 @@ func (g HTTPGrant) withDefaults() HTTPGrant {
 	return g
 }
 
-// httpRequest is the JSON a plugin passes to http_request.
-type httpRequest struct {
-	Method    string              `json:"method"`
-	URL       string              `json:"url"`
-	Headers   map[string][]string `json:"headers"`
-	Body      []byte              `json:"body"`
-	TimeoutMS int64               `json:"timeout_ms"`
-}
-
-// httpResult is the JSON http_result hands back.
-type httpResult struct {
-	Status  int                 `json:"status"`
-	Headers map[string][]string `json:"headers,omitempty"`
-	Body    []byte              `json:"body,omitempty"`
-	URL     string              `json:"url,omitempty"`
-	TLS     *httpTLS            `json:"tls,omitempty"`
-	Error   string              `json:"error,omitempty"`
-}
-
-type httpTLS struct {
-	Version      string  `json:"version"`
-	PeerNotAfter []int64 `json:"peer_not_after"`
-}
-
 // parseHTTPRequest checks a plugin's request. Its input is untrusted.
-func parseHTTPRequest(b []byte) (httpRequest, *url.URL, error) {
-	var req httpRequest
+func parseHTTPRequest(b []byte) (abi.HTTPRequest, *url.URL, error) {
+	var req abi.HTTPRequest
 	if err := json.Unmarshal(b, &req); err != nil {
 		return req, nil, fmt.Errorf("request is not valid JSON: %w", err)
 	}
@@ -200,18 +178,18 @@ func (t *transports) closeIdle() {
 }
 
 // doHTTP performs one host call for the run described by st.
-func (st *runState) doHTTP(ctx context.Context, reqJSON []byte) httpResult {
+func (st *runState) doHTTP(ctx context.Context, reqJSON []byte) abi.HTTPResult {
 	g := st.http
 	st.httpCalls++
 	if st.httpCalls > g.MaxCalls {
-		return httpResult{Error: fmt.Sprintf("more than %d HTTP calls in one run", g.MaxCalls)}
+		return abi.HTTPResult{Error: fmt.Sprintf("more than %d HTTP calls in one run", g.MaxCalls)}
 	}
 	req, u, err := parseHTTPRequest(reqJSON)
 	if err != nil {
-		return httpResult{Error: err.Error()}
+		return abi.HTTPResult{Error: err.Error()}
 	}
 	if !hostAllowed(g.AllowHosts, u) {
-		return httpResult{Error: fmt.Sprintf("host %s is not in the collector's allow_hosts %v", u.Host, g.AllowHosts)}
+		return abi.HTTPResult{Error: fmt.Sprintf("host %s is not in the collector's allow_hosts %v", u.Host, g.AllowHosts)}
 	}
 	timeout := g.Timeout
 	if req.TimeoutMS > 0 && time.Duration(req.TimeoutMS)*time.Millisecond < timeout {
@@ -221,7 +199,7 @@ func (st *runState) doHTTP(ctx context.Context, reqJSON []byte) httpResult {
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, req.Method, u.String(), bytes.NewReader(req.Body))
 	if err != nil {
-		return httpResult{Error: err.Error()}
+		return abi.HTTPResult{Error: err.Error()}
 	}
 	for k, vs := range req.Headers {
 		for _, v := range vs {
@@ -230,7 +208,7 @@ func (st *runState) doHTTP(ctx context.Context, reqJSON []byte) httpResult {
 	}
 	tr, err := st.transports.get(g.CAFile)
 	if err != nil {
-		return httpResult{Error: err.Error()}
+		return abi.HTTPResult{Error: err.Error()}
 	}
 	client := &http.Client{
 		Transport: tr,
@@ -248,21 +226,21 @@ func (st *runState) doHTTP(ctx context.Context, reqJSON []byte) httpResult {
 	resp, err := client.Do(hreq)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			return httpResult{Error: fmt.Sprintf("%s %s: timed out after %v", req.Method, u.Redacted(), time.Since(start).Round(time.Millisecond))}
+			return abi.HTTPResult{Error: fmt.Sprintf("%s %s: timed out after %v", req.Method, u.Redacted(), time.Since(start).Round(time.Millisecond))}
 		}
-		return httpResult{Error: err.Error()}
+		return abi.HTTPResult{Error: err.Error()}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, g.MaxResponse+1))
 	if err != nil {
-		return httpResult{Error: fmt.Sprintf("%s %s: reading the response: %v", req.Method, u.Redacted(), err)}
+		return abi.HTTPResult{Error: fmt.Sprintf("%s %s: reading the response: %v", req.Method, u.Redacted(), err)}
 	}
 	if int64(len(body)) > g.MaxResponse {
-		return httpResult{Error: fmt.Sprintf("%s %s: response larger than max_response (%d bytes)", req.Method, u.Redacted(), g.MaxResponse)}
+		return abi.HTTPResult{Error: fmt.Sprintf("%s %s: response larger than max_response (%d bytes)", req.Method, u.Redacted(), g.MaxResponse)}
 	}
-	res := httpResult{Status: resp.StatusCode, Headers: resp.Header, Body: body, URL: resp.Request.URL.String()}
+	res := abi.HTTPResult{Status: resp.StatusCode, Headers: resp.Header, Body: body, URL: resp.Request.URL.String()}
 	if resp.TLS != nil {
-		t := &httpTLS{Version: tls.VersionName(resp.TLS.Version)}
+		t := &abi.HTTPTLS{Version: tls.VersionName(resp.TLS.Version)}
 		for _, c := range resp.TLS.PeerCertificates {
 			t.PeerNotAfter = append(t.PeerNotAfter, c.NotAfter.Unix())
 		}
@@ -290,7 +268,7 @@ func hostHTTPRequest(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
-		b, _ = json.Marshal(httpResult{Error: "encoding the result: " + err.Error()})
+		b, _ = json.Marshal(abi.HTTPResult{Error: "encoding the result: " + err.Error()})
 	}
 	st.pending = b
 	stack[0] = api.EncodeI32(int32(len(b)))

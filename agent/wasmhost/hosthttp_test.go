@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pushagent/pushagent/internal/testenv"
+	"github.com/pushagent/pushagent/sdk/abi"
 )
 
 func TestHostAllowed(t *testing.T) {
@@ -77,15 +78,15 @@ func httpPlugin(t *testing.T) *Plugin {
 
 // call runs the httpcall plugin with the given requests and returns the
 // results it printed.
-func call(t *testing.T, p *Plugin, ctx context.Context, grant HTTPGrant, reqs ...string) []httpResult {
+func call(t *testing.T, p *Plugin, ctx context.Context, grant HTTPGrant, reqs ...string) []abi.HTTPResult {
 	t.Helper()
 	out, err := p.Run(ctx, Request{Config: []byte("[" + strings.Join(reqs, ",") + "]"), HTTP: grant})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var results []httpResult
+	var results []abi.HTTPResult
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		var r httpResult
+		var r abi.HTTPResult
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("result %q: %v", line, err)
 		}

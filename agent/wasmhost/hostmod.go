@@ -8,6 +8,9 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/pushagent/pushagent/sdk/abi"
 )
 
 // runState is what host functions know about the run they serve. It travels
@@ -47,18 +50,18 @@ var hostFunctions = map[string]struct {
 	results []api.ValueType
 	doc     string
 }{
-	"log": {
+	abi.LogFunc: {
 		fn:     hostLog,
 		params: []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32},
 		doc:    "log(level i32, ptr i32, len i32): 0 debug, 1 info, 2 warn, 3 error",
 	},
-	"http_request": {
+	abi.HTTPRequestFunc: {
 		fn:      hostHTTPRequest,
 		params:  []api.ValueType{api.ValueTypeI32, api.ValueTypeI32},
 		results: []api.ValueType{api.ValueTypeI32},
 		doc:     "http_request(req_ptr i32, req_len i32) -> i32: result length, or -1",
 	},
-	"http_result": {
+	abi.HTTPResultFunc: {
 		fn:      hostHTTPResult,
 		params:  []api.ValueType{api.ValueTypeI32, api.ValueTypeI32},
 		results: []api.ValueType{api.ValueTypeI32},
@@ -80,12 +83,26 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	for _, name := range hostFunctionNames() {
 		f := hostFunctions[name]
 		b.NewFunctionBuilder().
-			WithGoModuleFunction(f.fn, f.params, f.results).
+			WithGoModuleFunction(stopWhenDone(f.fn), f.params, f.results).
 			WithName(name).
 			Export(name)
 	}
 	_, err := b.Instantiate(ctx)
 	return err
+}
+
+// stopWhenDone ends the guest as soon as it calls the host after its run
+// is over. An instrumented guest notices the end of its run only at its next
+// exit to Go, up to some thousand loop iterations later; a guest looping on
+// a host call that fails fast once the deadline passed (an HTTP call) would
+// otherwise make, and log, that many more calls.
+func stopWhenDone(fn api.GoModuleFunc) api.GoModuleFunc {
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		if ctx.Err() != nil {
+			panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))
+		}
+		fn(ctx, mod, stack)
+	}
 }
 
 func hostLog(ctx context.Context, mod api.Module, stack []uint64) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -29,9 +30,12 @@ type Plugin struct {
 	compiled wazero.CompiledModule
 	form     Form
 	pages    uint32
+	// guarded says the module was instrumented with an inline interrupt
+	// check and runs without wazero's close-on-context-done.
+	guarded bool
 
-	// CompileTime is how long compilation took (short when it came from
-	// the compilation cache).
+	// CompileTime is how long loading took: instrumenting and compiling
+	// (short when the code came from the compilation cache).
 	CompileTime time.Duration
 
 	mu      sync.Mutex
@@ -126,8 +130,13 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if !p.host.enter() {
+		return nil, fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
+	}
+	defer p.host.runs.Done()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	defer context.AfterFunc(p.host.closing, func() { cancel(ErrClosed) })()
 	st := &runState{logger: logger, http: req.HTTP.withDefaults(), transports: &p.host.transports}
 	ctx = withRunState(ctx, st)
 
@@ -163,15 +172,13 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 
 // explain turns wazero's errors into what a user can act on.
 func (p *Plugin) explain(ctx context.Context, err error) error {
-	var exit *sys.ExitError
-	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
+	if errors.Is(err, errInterrupted) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, context.DeadlineExceeded):
 			return fmt.Errorf("%w: %w (raise the collector's timeout if the plugin needs longer)", ErrTimeout, context.DeadlineExceeded)
-		case sys.ExitCodeContextCanceled:
-			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-				return cause
-			}
+		case cause != nil && !errors.Is(cause, context.Canceled):
+			return cause
+		default:
 			return fmt.Errorf("stopped: %w", context.Canceled)
 		}
 	}
@@ -192,15 +199,20 @@ func formatBytes(n uint64) string {
 	return fmt.Sprintf("%dKiB", n>>10)
 }
 
-func (p *Plugin) moduleConfig(req Request) wazero.ModuleConfig {
-	// Real clocks: collectors measure durations and stamp files. The
-	// random source is the OS's, so guest hash seeds are not predictable.
+func (p *Plugin) moduleConfig(req Request, sl *sleeper) wazero.ModuleConfig {
+	// Real clocks: collectors measure durations and stamp files. Sleeps
+	// (WASI poll_oneoff with a clock, which C's sleep and Go's time.Sleep
+	// become) end early when the run ends, so a sleeping plugin cannot
+	// outlive its deadline. No start functions: the host calls _start or
+	// _initialize itself, once the run's interrupt is armed. The random
+	// source is the OS's, so guest hash seeds are not predictable.
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithArgs(p.name).
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
+		WithNanosleep(sl.sleep).
+		WithStartFunctions().
 		WithRandSource(rand.Reader)
 	for _, k := range sortedKeys(req.Sandbox.Env) {
 		cfg = cfg.WithEnv(k, req.Sandbox.Env[k])
@@ -238,7 +250,9 @@ func mounts(cfg wazero.ModuleConfig, s Sandbox) (wazero.ModuleConfig, func(), er
 }
 
 func (p *Plugin) runCommand(ctx context.Context, req Request, stdout, stderr io.Writer) (uint32, error) {
-	cfg, release, err := mounts(p.moduleConfig(req), req.Sandbox)
+	sl := &sleeper{}
+	sl.set(ctx.Done())
+	cfg, release, err := mounts(p.moduleConfig(req, sl), req.Sandbox)
 	if err != nil {
 		return 0, err
 	}
@@ -248,22 +262,94 @@ func (p *Plugin) runCommand(ctx context.Context, req Request, stdout, stderr io.
 		WithStdout(stdout).
 		WithStderr(stderr)
 	p.created.Add(1)
-	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
-	var mem uint32
-	if mod != nil {
-		if m := mod.Memory(); m != nil {
-			mem = m.Size()
+	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, p.host.alloc), p.compiled, cfg)
+	if err != nil {
+		if mod != nil {
+			_ = mod.Close(context.WithoutCancel(ctx))
 		}
-		_ = mod.Close(context.WithoutCancel(ctx))
+		return 0, err
+	}
+	defer mod.Close(context.WithoutCancel(ctx))
+	_, _, err = p.call(ctx, mod, mod.ExportedFunction(StartExport))
+	var mem uint32
+	if m := mod.Memory(); m != nil {
+		mem = m.Size()
 	}
 	if err != nil {
 		var exit *sys.ExitError
-		if errors.As(err, &exit) && exit.ExitCode() < sys.ExitCodeDeadlineExceeded {
+		if errors.As(err, &exit) && exit.ExitCode() == 0 {
+			return mem, nil // proc_exit(0) is how a C or Rust command ends
+		}
+		if errors.As(err, &exit) && exit.ExitCode() < sys.ExitCodeDeadlineExceeded && ctx.Err() == nil {
 			return mem, fmt.Errorf("exited with code %d: %w", exit.ExitCode(), ErrExit)
 		}
 		return mem, err
 	}
 	return mem, nil
+}
+
+// errInterrupted is what a call returns when the run's context ended while
+// the guest ran: Run turns it into the context's cause (a timeout, the
+// output limit, a shutdown).
+var errInterrupted = errors.New("wasmhost: interrupted")
+
+// call runs fn, an export of mod, within ctx. An instrumented module traps
+// at its next function entry or loop header once the watchdog sets its
+// interrupt flag, which happens when ctx ends; a module that could not be
+// instrumented runs in a runtime whose close-on-context-done check does
+// the same, at a higher cost per loop. Either way the failure is reported
+// as errInterrupted. dirty says the instance must not be reused: the call
+// failed, or the flag went up (perhaps just as the call returned).
+func (p *Plugin) call(ctx context.Context, mod api.Module, fn api.Function) (res []uint64, dirty bool, err error) {
+	stop := func() bool { return true }
+	if p.guarded {
+		flag, ok := mod.ExportedGlobal(interruptGlobal).(api.MutableGlobal)
+		if !ok {
+			return nil, true, fmt.Errorf("wasmhost: instrumented module lacks its %s global", interruptGlobal)
+		}
+		stop = context.AfterFunc(ctx, func() { flag.Set(1) })
+	}
+	res, err = fn.Call(ctx)
+	fired := !stop()
+	if fired || ctx.Err() != nil {
+		// The run ended before the call returned: whatever the guest did
+		// after its deadline (a sleep cut short, then output and exit 0)
+		// is not a result.
+		return nil, true, errInterrupted
+	}
+	return res, err != nil, err
+}
+
+// sleeper is the WASI nanosleep of one instance: it sleeps at most until
+// the run it serves ends. wazero's own sleep (time.Sleep) ignores the
+// context, so a plugin calling sleep(120) would hold its run, its job and
+// a shutdown for two minutes whatever its timeout.
+type sleeper struct {
+	mu   sync.Mutex
+	done <-chan struct{}
+}
+
+// set makes later sleeps end when done is closed; nil means only the
+// timer ends them (no run is in progress).
+func (s *sleeper) set(done <-chan struct{}) {
+	s.mu.Lock()
+	s.done = done
+	s.mu.Unlock()
+}
+
+func (s *sleeper) sleep(ns int64) {
+	if ns <= 0 {
+		return
+	}
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-done:
+	}
 }
 
 // instance is a warm reactor instance. Its stdio are swappable so that each
@@ -272,6 +358,7 @@ type instance struct {
 	mod     api.Module
 	release func() // closes the instance's mounts
 	collect api.Function
+	sleep   sleeper
 	stdin   swapReader
 	stdout  swapWriter
 	stderr  swapWriter
@@ -288,6 +375,68 @@ type pool struct {
 	// slots holds one token per instance in use: acquiring one before
 	// taking or creating an instance bounds the instances of the pool.
 	slots chan struct{}
+	// inUse counts the calls in progress; peak is the most at once in the
+	// current window, prevPeak in the one before. The pool keeps no more
+	// instances than the larger of the two: an agent whose jobs never
+	// overlap keeps one warm instance per pool, not maxInstances.
+	inUse          int
+	peak, prevPeak int
+	window         time.Time // when the current window began
+}
+
+// poolWindow is how long a burst of concurrent runs keeps its instances
+// warm: long enough to span a few runs of a job every 10 or 15 s, so that
+// instances are not churned between them.
+const poolWindow = time.Minute
+
+// roll starts a new window when the current one is over. A pool unused
+// for two windows forgets its peaks.
+func (pl *pool) roll(now time.Time) {
+	switch elapsed := now.Sub(pl.window); {
+	case elapsed < poolWindow:
+		return
+	case elapsed < 2*poolWindow:
+		pl.prevPeak = pl.peak
+	default:
+		pl.prevPeak = 0
+	}
+	pl.peak, pl.window = pl.inUse, now
+}
+
+// take marks a call as started and returns an idle instance, or nil.
+func (pl *pool) take(now time.Time) *instance {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	pl.roll(now)
+	pl.inUse++
+	pl.peak = max(pl.peak, pl.inUse)
+	n := len(pl.idle)
+	if n == 0 {
+		return nil
+	}
+	in := pl.idle[n-1]
+	pl.idle = pl.idle[:n-1]
+	return in
+}
+
+// give marks a call as done and keeps in (nil for a discarded instance)
+// if the pool needs it. It returns the instances to close: in if it is not
+// kept, and idle ones beyond what recent concurrency needs.
+func (pl *pool) give(now time.Time, in *instance) (closing []*instance) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	pl.inUse--
+	pl.roll(now)
+	if in != nil {
+		pl.idle = append(pl.idle, in)
+	}
+	// The oldest idle instances go first: the newest were used last and
+	// are the warmest.
+	for len(pl.idle) > 0 && len(pl.idle)+pl.inUse > max(pl.peak, pl.prevPeak, 1) {
+		closing = append(closing, pl.idle[0])
+		pl.idle = pl.idle[1:]
+	}
+	return closing
 }
 
 func (p *Plugin) pool(key string) *pool {
@@ -295,7 +444,7 @@ func (p *Plugin) pool(key string) *pool {
 	defer p.mu.Unlock()
 	pl, ok := p.pools[key]
 	if !ok {
-		pl = &pool{slots: make(chan struct{}, p.host.maxInstances)}
+		pl = &pool{slots: make(chan struct{}, p.host.maxInstances), window: p.host.now()}
 		p.pools[key] = pl
 	}
 	return pl
@@ -323,20 +472,6 @@ func (p *Plugin) Warm() (instances int, pages uint64) {
 	return instances, pages
 }
 
-// IdleInstances reports how many warm instances are pooled, for the
-// agent's own metrics and for tests that check memory stays bounded.
-func (p *Plugin) IdleInstances() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, pl := range p.pools {
-		pl.mu.Lock()
-		n += len(pl.idle)
-		pl.mu.Unlock()
-	}
-	return n
-}
-
 func (p *Plugin) closePools(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -358,44 +493,39 @@ func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.
 		return 0, fmt.Errorf("waiting for a free instance (%d in use): %w", cap(pl.slots), ctx.Err())
 	}
 	defer func() { <-pl.slots }()
-	pl.mu.Lock()
-	var in *instance
-	if n := len(pl.idle); n > 0 {
-		in = pl.idle[n-1]
-		pl.idle = pl.idle[:n-1]
-	}
-	pl.mu.Unlock()
-
+	in := pl.take(p.host.now())
 	if in == nil {
 		// The new instance writes its init output to this run's streams.
 		var err error
-		in, err = p.newInstanceWith(ctx, req, stdout, stderr)
+		in, err = p.newInstance(ctx, req, stdout, stderr)
 		if err != nil {
+			for _, c := range pl.give(p.host.now(), nil) {
+				c.close(context.WithoutCancel(ctx))
+			}
 			return 0, err
 		}
 	}
 	in.stdin.set(bytes.NewReader(req.Config))
 	in.stdout.set(stdout)
 	in.stderr.set(stderr)
-	res, err := in.collect.Call(ctx)
+	in.sleep.set(ctx.Done())
+	res, dirty, err := p.call(ctx, in.mod, in.collect)
+	in.sleep.set(nil)
 	in.stdin.set(nil)
 	in.stdout.set(nil)
 	in.stderr.set(nil)
 
 	mem := in.mod.Memory().Size()
-	healthy := err == nil && ctx.Err() == nil && uint64(mem)+pageSize <= uint64(p.pages)*pageSize
-	if healthy {
-		// No cap needed here: the pool's slots already bound its
-		// instances, idle ones included.
-		pl.mu.Lock()
-		pl.idle = append(pl.idle, in)
-		in = nil
-		pl.mu.Unlock()
-	}
-	if in != nil {
+	var closing []*instance
+	if dirty || uint64(mem)+pageSize > uint64(p.pages)*pageSize {
 		// A trap, a timeout or a full memory leaves the instance in an
 		// unknown state: never reuse it.
-		in.close(context.WithoutCancel(ctx))
+		closing = append(pl.give(p.host.now(), nil), in)
+	} else {
+		closing = pl.give(p.host.now(), in)
+	}
+	for _, c := range closing {
+		c.close(context.WithoutCancel(ctx))
 	}
 	if err != nil {
 		return mem, err
@@ -406,22 +536,33 @@ func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.
 	return mem, nil
 }
 
-func (p *Plugin) newInstanceWith(ctx context.Context, req Request, stdout, stderr io.Writer) (*instance, error) {
+// newInstance instantiates a reactor and runs its _initialize under the
+// run's deadline, interrupt armed.
+func (p *Plugin) newInstance(ctx context.Context, req Request, stdout, stderr io.Writer) (*instance, error) {
 	in := &instance{}
 	in.stdin.set(bytes.NewReader(nil))
 	in.stdout.set(stdout)
 	in.stderr.set(stderr)
-	cfg, release, err := mounts(p.moduleConfig(req), req.Sandbox)
+	in.sleep.set(ctx.Done())
+	defer in.sleep.set(nil)
+	cfg, release, err := mounts(p.moduleConfig(req, &in.sleep), req.Sandbox)
 	if err != nil {
 		return nil, err
 	}
 	cfg = cfg.
 		WithStdin(&in.stdin).
 		WithStdout(&in.stdout).
-		WithStderr(&in.stderr).
-		WithStartFunctions(InitExport)
+		WithStderr(&in.stderr)
 	p.created.Add(1)
-	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
+	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, p.host.alloc), p.compiled, cfg)
+	if err == nil {
+		if init := mod.ExportedFunction(InitExport); init != nil {
+			var dirty bool
+			if _, dirty, err = p.call(ctx, mod, init); err == nil && dirty {
+				err = errInterrupted // the flag is up: the first call would trap
+			}
+		}
+	}
 	if err != nil {
 		if mod != nil {
 			_ = mod.Close(context.WithoutCancel(ctx))

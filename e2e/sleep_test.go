@@ -1,0 +1,126 @@
+package e2e
+
+// A plugin that sleeps far past its timeout (C's sleep, WASI poll_oneoff)
+// is stopped at its timeout by the real binary: `once` returns, every run of
+// its job under `run` pushes the other collector, and SIGTERM during such a
+// run ends within the shutdown grace.
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pushagent/pushagent/internal/testenv"
+)
+
+func TestSleepingPluginStoppedByTheBinary(t *testing.T) {
+	clang := testenv.RequireBinary(t, "clang")
+	testenv.RequireFile(t, "wasi-libc", "/usr/lib/wasm32-wasi/libc.a")
+	testenv.RequireFile(t, "libclang-rt-14-dev-wasm32", "/usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a")
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	agent := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
+	dir := t.TempDir()
+	sleeper := filepath.Join(dir, "sleep-c.wasm")
+	if b, err := exec.Command(clang, "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-o", sleeper,
+		filepath.Join("..", "agent", "testdata", "sleep", "sleep.c")).CombinedOutput(); err != nil {
+		t.Fatalf("clang: %v\n%s", err, b)
+	}
+	good := filepath.Join(dir, "good.wasm")
+	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "testdata", "hostile", "good.wat"), "-o", good).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
+	// The issue's case: a job every 3s whose sleeping collector has a 1s
+	// timeout, next to a collector that works.
+	cfg := filepath.Join(dir, "schedules.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`gateway:
+  url: %s
+defaults:
+  grouping: {instance: sleepy}
+jobs:
+  - name: sleepy
+    every: 3s
+    collectors:
+      - {name: good, plugin: %s}
+      - {name: sleeper, plugin: %s, timeout: 1s}
+`, gw.URL, good, sleeper))
+	cache := filepath.Join(dir, "cache")
+	if b, err := exec.Command(agent, "validate", "--config", cfg, "--cache-dir", cache).CombinedOutput(); err != nil {
+		t.Fatalf("validate: %v\n%s", err, b)
+	}
+
+	t.Run("once", func(t *testing.T) {
+		start := time.Now()
+		out, err := exec.Command(agent, "once", "--config", cfg, "--cache-dir", cache).CombinedOutput()
+		took := time.Since(start)
+		// once exits non-zero when a collector failed; what matters is
+		// that it returns, and says why the sleeper failed.
+		t.Logf("once took %v (exit: %v)", took.Round(time.Millisecond), err)
+		if took > 3*time.Second {
+			t.Errorf("once took %v with a 1s collector timeout; before the fix it waited out the 120 s sleep", took)
+		}
+		if !strings.Contains(string(out), "timed out") || !strings.Contains(string(out), "hostile_good 1") {
+			t.Errorf("once output lacks the sleeper's timeout or the good collector's series:\n%s", out)
+		}
+	})
+
+	t.Run("run", func(t *testing.T) {
+		listen := testenv.FreeAddr(t)
+		a := startAgent(t, agent, nil, "run", "--config", cfg, "--cache-dir", cache, "--listen", listen, "--shutdown-grace", "2s")
+		// Runs at about 0, 3, 6, 9 and 12 s: every one must push.
+		time.Sleep(13 * time.Second)
+		runs := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_job_runs_total{job="sleepy"}`)
+		pushes := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_pushes_total{job="sleepy"}`)
+		t.Logf("runs %v, pushes %v in 13 s", runs, pushes)
+		if runs < 4 || pushes < runs-1 {
+			t.Errorf("runs %v, pushes %v in 13 s at every: 3s: the sleeping collector held its job", runs, pushes)
+		}
+		if m := gw.Metrics(t); !strings.Contains(m, `hostile_good{instance="sleepy",job="sleepy"} 1`) {
+			t.Errorf("the good collector's series is not at the gateway:\n%s", m)
+		}
+		// SIGTERM lands in a run whose sleeper is mid-sleep (each run
+		// sleeps its whole first second): the agent exits within the
+		// grace, not after the sleep.
+		start := time.Now()
+		a.stop(t)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("the agent took %v to stop after SIGTERM with --shutdown-grace 2s", took)
+		}
+	})
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scrapeCounter reads one sample's value from a /metrics page, 0 if absent.
+func scrapeCounter(t *testing.T, url, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
