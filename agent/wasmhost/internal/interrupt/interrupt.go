@@ -2,9 +2,11 @@ package interrupt
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // GlobalName is the export name of the interrupt flag that Instrument adds.
@@ -89,6 +91,7 @@ type module struct {
 	declaredFuncs   uint32
 	codeBodies      uint32
 	memories        uint32 // imported and defined
+	dataCount       bool   // a data count section was read
 	units           int32  // the budget's initial and refill value
 	global, export  int    // index in sections, or -1
 	// types holds the parameter count of each type, funcTypes the type
@@ -201,7 +204,9 @@ func (m *module) readSection(s *section) error {
 		return nil
 	case secDataCount:
 		// Copied as it is: nothing in it depends on globals or code
-		// offsets, and wazero checks it the same before and after.
+		// offsets, and wazero checks it the same before and after. Its
+		// count pins the data segments' number, so they are not merged.
+		m.dataCount = true
 		d.pos = s.end
 		return nil
 	case secMemory:
@@ -298,7 +303,7 @@ func (m *module) readSection(s *section) error {
 	case secCode:
 		return m.readCode(s)
 	case secData:
-		return m.readData()
+		return m.readData(s)
 	case secTag:
 		return d.unsupported(s.start, "exception handling (tag section) is not supported")
 	}
@@ -512,11 +517,37 @@ func (m *module) readElements() error {
 	return nil
 }
 
-func (m *module) readData() error {
+// maxDataGap is the longest run of zero bytes between two active data
+// segments that readData fills in to merge them. The Go linker splits its
+// data at every run of more than a few zero bytes: tens of thousands of
+// segments of a few dozen bytes each. wazero keeps about 100 bytes of
+// bookkeeping per segment for each compiled module and 24 more for each
+// instance, so filling a gap shorter than that saves memory, and
+// instantiation copies fewer, larger pieces.
+const maxDataGap = 64
+
+// dataSegment is an active segment of memory 0 at a constant offset.
+type dataSegment struct {
+	offset int64
+	init   []byte
+}
+
+// readData checks the data section and, where that is safe, merges
+// neighbouring segments (see mergeData).
+func (m *module) readData(s *section) error {
 	d := &m.d
 	n, err := d.u32("data segment count")
 	if err != nil {
 		return err
+	}
+	if int64(n) > int64(d.end-d.pos) {
+		return d.truncated("data segments")
+	}
+	// Only a section of active segments at constant offsets is merged.
+	var segs []dataSegment
+	mergeable := !m.dataCount
+	if mergeable {
+		segs = make([]dataSegment, 0, n)
 	}
 	for i := uint32(0); i < n; i++ {
 		d.where = fmt.Sprintf("data segment %d", i)
@@ -528,24 +559,121 @@ func (m *module) readData() error {
 		switch flags {
 		case 0:
 		case 1:
+			mergeable = false
 		case 2:
+			mergeable = false
 			if _, err := d.u32("data memory index"); err != nil {
 				return err
 			}
 		default:
 			return d.unsupported(at, "data segment flags %#x", flags)
 		}
+		offset := int64(-1)
 		if flags != 1 {
+			expr := d.pos
 			if err := d.constExpr("data offset", m.originalGlobals()); err != nil {
 				return err
 			}
+			offset = constI32(d.bin[expr:d.pos])
 		}
-		if _, err := d.name("data bytes"); err != nil {
+		init, err := d.name("data bytes")
+		if err != nil {
 			return err
+		}
+		if mergeable && offset >= 0 {
+			segs = append(segs, dataSegment{offset, init})
+		} else {
+			mergeable = false
 		}
 	}
 	d.where = "data section"
+	if mergeable {
+		if merged := mergeData(segs); len(merged) < len(segs) {
+			s.rewritten = writeData(merged)
+		}
+	}
 	return nil
+}
+
+// constI32 returns the value of a constant expression that is exactly
+// i32.const and end, as the unsigned offset it is for a data segment, or
+// -1 for any other expression. expr has already been checked.
+func constI32(expr []byte) int64 {
+	if len(expr) < 3 || expr[0] != opI32Const || expr[len(expr)-1] != opEnd {
+		return -1
+	}
+	d := decoder{bin: expr, pos: 1, end: len(expr) - 1}
+	v, err := d.signed(32, "offset")
+	if err != nil || d.pos != d.end {
+		return -1
+	}
+	return int64(uint32(v))
+}
+
+// mergeData joins each segment to the one before it when the zero bytes
+// between them are at most maxDataGap and no other segment reaches into
+// them, so that writing those zeros changes nothing: linear memory starts
+// zeroed, and a segment applied later writes over the zeros as it wrote
+// over nothing. Segments apply in order and a later one may overwrite an
+// earlier one; merging only neighbours keeps that order. A segment that
+// overlaps or precedes its predecessor starts a new one. Bounds are
+// unchanged: the merged segment ends where its last part did, and
+// instantiation fails for the same modules.
+func mergeData(segs []dataSegment) []dataSegment {
+	// Every segment's span by start, with the highest end up to each, to
+	// find in O(log n) whether any segment reaches into a gap.
+	type span struct{ start, end int64 }
+	spans := make([]span, len(segs))
+	for i, sg := range segs {
+		spans[i] = span{sg.offset, sg.offset + int64(len(sg.init))}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	reach := make([]int64, len(spans))
+	for i, sp := range spans {
+		reach[i] = sp.end
+		if i > 0 {
+			reach[i] = max(reach[i], reach[i-1])
+		}
+	}
+	// covered reports whether a segment other than the two beside the gap
+	// [a, b) writes into it: one that starts before b and ends after a.
+	// The parts merged so far end at or before a, the next starts at b.
+	covered := func(a, b int64) bool {
+		k, _ := slices.BinarySearchFunc(spans, b, func(sp span, b int64) int { return cmp.Compare(sp.start, b) })
+		return k > 0 && reach[k-1] > a
+	}
+
+	var out []dataSegment
+	for _, sg := range segs {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			lastEnd := last.offset + int64(len(last.init))
+			if gap := sg.offset - lastEnd; gap == 0 || gap > 0 && gap <= maxDataGap && !covered(lastEnd, sg.offset) {
+				last.init = append(append(last.init, make([]byte, gap)...), sg.init...)
+				continue
+			}
+		}
+		// Capped at its length, so that the first append above copies:
+		// init is part of the input, which must not change.
+		out = append(out, dataSegment{sg.offset, sg.init[:len(sg.init):len(sg.init)]})
+	}
+	return out
+}
+
+// writeData encodes segments as a data section's payload, each active on
+// memory 0 at an i32.const offset.
+func writeData(segs []dataSegment) []byte {
+	size := 5
+	for _, sg := range segs {
+		size += 1 + 1 + 5 + 1 + 5 + len(sg.init)
+	}
+	p := appendU32(make([]byte, 0, size), uint32(len(segs)))
+	for _, sg := range segs {
+		p = append(p, 0, opI32Const)
+		p = append(appendS32(p, int32(uint32(sg.offset))), opEnd)
+		p = append(appendU32(p, uint32(len(sg.init))), sg.init...)
+	}
+	return p
 }
 
 func appendU32(b []byte, v uint32) []byte {

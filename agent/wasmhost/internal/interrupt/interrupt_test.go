@@ -260,8 +260,9 @@ func TestInstrumentGolden(t *testing.T) {
 }
 
 // TestInstrumentCopiesOtherSections checks on a real Go module that every
-// section but the global, export and code sections comes out unchanged and
-// in place, custom sections included.
+// section but the global, export, code and data sections comes out
+// unchanged and in place, custom sections included, and that the data
+// section, merged into far fewer segments, still writes the same memory.
 func TestInstrumentCopiesOtherSections(t *testing.T) {
 	in := goModule(t)
 	out := mustInstrument(t, in)
@@ -271,9 +272,17 @@ func TestInstrumentCopiesOtherSections(t *testing.T) {
 	}
 	for i := range a {
 		switch a[i][0] {
-		case secGlobal, secExport, secCode:
+		case secGlobal, secExport, secCode, secData:
 			if a[i][0] != b[i][0] {
 				t.Errorf("section %d: id %d became %d", i, a[i][0], b[i][0])
+			}
+			if a[i][0] != secCode {
+				continue
+			}
+			// A Go module has a check every 900 bytes or so, and a check
+			// is some 30 bytes: 4% growth.
+			if len(b[i]) < len(a[i]) || len(b[i]) > len(a[i])+len(a[i])*8/100 {
+				t.Errorf("code section is %d bytes for %d in: more than 8%% growth", len(b[i]), len(a[i]))
 			}
 		default:
 			if !bytes.Equal(a[i], b[i]) {
@@ -281,14 +290,110 @@ func TestInstrumentCopiesOtherSections(t *testing.T) {
 			}
 		}
 	}
-	// A Go module has a check every 900 bytes or so, and a check is some
-	// 30 bytes: 4% growth.
-	if len(out) < len(in) || len(out) > len(in)+len(in)*8/100 {
-		t.Errorf("output is %d bytes for %d in: more than 8%% growth", len(out), len(in))
+	segsIn, segsOut := dataSegments(t, in), dataSegments(t, out)
+	if len(segsOut) > len(segsIn)/100 {
+		t.Errorf("%d data segments in, %d out: the Go linker's segments should merge to a handful", len(segsIn), len(segsOut))
+	}
+	if !bytes.Equal(paint(segsIn), paint(segsOut)) {
+		t.Error("the merged data segments write different memory")
 	}
 }
 
-// sectionsOf splits a module the test trusts into whole sections.
+// TestDataMerge checks the merge rules on segments that must and must not
+// merge: memory after instantiation is the same, in fewer segments.
+func TestDataMerge(t *testing.T) {
+	in := wat(t, "data")
+	out := mustInstrument(t, in)
+	// 0-2 | 3 | 4 | 5 | 6 | 7-8.
+	if got := len(dataSegments(t, out)); got != 6 {
+		t.Errorf("%d segments after the merge, want 6", got)
+	}
+	var mem [2][]byte
+	for i, bin := range [][]byte{in, out} {
+		g := instantiate(t, bin, api.CoreFeaturesV2)
+		m, ok := g.mod.Memory().Read(0, g.mod.Memory().Size())
+		if !ok {
+			t.Fatal("memory not readable")
+		}
+		mem[i] = m
+	}
+	for i := range mem[0] {
+		if mem[0][i] != mem[1][i] {
+			t.Errorf("memory differs after the merge from offset %d: %q, want %q", i, mem[1][i:min(i+8, len(mem[1]))], mem[0][i:min(i+8, len(mem[0]))])
+			break
+		}
+	}
+	// A data count section pins the number of segments: nothing merges.
+	if in, out := wat(t, "compute"), mustInstrument(t, wat(t, "compute")); len(dataSegments(t, in)) != len(dataSegments(t, out)) {
+		t.Error("segments merged in a module with a data count section")
+	}
+}
+
+// segment is an active data segment as a test reads it, independently of
+// the package's decoder: offset -1 for anything else.
+type segment struct {
+	offset int64
+	init   []byte
+}
+
+// dataSegments lists the data section of bin.
+func dataSegments(t *testing.T, bin []byte) []segment {
+	t.Helper()
+	for _, sec := range sectionsOf(t, bin) {
+		if sec[0] != secData {
+			continue
+		}
+		d := decoder{bin: sec, pos: 1, end: len(sec), fn: -1}
+		if _, err := d.u32("size"); err != nil {
+			t.Fatal(err)
+		}
+		n, err := d.u32("count")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []segment
+		for range n {
+			flags, _ := d.u32("flags")
+			sg := segment{offset: -1}
+			if flags == 2 {
+				_, _ = d.u32("memory")
+			}
+			if flags != 1 {
+				if d.bin[d.pos] == opI32Const {
+					d.pos++
+					v, _ := d.signed(32, "offset")
+					sg.offset = int64(uint32(v))
+				}
+				for d.bin[d.pos] != opEnd {
+					d.pos++
+				}
+				d.pos++
+			}
+			if sg.init, err = d.name("init"); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, sg)
+		}
+		return out
+	}
+	return nil
+}
+
+// paint applies active segments in order to a zeroed memory.
+func paint(segs []segment) []byte {
+	var mem []byte
+	for _, sg := range segs {
+		if sg.offset < 0 {
+			continue
+		}
+		if end := int(sg.offset) + len(sg.init); end > len(mem) {
+			mem = append(mem, make([]byte, end-len(mem))...)
+		}
+		copy(mem[sg.offset:], sg.init)
+	}
+	return mem
+}
+
 func sectionsOf(t *testing.T, bin []byte) [][]byte {
 	t.Helper()
 	var out [][]byte
