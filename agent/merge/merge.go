@@ -127,6 +127,7 @@ func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
 	logs := make([]*slog.Logger, len(results))
 	prepared := make([][]*dto.MetricFamily, len(results))
 	var all prometheus.Gatherers
+	seen := seenSeries{}
 	for i, r := range results {
 		st := &statuses[i]
 		st.Collector, st.Duration = r.Collector, r.Duration
@@ -145,6 +146,11 @@ func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
 		in, fixes := prepare(fams, reserved, r.Labels)
 		fixes.log(logs[i])
 		st.Dropped = fixes.dropped
+		if n, first := seen.dropRepeats(in, r.Collector); n > 0 {
+			st.Dropped += n
+			logs[i].Warn("merge rule: series dropped because they repeat series of an earlier collector or of this output (first wins)",
+				"series", n, "first_from", first)
+		}
 		st.Samples = countSeries(in)
 		prepared[i] = in
 		all = append(all, static(in))
@@ -181,6 +187,44 @@ func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
 	out := append(accepted, statusFamilies(statuses)...)
 	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out, statuses
+}
+
+// seenSeries maps each series accepted so far (name and sorted label
+// pairs) to the collector that emitted it.
+type seenSeries map[string]string
+
+// dropRepeats removes from fams, in place, every series seen before, and
+// records the rest as the collector's. It returns how many it removed and
+// which collector emitted the first of them. The Gatherers pass would drop
+// them too, but at the price of formatting each as an error: a job whose
+// collectors all emit the same series (one plugin twice, without labels to
+// tell them apart) cost ten times a normal run.
+func (s seenSeries) dropRepeats(fams []*dto.MetricFamily, collector string) (dropped int, first string) {
+	var key []byte
+	var pairs []*dto.LabelPair
+	for _, f := range fams {
+		kept := f.Metric[:0]
+		for _, m := range f.Metric {
+			pairs = append(pairs[:0], m.Label...)
+			slices.SortFunc(pairs, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+			key = append(key[:0], f.GetName()...)
+			for _, lp := range pairs {
+				key = append(append(append(append(key, 0xff), lp.GetName()...), 0xfe), lp.GetValue()...)
+			}
+			if by, ok := s[string(key)]; ok {
+				if dropped == 0 {
+					first = by
+				}
+				dropped++
+				continue
+			}
+			s[string(key)] = collector
+			kept = append(kept, m)
+		}
+		clear(f.Metric[len(kept):])
+		f.Metric = kept
+	}
+	return dropped, first
 }
 
 type static []*dto.MetricFamily

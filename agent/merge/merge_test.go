@@ -93,7 +93,7 @@ func TestMergeRules(t *testing.T) {
 				{Collector: "b", Output: []byte("# TYPE m counter\nm{k=\"2\"} 2\n# HELP h Same.\n# TYPE h gauge\nh 2\nh{x=\"y\"} 3\n")},
 			},
 			status: []Status{{Success: true, Samples: 2}, {Success: true, Samples: 1, Dropped: 2}},
-			logs:   []string{"has type COUNTER but should have GAUGE", "collected before with the same name and label values"},
+			logs:   []string{"has type COUNTER but should have GAUGE", "repeat series of an earlier collector", "first_from=a"},
 		},
 		{
 			name: "bad_output_does_not_block_others",
