@@ -107,7 +107,7 @@ tidy-check:
 		echo "go mod tidy changed $(SDK)/go.mod (the sdk module must have no requirements); commit the result"; exit 1; fi
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./agent/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./agent/... ./internal/sdkcheck
 	cd $(SDK) && $(GO) test -run '^$$' -bench . -benchmem -count 5 .
 
 # Command 1 of the README: a local gateway plus the agent on schedules.yaml.
