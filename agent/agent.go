@@ -377,7 +377,13 @@ func (a *Agent) runJob(ctx context.Context, j *job, deadline time.Duration) {
 	defer cancel()
 	start := time.Now()
 	j.record.start()
-	c := a.collect(ctx, j)
+	// Collectors stop early enough to leave the push its share of the run:
+	// a collector stuck until the run's deadline would otherwise fail the
+	// push of all the others.
+	collectFor := deadline - pushReserve(deadline, a.cur.Load().cfg.Gateway.Timeout)
+	collectCtx, collectCancel := context.WithTimeoutCause(ctx, collectFor, &collectCapError{collectFor: collectFor, run: deadline})
+	c := a.collect(collectCtx, j)
+	collectCancel()
 	failed := 0
 	for _, st := range c.Statuses {
 		if !st.Success {
@@ -443,6 +449,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	s.Start()
 	a.mu.Unlock()
 	a.logger.Info("agent started", "jobs", len(st.jobs), "gateway", st.pusher.URL())
+	a.warnTimeouts(st.cfg)
 	<-ctx.Done()
 
 	a.mu.Lock()
@@ -484,11 +491,7 @@ func (a *Agent) schedule(s *schedule.Scheduler, j *job) error {
 			if deadline <= 0 {
 				deadline = runDeadline(j.cfg)
 			}
-			// End the run (push retries included) a little before the next
-			// is due: a run still going at that instant makes the scheduler
-			// skip the next one, halving the rate while a gateway fails.
-			deadline -= min(deadline/10, 250*time.Millisecond)
-			a.runJob(ctx, j, deadline)
+			a.runJob(ctx, j, runLength(deadline))
 		},
 	})
 }
@@ -513,6 +516,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (ReloadResult, e
 	if err != nil {
 		return ReloadResult{}, err
 	}
+	a.warnTimeouts(cfg)
 	var res ReloadResult
 	for _, j := range next.jobs {
 		switch old := prev.job(j.cfg.Name); {
@@ -546,6 +550,66 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (ReloadResult, e
 	}
 	a.cur.Store(next)
 	return res, nil
+}
+
+// pushReserve is the part of a run of the given length that its
+// collectors leave to the push: a quarter, and no more than one push
+// request may take. A quarter of a one-second run is 250 ms, plenty for a
+// push to a gateway that is up; one that is down fails the push either way.
+func pushReserve(run, gatewayTimeout time.Duration) time.Duration {
+	if gatewayTimeout <= 0 {
+		return run / 4
+	}
+	return min(run/4, gatewayTimeout)
+}
+
+// runLength is how long a run may take when the next is due in untilNext:
+// a little less, since a run still going when the next is due makes the
+// scheduler skip that one, halving the rate while a gateway fails.
+func runLength(untilNext time.Duration) time.Duration {
+	return untilNext - min(untilNext/10, 250*time.Millisecond)
+}
+
+// collectCapError is the cause of a collector's stop when the run, not the
+// collector's own timeout, ended it. It wraps context.DeadlineExceeded, so
+// that it still reads as a timeout.
+type collectCapError struct {
+	collectFor, run time.Duration
+}
+
+func (e *collectCapError) Error() string {
+	return fmt.Sprintf("%v: the run stops its collectors after %v to leave the push %v of its %v; lower the collector's timeout or raise the job's every",
+		context.DeadlineExceeded, e.collectFor.Round(time.Millisecond), (e.run - e.collectFor).Round(time.Millisecond), e.run.Round(time.Millisecond))
+}
+
+func (e *collectCapError) Unwrap() error { return context.DeadlineExceeded }
+
+// TimeoutWarnings lists the collectors whose timeout cannot fit the
+// interval of their job: a run stops them earlier, so that its push keeps
+// its share (see pushReserve). validate prints these and the agent logs
+// them at load; jobs on a cron schedule vary and are not checked.
+func TimeoutWarnings(cfg *config.Config) []string {
+	var out []string
+	for _, j := range cfg.Jobs {
+		if j.Every <= 0 {
+			continue
+		}
+		run := runLength(j.Every)
+		collectFor := run - pushReserve(run, cfg.Gateway.Timeout)
+		for _, c := range j.Collectors {
+			if c.Timeout > collectFor {
+				out = append(out, fmt.Sprintf("job %q collector %q: timeout %v does not fit every %v: a run stops its collectors after %v to leave the push %v; set timeout to at most %v or raise every",
+					j.Name, c.Name, c.Timeout, j.Every, collectFor.Round(time.Millisecond), (run-collectFor).Round(time.Millisecond), collectFor.Truncate(100*time.Millisecond)))
+			}
+		}
+	}
+	return out
+}
+
+func (a *Agent) warnTimeouts(cfg *config.Config) {
+	for _, w := range TimeoutWarnings(cfg) {
+		a.logger.Warn("collector timeout cut short by its job's interval", "detail", w)
+	}
 }
 
 // runDeadline is how long one run may take when the scheduler cannot say

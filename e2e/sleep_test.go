@@ -78,7 +78,8 @@ jobs:
 		// Runs at about 0, 3, 6, 9 and 12 s: every one must push.
 		time.Sleep(13 * time.Second)
 		runs := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_job_runs_total{job="sleepy"}`)
-		pushes := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_pushes_total{job="sleepy"}`)
+		pushes := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_pushes_total{job="sleepy"}`) -
+			scrapeSum(t, "http://"+listen+"/metrics", `pushagent_push_failures_total{job="sleepy",`)
 		t.Logf("runs %v, pushes %v in 13 s", runs, pushes)
 		if runs < 4 || pushes < runs-1 {
 			t.Errorf("runs %v, pushes %v in 13 s at every: 3s: the sleeping collector held its job", runs, pushes)
@@ -97,6 +98,71 @@ jobs:
 	})
 }
 
+// TestStuckCollectorLeavesRoomForThePush is issue 9's first bug: a job
+// every 2s whose stuck collector keeps the default timeout (5s). The
+// collectors and the push shared the run's deadline, so the push always
+// failed with "context deadline exceeded" (0 pushes). Now collectors are
+// stopped early enough for the push, and validate says the timeout cannot
+// fit.
+func TestStuckCollectorLeavesRoomForThePush(t *testing.T) {
+	clang := testenv.RequireBinary(t, "clang")
+	testenv.RequireFile(t, "wasi-libc", "/usr/lib/wasm32-wasi/libc.a")
+	testenv.RequireFile(t, "libclang-rt-14-dev-wasm32", "/usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a")
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	agent := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
+	dir := t.TempDir()
+	sleeper := filepath.Join(dir, "sleep-c.wasm")
+	if b, err := exec.Command(clang, "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-o", sleeper,
+		filepath.Join("..", "agent", "testdata", "sleep", "sleep.c")).CombinedOutput(); err != nil {
+		t.Fatalf("clang: %v\n%s", err, b)
+	}
+	good := filepath.Join(dir, "good.wasm")
+	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "testdata", "hostile", "good.wat"), "-o", good).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
+	cfg := filepath.Join(dir, "schedules.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`gateway:
+  url: %s
+defaults:
+  grouping: {instance: stuck}
+jobs:
+  - name: stuck
+    every: 2s
+    collectors:
+      - {name: good, plugin: %s}
+      - {name: sleeper, plugin: %s}
+`, gw.URL, good, sleeper))
+	cache := filepath.Join(dir, "cache")
+	out, err := exec.Command(agent, "validate", "--config", cfg, "--cache-dir", cache).CombinedOutput()
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `collector "sleeper": timeout 5s does not fit`) {
+		t.Errorf("validate does not say that the 5s timeout cannot fit a job every 2s:\n%s", out)
+	}
+
+	listen := testenv.FreeAddr(t)
+	a := startAgent(t, agent, nil, "run", "--config", cfg, "--cache-dir", cache, "--listen", listen, "--shutdown-grace", "2s")
+	defer a.stop(t)
+	// Runs at about 0, 2, 4 and 6 s: each must push the good collector.
+	time.Sleep(7 * time.Second)
+	runs := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_job_runs_total{job="stuck"}`)
+	pushes := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_pushes_total{job="stuck"}`) -
+		scrapeSum(t, "http://"+listen+"/metrics", `pushagent_push_failures_total{job="stuck",`)
+	t.Logf("runs %v, successful pushes %v in 7 s", runs, pushes)
+	if runs < 3 || pushes < runs-1 {
+		t.Errorf("runs %v, pushes %v in 7 s at every: 2s: the stuck collector starved the push", runs, pushes)
+	}
+	if m := gw.Metrics(t); !strings.Contains(m, `hostile_good{instance="stuck",job="stuck"} 1`) {
+		t.Errorf("the good collector's series is not at the gateway:\n%s", m)
+	}
+	// The sleeper's failure says why it was stopped before its timeout.
+	if log := a.log(); !strings.Contains(log, "timed out: context deadline exceeded: the run stops its collectors after") {
+		t.Errorf("the log does not say why the sleeper was stopped before its timeout:\n%s", log)
+	}
+}
+
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -107,20 +173,30 @@ func writeFile(t *testing.T, path, content string) {
 // scrapeCounter reads one sample's value from a /metrics page, 0 if absent.
 func scrapeCounter(t *testing.T, url, series string) float64 {
 	t.Helper()
+	return scrapeSum(t, url, series+" ")
+}
+
+// scrapeSum adds the values of the samples on a /metrics page whose line
+// starts with prefix, 0 if there is none.
+func scrapeSum(t *testing.T, url, prefix string) float64 {
+	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	sum := 0.0
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", series, err)
-			}
-			return f
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
 		}
+		f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		sum += f
 	}
-	return 0
+	return sum
 }

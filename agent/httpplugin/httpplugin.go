@@ -103,6 +103,10 @@ func (c *Client) run(ctx context.Context, job, collector string, cfg []byte, max
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
+			if cause := context.Cause(ctx); cause != context.DeadlineExceeded && errors.Is(cause, context.DeadlineExceeded) {
+				// The caller's deadline, with its reason.
+				return nil, fmt.Errorf("http plugin %s: timed out after %v: %w", c.safeURL, time.Since(start).Round(time.Millisecond), cause)
+			}
 			return nil, fmt.Errorf("http plugin %s: timed out after %v (raise the collector's timeout if it needs longer)", c.safeURL, time.Since(start).Round(time.Millisecond))
 		}
 		return nil, fmt.Errorf("http plugin %s: %w", c.safeURL, scrub(err, c.url, c.safeURL))

@@ -174,8 +174,11 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 func (p *Plugin) explain(ctx context.Context, err error) error {
 	if errors.Is(err, errInterrupted) {
 		switch cause := context.Cause(ctx); {
-		case errors.Is(cause, context.DeadlineExceeded):
+		case cause == context.DeadlineExceeded:
 			return fmt.Errorf("%w: %w (raise the collector's timeout if the plugin needs longer)", ErrTimeout, context.DeadlineExceeded)
+		case errors.Is(cause, context.DeadlineExceeded):
+			// The caller's deadline, with its reason.
+			return fmt.Errorf("%w: %w", ErrTimeout, cause)
 		case cause != nil && !errors.Is(cause, context.Canceled):
 			return cause
 		default:

@@ -343,6 +343,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "  job %q: %s, %s, grouping %s, %d collector(s)\n", j.Name, sched, j.Method, groupingString(j.Grouping), len(j.Collectors))
 	}
+	for _, w := range agent.TimeoutWarnings(cfg) {
+		fmt.Fprintf(stdout, "  warning: %s\n", w)
+	}
 	return exitOK
 }
 
