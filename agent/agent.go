@@ -350,7 +350,7 @@ func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collec
 	if c.HTTP == nil {
 		plugin = filepath.Base(plugin)
 	}
-	return merge.Result{Collector: c.Name, Plugin: plugin, Labels: c.Labels, Output: out, Err: err, Duration: took}
+	return merge.Result{Collector: c.Name, Plugin: plugin, Labels: c.Labels, SeriesLimit: c.SeriesLimit, Output: out, Err: err, Duration: took}
 }
 
 // Push sends a collection to the gateway of the current config.

@@ -88,6 +88,7 @@ type Collector struct {
 	Timeout     time.Duration     // wall-clock limit per run
 	MemoryLimit uint64            // bytes of wasm memory
 	MaxOutput   int64             // bytes the plugin may write to stdout
+	SeriesLimit int               // series one run may return; more fails the run
 	Labels      map[string]string // added to every series the plugin returns
 	Mounts      map[string]string // guest path -> absolute host directory, read-only
 	Env         map[string]string // granted name -> value read at load

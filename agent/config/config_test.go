@@ -71,6 +71,7 @@ defaults:
   timeout: 4s
   memory_limit: 16MiB
   max_output: 512KiB
+  series_limit: 500
   expire_after: 72h
 jobs:
   - name: faust-workers
@@ -90,6 +91,7 @@ jobs:
         timeout: 1s
         memory_limit: 65536
         max_output: 1MB
+        series_limit: "50"
         labels: {team: a}
         mounts: {/textfile: ./textfiles, /etc/app.d/: app.d}
         env: [API_TOKEN, EMPTY]
@@ -146,6 +148,7 @@ func TestParseFull(t *testing.T) {
 			Timeout:     time.Second,
 			MemoryLimit: 64 << 10,
 			MaxOutput:   1e6,
+			SeriesLimit: 50,
 			Labels:      map[string]string{"team": "a"},
 			Mounts: map[string]string{
 				"/textfile":  filepath.Join(dir, "textfiles"),
@@ -159,6 +162,7 @@ func TestParseFull(t *testing.T) {
 			Timeout:     4 * time.Second,
 			MemoryLimit: 16 << 20,
 			MaxOutput:   512 << 10,
+			SeriesLimit: 500,
 			Labels:      map[string]string{},
 			Mounts:      map[string]string{},
 			Env:         map[string]string{},
@@ -176,6 +180,7 @@ func TestParseFull(t *testing.T) {
 			Timeout:     4 * time.Second,
 			MemoryLimit: 16 << 20,
 			MaxOutput:   512 << 10,
+			SeriesLimit: 500,
 			Labels:      map[string]string{},
 			Mounts:      map[string]string{},
 			Env:         map[string]string{},
@@ -214,6 +219,7 @@ func compareJobs(t *testing.T, got, want []config.Job) {
 			check("Timeout", g.Timeout, w.Timeout)
 			check("MemoryLimit", g.MemoryLimit, w.MemoryLimit)
 			check("MaxOutput", g.MaxOutput, w.MaxOutput)
+			check("SeriesLimit", g.SeriesLimit, w.SeriesLimit)
 			check("Labels", g.Labels, w.Labels)
 			check("Mounts", g.Mounts, w.Mounts)
 			check("Env", g.Env, w.Env)
@@ -250,6 +256,7 @@ jobs:
 			Timeout:     5 * time.Second,
 			MemoryLimit: 32 << 20,
 			MaxOutput:   1 << 20,
+			SeriesLimit: 10000,
 			Labels:      map[string]string{},
 			Mounts:      map[string]string{},
 			Env:         map[string]string{},

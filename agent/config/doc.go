@@ -23,6 +23,9 @@
 //   - collector timeout 5s: a plugin is untrusted code; its run is bounded.
 //   - memory_limit 32MiB: a plugin cannot take the host's memory; raise it per collector.
 //   - max_output 1MiB: the agent buffers a plugin's stdout; a runaway plugin cannot fill memory.
+//   - series_limit 10000: a plugin printing 200,000 series within max_output
+//     would have them all pushed, and one oversized group slows every later
+//     push to that gateway. Like Prometheus' sample_limit, past it the run fails.
 //   - method put: a run replaces the group's metrics, so series that disappeared
 //     do not linger at the gateway.
 //   - no mounts, no env: a plugin sees only what its collector grants.

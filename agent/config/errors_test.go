@@ -80,7 +80,7 @@ var parseErrorCases = []struct {
 }, {
 	name: "unknown key in collector",
 	yaml: gw + job("    every: 1s\n", "{name: c, plugin: plugins/textfile.wasm, alow_hosts: [x]}"),
-	want: []string{`$FILE:5: jobs[0].collectors[0].alow_hosts: unknown key (did you mean "allow_hosts"?); valid keys here are name, plugin, http, config, timeout, memory_limit, max_output, labels, mounts, env, allow_hosts, ca_file, max_response`},
+	want: []string{`$FILE:5: jobs[0].collectors[0].alow_hosts: unknown key (did you mean "allow_hosts"?); valid keys here are name, plugin, http, config, timeout, memory_limit, max_output, series_limit, labels, mounts, env, allow_hosts, ca_file, max_response`},
 }, {
 	name: "allow_hosts entry is a URL",
 	yaml: gw + job("    every: 1s\n", `{name: c, plugin: plugins/textfile.wasm, allow_hosts: ["http://a:1/x", "a:99999", "a.*.com", ok.example:80]}`),
@@ -277,6 +277,13 @@ var parseErrorCases = []struct {
 	want: []string{
 		`$FILE:5: jobs[0].collectors[0].max_output: must be between 1B and 1GiB, got "2GiB"`,
 		`$FILE:5: jobs[0].collectors[0].memory_limit: expected a size like 32MiB (units B, KiB, MiB, GiB, KB, MB, GB) or a number of bytes, got "32XB"`,
+	},
+}, {
+	name: "bad series_limit",
+	yaml: gw + "defaults: {series_limit: 0}\n" + job("    every: 1s\n", "{name: c, plugin: plugins/textfile.wasm, series_limit: lots}"),
+	want: []string{
+		`$FILE:2: defaults.series_limit: must be a whole number from 1 to 10000000, got 0`,
+		`$FILE:6: jobs[0].collectors[0].series_limit: expected a whole number from 1 to 10000000, got "lots"`,
 	},
 }, {
 	name: "memory_limit out of range",

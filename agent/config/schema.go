@@ -28,12 +28,14 @@ const (
 	defaultTimeout        = 5 * time.Second
 	defaultMemoryLimit    = 32 << 20
 	defaultMaxOutput      = 1 << 20
+	defaultSeriesLimit    = 10000
 	defaultMethod         = "put"
 
 	minMemoryLimit = 64 << 10 // one wasm page
 	maxMemoryLimit = 4 << 30  // the wasm32 address space
 	minMaxOutput   = 1
 	maxMaxOutput   = 1 << 30 // the agent buffers a run's output in memory
+	maxSeriesLimit = 10_000_000
 	minEvery       = time.Second
 	maxSecretSize  = 64 << 10 // a secret file larger than this is the wrong file
 	// defaultMaxResponse bounds one HTTP response a plugin receives, so a
@@ -48,6 +50,7 @@ type defaults struct {
 	timeout     time.Duration
 	memoryLimit uint64
 	maxOutput   int64
+	seriesLimit int
 	expireAfter time.Duration
 }
 
@@ -67,6 +70,7 @@ func (l *loader) config(raw map[string]any) *Config {
 		timeout:     defaultTimeout,
 		memoryLimit: defaultMemoryLimit,
 		maxOutput:   defaultMaxOutput,
+		seriesLimit: defaultSeriesLimit,
 	}
 	if v, p, ok := root.get("defaults"); ok {
 		d = l.defaults(p, v, d)
@@ -299,7 +303,7 @@ func (l *loader) regularFile(p string, v any, what string) (string, bool) {
 }
 
 func (l *loader) defaults(p string, v any, d defaults) defaults {
-	o, ok := l.object(p, v, "defaults", "grouping", "method", "timeout", "memory_limit", "max_output", "expire_after")
+	o, ok := l.object(p, v, "defaults", "grouping", "method", "timeout", "memory_limit", "max_output", "series_limit", "expire_after")
 	if !ok {
 		return d
 	}
@@ -310,6 +314,7 @@ func (l *loader) defaults(p string, v any, d defaults) defaults {
 	d.timeout = l.positiveDuration(o, "timeout", d.timeout)
 	d.memoryLimit = l.size(o, "memory_limit", d.memoryLimit, minMemoryLimit, maxMemoryLimit)
 	d.maxOutput = int64(l.size(o, "max_output", uint64(d.maxOutput), minMaxOutput, maxMaxOutput))
+	d.seriesLimit = l.count(o, "series_limit", d.seriesLimit, 1, maxSeriesLimit)
 	d.expireAfter, _, _ = l.expireAfter(o, d.expireAfter)
 	return d
 }
@@ -561,7 +566,7 @@ func shortestGap(s cron.Schedule) time.Duration {
 
 func (l *loader) collector(p string, v any, d defaults, job Job) (Collector, bool) {
 	o, ok := l.object(p, v, "a collector", "name", "plugin", "http", "config", "timeout", "memory_limit", "max_output",
-		"labels", "mounts", "env", "allow_hosts", "ca_file", "max_response")
+		"series_limit", "labels", "mounts", "env", "allow_hosts", "ca_file", "max_response")
 	if !ok {
 		return Collector{}, false
 	}
@@ -570,6 +575,7 @@ func (l *loader) collector(p string, v any, d defaults, job Job) (Collector, boo
 		Timeout:     l.positiveDuration(o, "timeout", d.timeout),
 		MemoryLimit: l.size(o, "memory_limit", d.memoryLimit, minMemoryLimit, maxMemoryLimit),
 		MaxOutput:   int64(l.size(o, "max_output", uint64(d.maxOutput), minMaxOutput, maxMaxOutput)),
+		SeriesLimit: l.count(o, "series_limit", d.seriesLimit, 1, maxSeriesLimit),
 		MaxResponse: int64(l.size(o, "max_response", defaultMaxResponse, minMaxOutput, maxMaxOutput)),
 		Labels:      map[string]string{},
 		Mounts:      map[string]string{},

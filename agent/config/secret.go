@@ -64,6 +64,7 @@ type collectorView struct {
 	Timeout     time.Duration
 	MemoryLimit uint64
 	MaxOutput   int64
+	SeriesLimit int
 	Labels      map[string]string
 	Mounts      map[string]string
 	Env         map[string]Secret
@@ -77,6 +78,7 @@ func (c Collector) view() collectorView {
 		Timeout:     c.Timeout,
 		MemoryLimit: c.MemoryLimit,
 		MaxOutput:   c.MaxOutput,
+		SeriesLimit: c.SeriesLimit,
 		Labels:      c.Labels,
 		Mounts:      c.Mounts,
 	}

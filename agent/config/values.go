@@ -290,6 +290,36 @@ func (l *loader) size(o object, key string, def, lo, hi uint64) uint64 {
 	return n
 }
 
+// count reads a whole number from lo to hi: a YAML integer, or a string of
+// digits (what ${VAR} expands to).
+func (l *loader) count(o object, key string, def, lo, hi int) int {
+	v, p, ok := o.get(key)
+	if !ok {
+		return def
+	}
+	var n int
+	switch v := v.(type) {
+	case int:
+		n = v
+	case uint64:
+		n = hi + 1
+	case string:
+		var err error
+		if n, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
+			l.add(p, "expected a whole number from %d to %d, got %s", lo, hi, quote(v))
+			return def
+		}
+	default:
+		l.add(p, "expected a whole number from %d to %d, got %s", lo, hi, describe(v))
+		return def
+	}
+	if n < lo || n > hi {
+		l.add(p, "must be a whole number from %d to %d, got %v", lo, hi, v)
+		return def
+	}
+	return n
+}
+
 // parseSize parses "32MiB", "32 MiB", "1GB" or "65536".
 func parseSize(s string) (uint64, bool) {
 	s = strings.TrimSpace(s)

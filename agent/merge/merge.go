@@ -8,7 +8,8 @@
 // order, so the first collector wins every conflict:
 //
 //   - Output that does not parse fails the collector: success 0, none of
-//     its samples are pushed.
+//     its samples are pushed. So does output with more series than the
+//     collector's series_limit.
 //   - A sample label that is the job label or a grouping label would be
 //     rejected by the Pushgateway; it is renamed to exported_<name>, the
 //     convention Prometheus uses for clashing target labels.
@@ -57,6 +58,9 @@ type Result struct {
 	Plugin string
 	// Labels are added to every sample of the collector.
 	Labels map[string]string
+	// SeriesLimit fails the collector when its output has more series (a
+	// histogram or summary counts once); 0 is no limit.
+	SeriesLimit int
 	// Output is the plugin's stdout (exposition text). Ignored when Err is
 	// set: a failed run's output is never pushed.
 	Output []byte
@@ -96,6 +100,10 @@ const (
 	SamplesName  = "pushagent_collector_samples"
 	DroppedName  = "pushagent_collector_dropped_samples"
 )
+
+// ErrSeriesLimit marks output with more series than the collector's
+// series_limit (for errors.Is).
+var ErrSeriesLimit = errors.New("too many series")
 
 // ErrBadOutput marks output that is not exposition text (for errors.Is).
 var ErrBadOutput = errors.New("output is not valid Prometheus text exposition format")
@@ -140,6 +148,12 @@ func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
 		if err != nil {
 			st.Err = fmt.Errorf("job %q collector %q: plugin %s: %w", j.Name, r.Collector, r.Plugin, err)
 			logs[i].Warn("collector output rejected", "plugin", r.Plugin, "err", err)
+			continue
+		}
+		if n := countFamilies(fams); r.SeriesLimit > 0 && n > r.SeriesLimit {
+			st.Err = fmt.Errorf("job %q collector %q: plugin %s: %w: %d series, over the collector's series_limit of %d (raise series_limit if they are all wanted, or have the plugin return fewer)",
+				j.Name, r.Collector, r.Plugin, ErrSeriesLimit, n, r.SeriesLimit)
+			logs[i].Warn("collector output rejected", "plugin", r.Plugin, "err", st.Err)
 			continue
 		}
 		st.Success = true
@@ -230,6 +244,14 @@ func (s seenSeries) dropRepeats(fams []*dto.MetricFamily, collector string) (dro
 type static []*dto.MetricFamily
 
 func (s static) Gather() ([]*dto.MetricFamily, error) { return s, nil }
+
+func countFamilies(fams map[string]*dto.MetricFamily) int {
+	n := 0
+	for _, f := range fams {
+		n += len(f.Metric)
+	}
+	return n
+}
 
 func countSeries(fams []*dto.MetricFamily) int {
 	n := 0

@@ -106,6 +106,15 @@ func TestMergeRules(t *testing.T) {
 			logs:   []string{"collector output rejected"},
 		},
 		{
+			name: "series_limit_fails_only_its_collector",
+			results: []Result{
+				{Collector: "many", SeriesLimit: 2, Output: []byte("a 1\nb 1\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n")},
+				{Collector: "few", SeriesLimit: 2, Output: []byte("c 1\n# TYPE h2 histogram\nh2_bucket{le=\"+Inf\"} 1\nh2_sum 1\nh2_count 1\n")},
+			},
+			status: []Status{{}, {Success: true, Samples: 2}},
+			logs:   []string{"3 series, over the collector's series_limit of 2"},
+		},
+		{
 			name: "reserved_names_dropped",
 			results: []Result{
 				{Collector: "a", Output: []byte("pushagent_collector_success 1\npush_time_seconds 5\nkept 1\n")},
