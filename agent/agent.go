@@ -1,6 +1,7 @@
 // Package agent wires pushagent together: a loaded config, the wasm plugin
 // host, the scheduler, the merge rules and the Pushgateway client. cmd/
-// only parses flags and calls New, Run or Once.
+// only parses flags, calls New, and then Run (run), Collect and Push
+// (once), or nothing more (validate).
 //
 // This package must never let one collector's failure stop its job's other
 // collectors, nor one job's failure stop another job.

@@ -518,11 +518,9 @@ func TestHostileLoadErrors(t *testing.T) {
 // TestHostileLoadRefusesWrongImportSignature: an import of a host
 // function under its right name but with the wrong signature is an import
 // the host does not provide. docs/plugin-abi.md promises such a module is
-// refused at load, naming each missing import.
-//
-// BUG in agent/wasmhost (found by this suite): checkModule compares import
-// names only, so New accepts the module and every run of it fails at
-// instantiation with wazero's link error instead.
+// refused at load, naming each missing import. (This suite found that
+// checkModule once compared names only, so such a module loaded and then
+// failed every run with wazero's link error.)
 func TestHostileLoadRefusesWrongImportSignature(t *testing.T) {
 	f := newHostileFixture(t)
 	defer f.close()
