@@ -60,6 +60,7 @@ func (a BasicAuth) Format(f fmt.State, verb rune) {
 type collectorView struct {
 	Name        string
 	Plugin      string
+	HTTP        string // the HTTP plugin's URL; its headers and credentials are secrets
 	Config      Secret
 	Timeout     time.Duration
 	MemoryLimit uint64
@@ -81,6 +82,9 @@ func (c Collector) view() collectorView {
 		SeriesLimit: c.SeriesLimit,
 		Labels:      c.Labels,
 		Mounts:      c.Mounts,
+	}
+	if c.HTTP != nil {
+		v.HTTP = c.HTTP.URL
 	}
 	if c.Env != nil {
 		v.Env = make(map[string]Secret, len(c.Env))

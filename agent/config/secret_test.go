@@ -100,3 +100,19 @@ func TestSecretsNotInErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectorPrintsHTTPURL: the redacted form of an HTTP collector says
+// where it goes, without its credentials.
+func TestCollectorPrintsHTTPURL(t *testing.T) {
+	_, path := fixture(t)
+	cfg, err := config.Parse([]byte(`
+gateway: {url: "http://gw:9091"}
+jobs: [{name: j, every: 1s, collectors: [{name: c, http: {url: "https://app.internal:8443/collect", bearer_token: "`+leak+`"}}]}]`), path, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := fmt.Sprintf("%+v", cfg.Jobs[0].Collectors[0])
+	if !strings.Contains(out, "HTTP:https://app.internal:8443/collect") || strings.Contains(out, leak) {
+		t.Errorf("%%+v of an HTTP collector = %s; want its URL and no token", out)
+	}
+}
