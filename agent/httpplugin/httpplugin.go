@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -31,28 +30,22 @@ const Accept = "text/plain; version=0.0.4"
 
 // Client calls one HTTP plugin endpoint. It is safe for concurrent use.
 type Client struct {
-	url     string
-	safeURL string
-	cfg     *config.HTTPPlugin
-	http    *http.Client
+	url  string // config refuses credentials in it, so it may be logged
+	cfg  *config.HTTPPlugin
+	http *http.Client
 }
 
 // New prepares a client for the endpoint.
 func New(cfg *config.HTTPPlugin) (*Client, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("http plugin url: %w", err)
-	}
 	tlsCfg, err := cfg.TLS.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("http plugin %s: tls: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("http plugin %s: tls: %w", cfg.URL, err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
 	return &Client{
-		url:     cfg.URL,
-		safeURL: u.Redacted(),
-		cfg:     cfg,
+		url: cfg.URL,
+		cfg: cfg,
 		// The caller's context carries the collector's deadline; a plugin
 		// endpoint must not redirect the agent elsewhere.
 		http: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -62,7 +55,7 @@ func New(cfg *config.HTTPPlugin) (*Client, error) {
 }
 
 // URL is the endpoint, for logs.
-func (c *Client) URL() string { return c.safeURL }
+func (c *Client) URL() string { return c.url }
 
 // Run POSTs the config and returns the exposition the endpoint answered.
 // job and collector go along as headers so one endpoint can serve several
@@ -84,7 +77,7 @@ func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
 func (c *Client) run(ctx context.Context, job, collector string, cfg []byte, maxOutput int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(cfg))
 	if err != nil {
-		return nil, fmt.Errorf("http plugin %s: %w", c.safeURL, err)
+		return nil, fmt.Errorf("http plugin %s: %w", c.url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", Accept)
@@ -105,22 +98,22 @@ func (c *Client) run(ctx context.Context, job, collector string, cfg []byte, max
 		if errors.Is(err, context.DeadlineExceeded) {
 			if cause := context.Cause(ctx); cause != context.DeadlineExceeded && errors.Is(cause, context.DeadlineExceeded) {
 				// The caller's deadline, with its reason.
-				return nil, fmt.Errorf("http plugin %s: timed out after %v: %w", c.safeURL, time.Since(start).Round(time.Millisecond), cause)
+				return nil, fmt.Errorf("http plugin %s: timed out after %v: %w", c.url, time.Since(start).Round(time.Millisecond), cause)
 			}
-			return nil, fmt.Errorf("http plugin %s: timed out after %v (raise the collector's timeout if it needs longer)", c.safeURL, time.Since(start).Round(time.Millisecond))
+			return nil, fmt.Errorf("http plugin %s: timed out after %v (raise the collector's timeout if it needs longer)", c.url, time.Since(start).Round(time.Millisecond))
 		}
-		return nil, fmt.Errorf("http plugin %s: %w", c.safeURL, scrub(err, c.url, c.safeURL))
+		return nil, fmt.Errorf("http plugin %s: %w", c.url, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxOutput+1))
 	if err != nil {
-		return nil, fmt.Errorf("http plugin %s: reading the answer: %w", c.safeURL, err)
+		return nil, fmt.Errorf("http plugin %s: reading the answer: %w", c.url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("http plugin %s answered %s: %s", c.safeURL, resp.Status, excerpt(body))
+		return nil, fmt.Errorf("http plugin %s answered %s: %s", c.url, resp.Status, excerpt(body))
 	}
 	if int64(len(body)) > maxOutput {
-		return nil, fmt.Errorf("http plugin %s: answer exceeds max_output (%d bytes); raise max_output or make the endpoint answer less", c.safeURL, maxOutput)
+		return nil, fmt.Errorf("http plugin %s: answer exceeds max_output (%d bytes); raise max_output or make the endpoint answer less", c.url, maxOutput)
 	}
 	return body, nil
 }
@@ -136,11 +129,4 @@ func excerpt(b []byte) string {
 		s = strings.ToValidUTF8(s, "?")
 	}
 	return s
-}
-
-func scrub(err error, raw, safe string) error {
-	if raw == safe {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), raw, safe))
 }
