@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -71,16 +72,16 @@ type state struct {
 	jobs    []*job
 }
 
+// job is one configured job as loaded. Its gateway client and sweeper are
+// the state's: a job is carried over a reload only when the gateway is
+// unchanged.
 type job struct {
-	cfg      config.Job
-	pusher   *push.Client
-	sweeper  *expire.Sweeper      // deletes the groups of dead replicas (expire_after)
-	plugins  []*wasmhost.Plugin   // parallel to cfg.Collectors; nil for HTTP plugins
-	remote   []*httpplugin.Client // parallel to cfg.Collectors; nil for wasm plugins
-	files    []fileStamp          // plugin files as loaded, to see a rebuilt one on reload
-	reserved []string
-	logger   *slog.Logger
-	record   *jobRecord // last results, for Status; survives an unchanged reload
+	cfg     config.Job
+	plugins []*wasmhost.Plugin   // parallel to cfg.Collectors; nil for HTTP plugins
+	remote  []*httpplugin.Client // parallel to cfg.Collectors; nil for wasm plugins
+	files   []fileStamp          // plugin files as loaded, to see a rebuilt one on reload
+	logger  *slog.Logger
+	record  *jobRecord // last results, for Status; survives an unchanged reload
 }
 
 // New compiles every plugin (in parallel, once per file) and prepares the
@@ -141,21 +142,13 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 				continue
 			}
 		}
-		reserved := make([]string, 0, len(jc.Grouping))
-		for k := range jc.Grouping {
-			reserved = append(reserved, k)
-		}
-		sort.Strings(reserved)
 		j := &job{
-			cfg:      jc,
-			pusher:   pusher,
-			sweeper:  sweeper,
-			plugins:  make([]*wasmhost.Plugin, len(jc.Collectors)),
-			remote:   make([]*httpplugin.Client, len(jc.Collectors)),
-			files:    stampFiles(jc),
-			reserved: reserved,
-			logger:   a.logger.With("job", jc.Name),
-			record:   &jobRecord{},
+			cfg:     jc,
+			plugins: make([]*wasmhost.Plugin, len(jc.Collectors)),
+			remote:  make([]*httpplugin.Client, len(jc.Collectors)),
+			files:   stampFiles(jc),
+			logger:  a.logger.With("job", jc.Name),
+			record:  &jobRecord{},
 		}
 		st.jobs = append(st.jobs, j)
 		fresh = append(fresh, j)
@@ -309,7 +302,7 @@ func (a *Agent) collect(ctx context.Context, j *job) *Collection {
 		}()
 	}
 	wg.Wait()
-	fams, statuses := merge.Job{Name: j.cfg.Name, Reserved: j.reserved, Logger: a.logger}.Merge(results)
+	fams, statuses := merge.Job{Name: j.cfg.Name, Reserved: slices.Sorted(maps.Keys(j.cfg.Grouping)), Logger: a.logger}.Merge(results)
 	for _, st := range statuses {
 		a.metrics.observeCollector(j.cfg.Name, st)
 	}
@@ -391,31 +384,32 @@ func (a *Agent) runJob(ctx context.Context, j *job, deadline time.Duration) {
 			failed++
 		}
 	}
-	err := a.push(ctx, j.pusher, c)
+	st := a.cur.Load()
+	err := a.push(ctx, st.pusher, c)
 	j.record.finish(start, c.Statuses, err)
 	if err != nil {
 		reason := "other"
 		if perr := (*push.Error)(nil); errors.As(err, &perr) {
 			reason = perr.Reason
 		}
-		j.logger.Error("push failed", "gateway", j.pusher.URL(), "reason", reason, "err", err)
+		j.logger.Error("push failed", "gateway", st.pusher.URL(), "reason", reason, "err", err)
 		return
 	}
-	j.logger.Info("pushed", "gateway", j.pusher.URL(), "collectors", len(c.Statuses), "failed_collectors", failed,
+	j.logger.Info("pushed", "gateway", st.pusher.URL(), "collectors", len(c.Statuses), "failed_collectors", failed,
 		"series", countSeries(c.Families), "duration", time.Since(start).Round(time.Millisecond))
-	a.expire(ctx, j)
+	a.expire(ctx, st, j)
 }
 
 // expire deletes the groups of j's dead replicas at the gateway: right
 // after a successful push, so that j's own group is fresh and the sweeper
 // can check the clocks against it, and at most once per expire_after/4.
-func (a *Agent) expire(ctx context.Context, j *job) {
+func (a *Agent) expire(ctx context.Context, st *state, j *job) {
 	now := time.Now()
-	if j.cfg.ExpireAfter <= 0 || !j.sweeper.Due(j.cfg.Name, j.cfg.ExpireAfter, now) {
+	if j.cfg.ExpireAfter <= 0 || !st.sweeper.Due(j.cfg.Name, j.cfg.ExpireAfter, now) {
 		return
 	}
-	if _, err := j.sweeper.Sweep(ctx, j.cfg.Name, j.cfg.Grouping, j.cfg.ExpireAfter, now); err != nil {
-		j.logger.Warn("expiring stale groups failed", "gateway", j.pusher.URL(), "err", err)
+	if _, err := st.sweeper.Sweep(ctx, j.cfg.Name, j.cfg.Grouping, j.cfg.ExpireAfter, now); err != nil {
+		j.logger.Warn("expiring stale groups failed", "gateway", st.pusher.URL(), "err", err)
 	}
 }
 
@@ -470,10 +464,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		}
 		dctx, dcancel := context.WithTimeout(context.Background(), st.cfg.Gateway.Timeout)
-		if derr := j.pusher.Delete(dctx, j.cfg.Name, j.cfg.Grouping); derr != nil {
-			j.logger.Error("delete on shutdown failed", "gateway", j.pusher.URL(), "err", derr)
+		if derr := st.pusher.Delete(dctx, j.cfg.Name, j.cfg.Grouping); derr != nil {
+			j.logger.Error("delete on shutdown failed", "gateway", st.pusher.URL(), "err", derr)
 		} else {
-			j.logger.Info("group deleted from the gateway", "gateway", j.pusher.URL())
+			j.logger.Info("group deleted from the gateway", "gateway", st.pusher.URL())
 		}
 		dcancel()
 	}
