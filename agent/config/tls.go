@@ -4,8 +4,35 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"maps"
+	"net/http"
 	"os"
+	"slices"
+	"strings"
 )
+
+// Transport is an HTTP transport with Go's default settings (proxy from the
+// environment, timeouts, HTTP/2) and this TLS configuration: what every
+// client of the agent (push, expiry, HTTP plugins) starts from.
+func (t TLS) Transport() (*http.Transport, error) {
+	cfg, err := t.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	return tr, nil
+}
+
+// FormatGrouping prints a grouping key as name="value",… sorted by name,
+// the one form every message and the CLI use; "" when it is empty.
+func FormatGrouping(g map[string]string) string {
+	parts := make([]string, 0, len(g))
+	for _, k := range slices.Sorted(maps.Keys(g)) {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, g[k]))
+	}
+	return strings.Join(parts, ",")
+}
 
 // ClientConfig builds the crypto/tls configuration for a client: the CA
 // file (if any) replaces the system roots, the certificate and key (if

@@ -55,7 +55,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -139,12 +138,10 @@ func New(opts Options) (*Sweeper, error) {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	if s.client == nil {
-		tlsCfg, err := gw.TLS.ClientConfig()
+		transport, err := gw.TLS.Transport()
 		if err != nil {
 			return nil, fmt.Errorf("expire: gateway.tls: %w", err)
 		}
-		transport := http.DefaultTransport.(*http.Transport).Clone()
-		transport.TLSClientConfig = tlsCfg
 		s.client = &http.Client{Transport: transport}
 	}
 	return s, nil
@@ -192,13 +189,13 @@ func (s *Sweeper) Sweep(ctx context.Context, job string, grouping map[string]str
 			errs = append(errs, fmt.Errorf("expire: job %q: %w", job, err))
 			break
 		}
-		log := s.logger.With("job", job, "grouping", formatGrouping(g.Labels), "age", g.Age.Round(time.Second), "expire_after", maxAge)
+		log := s.logger.With("job", job, "grouping", config.FormatGrouping(g.Labels), "age", g.Age.Round(time.Second), "expire_after", maxAge)
 		err := s.delete(ctx, g.Labels)
 		switch {
 		case errors.Is(err, errOtherGroup):
 			log.Warn("stale group not deleted: its grouping key cannot be sent to the gateway as-is", "err", err)
 		case err != nil:
-			errs = append(errs, fmt.Errorf("expire: job %q: delete group {%s} at %s: %w", job, formatGrouping(g.Labels), s.safeURL, err))
+			errs = append(errs, fmt.Errorf("expire: job %q: delete group {%s} at %s: %w", job, config.FormatGrouping(g.Labels), s.safeURL, err))
 		default:
 			deleted++
 			log.Info("stale group deleted from the gateway", "last_push", g.LastSeen.UTC().Format(time.RFC3339))
@@ -300,7 +297,7 @@ func (d *checkedDoer) Do(req *http.Request) (*http.Response, error) {
 	}
 	if !maps.Equal(got, d.want) {
 		return nil, fmt.Errorf("%w: client_golang would delete {%s} instead (it escapes a space as \"+\", which the gateway keeps)",
-			errOtherGroup, formatGrouping(got))
+			errOtherGroup, config.FormatGrouping(got))
 	}
 	return d.s.client.Do(req.WithContext(d.ctx))
 }
@@ -344,15 +341,6 @@ func (s *Sweeper) scrub(err error) error {
 		return errors.New(strings.ReplaceAll(err.Error(), s.url, s.safeURL))
 	}
 	return err
-}
-
-// formatGrouping prints a grouping key as name="value",… sorted by name.
-func formatGrouping(labels map[string]string) string {
-	parts := make([]string, 0, len(labels))
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		parts = append(parts, fmt.Sprintf("%s=%q", k, labels[k]))
-	}
-	return strings.Join(parts, ",")
 }
 
 // limitReader fails with a clear error once more than n bytes were read.

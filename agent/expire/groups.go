@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pushagent/pushagent/agent/config"
 )
 
 // group is what a sweep needs of one group in the gateway's list.
@@ -274,7 +276,7 @@ func selectStale(groups []group, job string, grouping map[string]string, maxAge 
 		}
 	}
 	slices.SortFunc(stale, func(a, b staleGroup) int {
-		return strings.Compare(formatGrouping(a.Labels), formatGrouping(b.Labels))
+		return strings.Compare(config.FormatGrouping(a.Labels), config.FormatGrouping(b.Labels))
 	})
 	return stale, 0
 }

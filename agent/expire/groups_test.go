@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushagent/pushagent/agent/config"
 )
 
 // unix turns float seconds, as the gateway writes them, into a time.
@@ -47,8 +49,12 @@ func TestDecodeRealAnswer(t *testing.T) {
 		{map[string]string{"job": "sp", "instance": "a b"}, 1.7955637343616028e+09},
 		{map[string]string{"job": "sp+job", "instance": "c+d"}, 1.7955637497934513e+09},
 	}
-	slices.SortFunc(groups, func(a, b group) int { return strings.Compare(formatGrouping(a.Labels), formatGrouping(b.Labels)) })
-	slices.SortFunc(wants, func(a, b want) int { return strings.Compare(formatGrouping(a.labels), formatGrouping(b.labels)) })
+	slices.SortFunc(groups, func(a, b group) int {
+		return strings.Compare(config.FormatGrouping(a.Labels), config.FormatGrouping(b.Labels))
+	})
+	slices.SortFunc(wants, func(a, b want) int {
+		return strings.Compare(config.FormatGrouping(a.labels), config.FormatGrouping(b.labels))
+	})
 	if len(groups) != len(wants) {
 		t.Fatalf("got %d groups, want %d: %+v", len(groups), len(wants), groups)
 	}
@@ -228,9 +234,9 @@ func TestSelectStale(t *testing.T) {
 			}
 			var got []string
 			for _, s := range stale {
-				got = append(got, formatGrouping(s.Labels))
+				got = append(got, config.FormatGrouping(s.Labels))
 				if s.Age != now.Sub(s.LastSeen) {
-					t.Errorf("%s: age %v, want %v", formatGrouping(s.Labels), s.Age, now.Sub(s.LastSeen))
+					t.Errorf("%s: age %v, want %v", config.FormatGrouping(s.Labels), s.Age, now.Sub(s.LastSeen))
 				}
 			}
 			if !slices.Equal(got, tc.want) {

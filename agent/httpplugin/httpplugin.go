@@ -37,12 +37,10 @@ type Client struct {
 
 // New prepares a client for the endpoint.
 func New(cfg *config.HTTPPlugin) (*Client, error) {
-	tlsCfg, err := cfg.TLS.ClientConfig()
+	tr, err := cfg.TLS.Transport()
 	if err != nil {
 		return nil, fmt.Errorf("http plugin %s: tls: %w", cfg.URL, err)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
 	return &Client{
 		url: cfg.URL,
 		cfg: cfg,

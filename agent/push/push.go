@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -53,12 +52,10 @@ func New(gw config.Gateway) (*Client, error) {
 	}
 	safe := *u
 	safe.User = nil
-	tlsCfg, err := gw.TLS.ClientConfig()
+	transport, err := gw.TLS.Transport()
 	if err != nil {
 		return nil, fmt.Errorf("gateway.tls: %w", err)
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsCfg
 	transport.MaxIdleConnsPerHost = 8
 	timeout := gw.Timeout
 	if timeout <= 0 {
@@ -121,19 +118,10 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 func groupingString(g map[string]string) string {
-	keys := make([]string, 0, len(g))
-	for k := range g {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%q", k, g[k])
-	}
-	if len(parts) == 0 {
+	if len(g) == 0 {
 		return "no grouping labels"
 	}
-	return strings.Join(parts, ",")
+	return config.FormatGrouping(g)
 }
 
 // Push sends the families from g under job and grouping. method is "put"

@@ -17,8 +17,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -303,17 +301,12 @@ func cmdOnce(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// groupingString is the grouping as validate prints it.
 func groupingString(g map[string]string) string {
-	keys := make([]string, 0, len(g))
-	for k := range g {
-		keys = append(keys, k)
+	if len(g) == 0 {
+		return "no grouping labels"
 	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%q", k, g[k])
-	}
-	return strings.Join(parts, ",")
+	return config.FormatGrouping(g)
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
