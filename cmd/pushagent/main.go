@@ -1,7 +1,10 @@
 // Command pushagent collects metrics with sandboxed WebAssembly plugins on
 // a schedule and pushes them to a Prometheus Pushgateway.
 //
-// This file only parses flags and wires the agent package.
+// This file only parses flags and wires the agent package. It must never
+// decide what a run does (that is the agent's), and never print a secret
+// from the config: it prints config values only through their redacted
+// forms.
 package main
 
 import (

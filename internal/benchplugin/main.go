@@ -14,6 +14,9 @@
 //	go test -run '^$' -bench ReactorCall ./internal/sdkcheck
 //
 // and the SDK's collect path natively: go test -bench Collect (in sdk/).
+//
+// It must never print other series than its baselines (collect, lean):
+// every figure in docs/benchmarks.md compares the same 20 lines.
 package main
 
 import (

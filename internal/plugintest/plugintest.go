@@ -3,7 +3,9 @@
 // the reactor `make build` ships into the agent's own wasm host
 // (LoadReactor), and building a plugin to run it under a bare wazero
 // runtime with directories mounted (Build, NewRuntime). It is imported by
-// tests only; testenv.Logs collects their runs' logs.
+// tests only; testenv.Logs collects their runs' logs. It must never give a
+// plugin under test more than the agent would: what passes here must pass
+// in the agent.
 package plugintest
 
 import (

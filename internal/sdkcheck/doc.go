@@ -7,5 +7,7 @@
 // cannot run these itself: it has no requirements, and these tests need
 // expfmt and wazero.
 //
-// It has no code of its own: everything is in its tests.
+// It has no code of its own: everything is in its tests. It must never be
+// imported by the sdk module: that would give every plugin its
+// requirements.
 package sdkcheck

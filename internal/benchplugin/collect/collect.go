@@ -1,5 +1,6 @@
 // Package collect is the benchmark collector's logic, shared by the plugin
-// (through the SDK) and the native baseline (through client_golang).
+// (through the SDK) and the native baseline (through client_golang). It
+// must never import either, so that both sides compute the same values.
 package collect
 
 import (

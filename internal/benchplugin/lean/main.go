@@ -6,6 +6,8 @@
 // the SDK's guarantees.
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o lean.wasm ./internal/benchplugin/lean
+//
+// It must never import the SDK: it is the floor the SDK is measured against.
 package main
 
 import (
