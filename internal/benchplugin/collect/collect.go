@@ -1,6 +1,7 @@
 // Package collect is the benchmark collector's logic, shared by the plugin
 // (through the SDK) and the native baseline (through client_golang). It
-// must never import either, so that both sides compute the same values.
+// must never import client_golang: the plugin would link it. Value is the
+// one source of the numbers both sides report.
 package collect
 
 import (
