@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/debug"
@@ -29,7 +28,6 @@ import (
 
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/expire"
-	"github.com/pushagent/pushagent/agent/httpplugin"
 	"github.com/pushagent/pushagent/agent/merge"
 	"github.com/pushagent/pushagent/agent/push"
 	"github.com/pushagent/pushagent/agent/schedule"
@@ -76,12 +74,11 @@ type state struct {
 // the state's: a job is carried over a reload only when the gateway is
 // unchanged.
 type job struct {
-	cfg     config.Job
-	plugins []*wasmhost.Plugin   // parallel to cfg.Collectors; nil for HTTP plugins
-	remote  []*httpplugin.Client // parallel to cfg.Collectors; nil for wasm plugins
-	files   []fileStamp          // plugin files as loaded, to see a rebuilt one on reload
-	logger  *slog.Logger
-	record  *jobRecord // last results, for Status; survives an unchanged reload
+	cfg        config.Job
+	collectors []collector // parallel to cfg.Collectors
+	files      []fileStamp // plugin files as loaded, to see a rebuilt one on reload
+	logger     *slog.Logger
+	record     *jobRecord // last results, for Status; survives an unchanged reload
 }
 
 // New compiles every plugin (in parallel, once per file) and prepares the
@@ -143,12 +140,11 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 			}
 		}
 		j := &job{
-			cfg:     jc,
-			plugins: make([]*wasmhost.Plugin, len(jc.Collectors)),
-			remote:  make([]*httpplugin.Client, len(jc.Collectors)),
-			files:   stampFiles(jc),
-			logger:  a.logger.With("job", jc.Name),
-			record:  &jobRecord{},
+			cfg:        jc,
+			collectors: make([]collector, len(jc.Collectors)),
+			files:      stampFiles(jc),
+			logger:     a.logger.With("job", jc.Name),
+			record:     &jobRecord{},
 		}
 		st.jobs = append(st.jobs, j)
 		fresh = append(fresh, j)
@@ -201,29 +197,19 @@ func (a *Agent) load(ctx context.Context, jobs []*job) error {
 	start := time.Now()
 	for _, j := range jobs {
 		for i, c := range j.cfg.Collectors {
-			if c.HTTP != nil {
-				cl, err := httpplugin.New(c.HTTP)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, fmt.Errorf("job %q collector %q: %w", j.cfg.Name, c.Name, err))
-				}
-				mu.Unlock()
-				j.remote[i] = cl
-				continue
-			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				p, err := a.host.Load(ctx, c.Plugin, c.MemoryLimit)
+				col, err := newCollector(ctx, a.host, c)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
 					errs = append(errs, fmt.Errorf("job %q collector %q: %w", j.cfg.Name, c.Name, err))
 					return
 				}
-				j.plugins[i] = p
+				j.collectors[i] = col
 			}()
 		}
 	}
@@ -314,35 +300,13 @@ func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collec
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	start := time.Now()
-	var (
-		out    []byte
-		err    error
-		plugin = c.Plugin
-	)
-	if c.HTTP != nil {
-		plugin = j.remote[i].URL()
-		out, err = j.remote[i].Run(ctx, j.cfg.Name, c.Name, c.Config, c.MaxOutput)
-	} else {
-		out, err = j.plugins[i].Run(ctx, wasmhost.Request{
-			Config:    c.Config,
-			Sandbox:   wasmhost.Sandbox{Mounts: c.Mounts, Env: c.Env},
-			MaxOutput: c.MaxOutput,
-			Logger:    log,
-			HTTP: wasmhost.HTTPGrant{
-				AllowHosts:  c.AllowHosts,
-				CAFile:      c.CAFile,
-				MaxResponse: c.MaxResponse,
-				Timeout:     c.Timeout,
-			},
-		})
-	}
+	col := j.collectors[i]
+	out, err := col.run(ctx, j.cfg.Name, log)
 	took := time.Since(start)
+	plugin := col.source()
 	if err != nil {
 		err = fmt.Errorf("job %q collector %q: %w", j.cfg.Name, c.Name, err)
 		log.Warn("collector failed", "plugin", plugin, "duration", took.Round(time.Microsecond), "err", err)
-	}
-	if c.HTTP == nil {
-		plugin = filepath.Base(plugin)
 	}
 	return merge.Result{Collector: c.Name, Plugin: plugin, Labels: c.Labels, SeriesLimit: c.SeriesLimit, Output: out, Err: err, Duration: took}
 }

@@ -25,7 +25,7 @@ func wat(t *testing.T, name string) string {
 	return out
 }
 
-func collector(name, plugin, cfg string) config.Collector {
+func testCollector(name, plugin, cfg string) config.Collector {
 	return config.Collector{Name: name, Plugin: plugin, Config: []byte(cfg), Timeout: 300 * time.Millisecond, MemoryLimit: 1 << 20, MaxOutput: 1 << 16}
 }
 
@@ -36,10 +36,10 @@ func TestCollectIsolatesFailingCollectors(t *testing.T) {
 		Jobs: []config.Job{{
 			Name: "j", Every: time.Minute, Method: "put", Grouping: map[string]string{"instance": "x"},
 			Collectors: []config.Collector{
-				collector("ok", hello, "1"),
-				collector("loops", bad, `"loop"`),
-				collector("traps", bad, `"trap"`),
-				collector("floods", bad, `"flood"`),
+				testCollector("ok", hello, "1"),
+				testCollector("loops", bad, `"loop"`),
+				testCollector("traps", bad, `"trap"`),
+				testCollector("floods", bad, `"flood"`),
 			},
 		}},
 	}
@@ -84,8 +84,8 @@ func TestNewReportsEveryPluginThatCannotLoad(t *testing.T) {
 	cfg := &config.Config{
 		Gateway: config.Gateway{URL: "http://127.0.0.1:1"},
 		Jobs: []config.Job{
-			{Name: "a", Every: time.Minute, Collectors: []config.Collector{collector("x", wat(t, "badimport"), "{}")}},
-			{Name: "b", Every: time.Minute, Collectors: []config.Collector{collector("y", filepath.Join(t.TempDir(), "gone.wasm"), "{}")}},
+			{Name: "a", Every: time.Minute, Collectors: []config.Collector{testCollector("x", wat(t, "badimport"), "{}")}},
+			{Name: "b", Every: time.Minute, Collectors: []config.Collector{testCollector("y", filepath.Join(t.TempDir(), "gone.wasm"), "{}")}},
 		},
 	}
 	_, err := New(context.Background(), cfg, Options{})

@@ -178,10 +178,12 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	seen := map[*wasmhost.Plugin]bool{}
 	for _, j := range st.jobs {
-		for _, p := range j.plugins {
-			if p == nil || seen[p] {
+		for _, col := range j.collectors {
+			w, ok := col.(*wasmCollector)
+			if !ok || seen[w.plugin] {
 				continue
 			}
+			p := w.plugin
 			seen[p] = true
 			// A plugin is compiled once per memory limit; the label says which.
 			name := fmt.Sprintf("%s@%dMiB", filepath.Base(p.Path()), uint64(p.Pages())/16)

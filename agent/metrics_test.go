@@ -29,8 +29,8 @@ func TestOwnMetricsPassPromtool(t *testing.T) {
 		Gateway: config.Gateway{URL: gw.URL, Timeout: 2 * time.Second},
 		Jobs: []config.Job{{
 			Name: "j", Every: time.Second, Method: "put", Grouping: map[string]string{"instance": "x"},
-			Collectors: []config.Collector{collector("ok", hello, "1"), collector("traps", bad, `"trap"`),
-				collector("loops", bad, `"loop"`), collector("warm", reactor, "1")},
+			Collectors: []config.Collector{testCollector("ok", hello, "1"), testCollector("traps", bad, `"trap"`),
+				testCollector("loops", bad, `"loop"`), testCollector("warm", reactor, "1")},
 		}},
 	}
 	reg := prometheus.NewRegistry()

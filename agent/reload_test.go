@@ -18,7 +18,7 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 	hello := wat(t, "hello")
 	mk := func(name, cfg string) config.Job {
 		return config.Job{Name: name, Every: time.Second, Method: "put", Grouping: map[string]string{"instance": "r"},
-			Collectors: []config.Collector{collector("c", hello, cfg)}}
+			Collectors: []config.Collector{testCollector("c", hello, cfg)}}
 	}
 	gateway := config.Gateway{URL: gw.URL, Timeout: 2 * time.Second}
 	first := &config.Config{Gateway: gateway, Jobs: []config.Job{mk("keep", "1"), mk("change", "1"), mk("drop", "1")}}
@@ -36,7 +36,7 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 
 	// An invalid plugin in the new config: rejected, nothing changes.
 	broken := &config.Config{Gateway: gateway, Jobs: []config.Job{mk("keep", "1"),
-		{Name: "bad", Every: time.Second, Collectors: []config.Collector{collector("x", hello+".missing", "1")}}}}
+		{Name: "bad", Every: time.Second, Collectors: []config.Collector{testCollector("x", hello+".missing", "1")}}}}
 	if _, err := a.Reload(ctx, broken); err == nil || !strings.Contains(err.Error(), `job "bad" collector "x"`) {
 		t.Fatalf("reload with a missing plugin: %v", err)
 	}
@@ -91,7 +91,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestReloadDropsSeriesOfRemovedJobs(t *testing.T) {
 	hello := wat(t, "hello")
 	job := func(name string) config.Job {
-		return config.Job{Name: name, Every: time.Minute, Method: "put", Collectors: []config.Collector{collector("c", hello, "1")}}
+		return config.Job{Name: name, Every: time.Minute, Method: "put", Collectors: []config.Collector{testCollector("c", hello, "1")}}
 	}
 	gateway := config.Gateway{URL: "http://127.0.0.1:1", Timeout: time.Second}
 	a, err := New(context.Background(), &config.Config{Gateway: gateway, Jobs: []config.Job{job("a"), job("b")}}, Options{})

@@ -123,8 +123,8 @@ func (a *Agent) Status() []JobStatus {
 		r.mu.Unlock()
 		for i, c := range j.cfg.Collectors {
 			cs := CollectorStatus{Name: c.Name, Plugin: c.Plugin}
-			if c.HTTP != nil && j.remote[i] != nil {
-				cs.Plugin = j.remote[i].URL()
+			if col := j.collectors[i]; col != nil {
+				cs.Plugin = col.source()
 			}
 			if s, ok := results[c.Name]; ok {
 				cs.Ran, cs.Success, cs.Duration, cs.Samples, cs.Dropped = true, s.Success, s.Duration, s.Samples, s.Dropped

@@ -16,7 +16,7 @@ func TestStatusAndReadiness(t *testing.T) {
 		Gateway: config.Gateway{URL: "http://127.0.0.1:1", Timeout: 200 * time.Millisecond},
 		Jobs: []config.Job{{
 			Name: "j", Every: time.Second, Jitter: 10 * time.Millisecond, Method: "put", Grouping: map[string]string{"instance": "x"},
-			Collectors: []config.Collector{collector("ok", hello, "1"), collector("traps", bad, `"trap"`)},
+			Collectors: []config.Collector{testCollector("ok", hello, "1"), testCollector("traps", bad, `"trap"`)},
 		}},
 	}
 	a, err := New(context.Background(), cfg, Options{})
