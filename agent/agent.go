@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"reflect"
 	"runtime"
 	"runtime/debug"
@@ -76,7 +75,6 @@ type state struct {
 type job struct {
 	cfg        config.Job
 	collectors []collector // parallel to cfg.Collectors
-	files      []fileStamp // plugin files as loaded, to see a rebuilt one on reload
 	logger     *slog.Logger
 	record     *jobRecord // last results, for Status; survives an unchanged reload
 }
@@ -142,7 +140,6 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 		j := &job{
 			cfg:        jc,
 			collectors: make([]collector, len(jc.Collectors)),
-			files:      stampFiles(jc),
 			logger:     a.logger.With("job", jc.Name),
 			record:     &jobRecord{},
 		}
@@ -164,25 +161,17 @@ func (st *state) job(name string) *job {
 	return nil
 }
 
-// fileStamp identifies a plugin file's content cheaply.
-type fileStamp struct {
-	size    int64
-	modTime time.Time
-}
-
-func stampFiles(jc config.Job) []fileStamp {
-	stamps := make([]fileStamp, len(jc.Collectors))
-	for i, c := range jc.Collectors {
-		if fi, err := os.Stat(c.Plugin); err == nil && c.HTTP == nil {
-			stamps[i] = fileStamp{fi.Size(), fi.ModTime()}
-		}
-	}
-	return stamps
-}
-
 // unchanged reports whether jc is the job j runs, plugin files included.
 func (j *job) unchanged(jc config.Job) bool {
-	return reflect.DeepEqual(j.cfg, jc) && slices.Equal(j.files, stampFiles(jc))
+	if !reflect.DeepEqual(j.cfg, jc) {
+		return false
+	}
+	for _, col := range j.collectors {
+		if col != nil && col.changed() {
+			return false
+		}
+	}
+	return true
 }
 
 // load compiles all plugins concurrently. wazero compiles one module on one

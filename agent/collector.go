@@ -25,6 +25,9 @@ type collector interface {
 	// source is the plugin file or the endpoint URL, for logs and the
 	// status page. It holds no secret.
 	source() string
+	// changed reports whether what the collector runs changed since it
+	// was loaded (a rebuilt plugin file), so that a reload loads it again.
+	changed() bool
 }
 
 // newCollector loads what c runs: it compiles a wasm plugin (once per file
@@ -68,6 +71,8 @@ func (w *wasmCollector) run(ctx context.Context, _ string, log *slog.Logger) ([]
 
 func (w *wasmCollector) source() string { return w.cfg.Plugin }
 
+func (w *wasmCollector) changed() bool { return w.plugin.Changed() }
+
 // httpCollector POSTs the config to an endpoint that answers exposition
 // text (docs/plugin-abi.md, "HTTP plugins").
 type httpCollector struct {
@@ -80,3 +85,6 @@ func (h *httpCollector) run(ctx context.Context, job string, _ *slog.Logger) ([]
 }
 
 func (h *httpCollector) source() string { return h.client.URL() }
+
+// changed is false: an endpoint is reached anew on every run.
+func (h *httpCollector) changed() bool { return false }

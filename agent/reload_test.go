@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -109,5 +111,38 @@ func TestReloadDropsSeriesOfRemovedJobs(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(a.metrics.collectorRuns); n != 1 {
 		t.Errorf("collector run series after removing job b = %d, want 1 (job a only)", n)
+	}
+}
+
+// TestReloadLoadsARebuiltPlugin: the same config over a plugin file that
+// was rebuilt since it was loaded is a changed job, loaded anew; over the
+// same file it is unchanged.
+func TestReloadLoadsARebuiltPlugin(t *testing.T) {
+	plugin := filepath.Join(t.TempDir(), "hello.wasm")
+	b, err := os.ReadFile(wat(t, "hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(plugin, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := func() *config.Config {
+		return &config.Config{Gateway: config.Gateway{URL: "http://127.0.0.1:1", Timeout: time.Second}, Jobs: []config.Job{{
+			Name: "j", Every: time.Minute, Method: "put", Collectors: []config.Collector{testCollector("c", plugin, "1")}}}}
+	}
+	a, err := New(context.Background(), cfg(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	if res, err := a.Reload(context.Background(), cfg()); err != nil || !slices.Equal(res.Unchanged, []string{"j"}) {
+		t.Fatalf("reload over the same file: %+v, %v; want j unchanged", res, err)
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(plugin, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := a.Reload(context.Background(), cfg()); err != nil || !slices.Equal(res.Changed, []string{"j"}) {
+		t.Fatalf("reload over a rebuilt file: %+v, %v; want j changed", res, err)
 	}
 }

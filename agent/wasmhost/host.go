@@ -135,11 +135,24 @@ type runtimeKey struct {
 // pluginKey identifies a compiled plugin. Size and modification time are in
 // it so that a plugin file rebuilt in place is compiled anew on the next
 // load (a config reload), not served stale.
+// pluginKey identifies a compiled plugin: the file, as it was when loaded
+// (size and modification time: a rebuilt file is another plugin), and the
+// memory limit it was compiled for.
 type pluginKey struct {
 	path    string
 	pages   uint32
 	size    int64
 	modTime int64
+}
+
+// fileStamp is what a pluginKey records of the file at path; zero if it
+// cannot be read (then the load fails and says why).
+func fileStamp(path string) (size, modTime int64) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0
+	}
+	return fi.Size(), fi.ModTime().UnixNano()
 }
 
 type loadEntry struct {
@@ -236,9 +249,7 @@ func (h *Host) Load(ctx context.Context, path string, memoryLimit uint64) (*Plug
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
 	key := pluginKey{path: abs, pages: Pages(memoryLimit)}
-	if fi, err := os.Stat(abs); err == nil {
-		key.size, key.modTime = fi.Size(), fi.ModTime().UnixNano()
-	}
+	key.size, key.modTime = fileStamp(abs)
 	h.mu.Lock()
 	if e, ok := h.plugins[key]; ok {
 		h.mu.Unlock()
@@ -308,6 +319,7 @@ func (h *Host) compile(ctx context.Context, key pluginKey) (*Plugin, error) {
 	h.logger.Debug("plugin compiled", "plugin", key.path, "form", form.String(), "duration", took, "memory_limit_pages", key.pages)
 	return &Plugin{
 		host:        h,
+		key:         key,
 		name:        name,
 		path:        key.path,
 		rt:          r,

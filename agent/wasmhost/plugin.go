@@ -24,6 +24,7 @@ import (
 // Plugin is a compiled module, ready to run. It is safe for concurrent use.
 type Plugin struct {
 	host     *Host
+	key      pluginKey
 	name     string
 	path     string
 	rt       wazero.Runtime
@@ -48,6 +49,14 @@ func (p *Plugin) Form() Form { return p.form }
 
 // Path is the plugin file's absolute path.
 func (p *Plugin) Path() string { return p.path }
+
+// Changed reports whether the file at Path is no longer the one loaded: it
+// was rebuilt (another size or modification time) or removed. Loading it
+// again compiles the new file.
+func (p *Plugin) Changed() bool {
+	size, modTime := fileStamp(p.path)
+	return size != p.key.size || modTime != p.key.modTime
+}
 
 // Sandbox is what a run is granted. The zero value grants nothing: no
 // files, no environment variables.
