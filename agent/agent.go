@@ -26,9 +26,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pushagent/pushagent/agent/config"
-	"github.com/pushagent/pushagent/agent/expire"
 	"github.com/pushagent/pushagent/agent/merge"
-	"github.com/pushagent/pushagent/agent/push"
 	"github.com/pushagent/pushagent/agent/schedule"
 	"github.com/pushagent/pushagent/agent/wasmhost"
 )
@@ -63,10 +61,9 @@ type Agent struct {
 
 // state is one loaded config: the gateway client and the prepared jobs.
 type state struct {
-	cfg     *config.Config
-	pusher  *push.Client
-	sweeper *expire.Sweeper
-	jobs    []*job
+	cfg  *config.Config
+	out  output // the gateway; several outputs per job are to come
+	jobs []*job
 }
 
 // job is one configured job as loaded. Its gateway client and sweeper are
@@ -111,24 +108,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 // unchanged from prev (and whose gateway is the same) are taken over as
 // they are, so a reload neither recompiles nor reschedules them.
 func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*state, error) {
-	pusher, err := push.New(cfg.Gateway)
-	if err != nil {
-		return nil, err
-	}
-	pusher.OnAttempt = func(op, job string) {
-		if op == "push" {
-			a.metrics.pushAttempts.WithLabelValues(job).Inc()
-		}
-	}
-	sweeper, err := expire.New(expire.Options{Gateway: cfg.Gateway, Logger: a.logger, Expired: a.metrics.expired})
-	if err != nil {
-		return nil, err
-	}
+	var out output
 	sameGateway := prev != nil && reflect.DeepEqual(prev.cfg.Gateway, cfg.Gateway)
 	if sameGateway {
-		pusher, sweeper = prev.pusher, prev.sweeper // keeps the sweeper's schedule across reloads
+		out = prev.out // keeps the expiry schedule across reloads
+	} else {
+		gw, err := newPushgateway(cfg.Gateway, a.metrics, a.logger)
+		if err != nil {
+			return nil, err
+		}
+		out = gw
 	}
-	st := &state{cfg: cfg, pusher: pusher, sweeper: sweeper}
+	st := &state{cfg: cfg, out: out}
 	var fresh []*job
 	for _, jc := range cfg.Jobs {
 		if sameGateway {
@@ -300,21 +291,21 @@ func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collec
 	return merge.Result{Collector: c.Name, Plugin: plugin, Labels: c.Labels, SeriesLimit: c.SeriesLimit, Output: out, Err: err, Duration: took}
 }
 
-// Push sends a collection to the gateway of the current config.
+// Push sends a collection to the output of the current config.
 func (a *Agent) Push(ctx context.Context, c *Collection) error {
-	return a.push(ctx, a.cur.Load().pusher, c)
+	return a.push(ctx, a.cur.Load().out, c)
 }
 
-func (a *Agent) push(ctx context.Context, p *push.Client, c *Collection) error {
+func (a *Agent) push(ctx context.Context, out output, c *Collection) error {
 	start := time.Now()
-	err := p.Push(ctx, c.Job, c.Grouping, c.Method, gatherer(c.Families))
-	a.metrics.observePush(c.Job, err, time.Since(start))
+	err := out.push(ctx, c)
+	reason := ""
+	if err != nil {
+		reason = out.reason(err)
+	}
+	a.metrics.observePush(c.Job, reason, err, time.Since(start))
 	return err
 }
-
-type gatherer []*dto.MetricFamily
-
-func (g gatherer) Gather() ([]*dto.MetricFamily, error) { return g, nil }
 
 // runJob is one scheduled run: collect, merge, push. The run (including
 // push retries) ends by deadline, the time the next run is due, so a newer
@@ -337,33 +328,17 @@ func (a *Agent) runJob(ctx context.Context, j *job, deadline time.Duration) {
 			failed++
 		}
 	}
-	st := a.cur.Load()
-	err := a.push(ctx, st.pusher, c)
+	out := a.cur.Load().out
+	kind, url := out.describe()
+	err := a.push(ctx, out, c)
 	j.record.finish(start, c.Statuses, err)
 	if err != nil {
-		reason := "other"
-		if perr := (*push.Error)(nil); errors.As(err, &perr) {
-			reason = perr.Reason
-		}
-		j.logger.Error("push failed", "gateway", st.pusher.URL(), "reason", reason, "err", err)
+		j.logger.Error("push failed", kind, url, "reason", out.reason(err), "err", err)
 		return
 	}
-	j.logger.Info("pushed", "gateway", st.pusher.URL(), "collectors", len(c.Statuses), "failed_collectors", failed,
+	j.logger.Info("pushed", kind, url, "collectors", len(c.Statuses), "failed_collectors", failed,
 		"series", countSeries(c.Families), "duration", time.Since(start).Round(time.Millisecond))
-	a.expire(ctx, st, j)
-}
-
-// expire deletes the groups of j's dead replicas at the gateway: right
-// after a successful push, so that j's own group is fresh and the sweeper
-// can check the clocks against it, and at most once per expire_after/4.
-func (a *Agent) expire(ctx context.Context, st *state, j *job) {
-	now := time.Now()
-	if j.cfg.ExpireAfter <= 0 || !st.sweeper.Due(j.cfg.Name, j.cfg.ExpireAfter, now) {
-		return
-	}
-	if _, err := st.sweeper.Sweep(ctx, j.cfg.Name, j.cfg.Grouping, j.cfg.ExpireAfter, now); err != nil {
-		j.logger.Warn("expiring stale groups failed", "gateway", st.pusher.URL(), "err", err)
-	}
+	out.afterPush(ctx, j.cfg, j.logger)
 }
 
 func countSeries(fams []*dto.MetricFamily) int {
@@ -396,7 +371,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.sched = s
 	s.Start()
 	a.mu.Unlock()
-	a.logger.Info("agent started", "jobs", len(st.jobs), "gateway", st.pusher.URL())
+	kind, url := st.out.describe()
+	a.logger.Info("agent started", "jobs", len(st.jobs), kind, url)
 	a.warnTimeouts(st.cfg)
 	<-ctx.Done()
 
@@ -413,16 +389,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if skipped > 0 {
 			j.logger.Info("runs skipped because the previous run was still going", "skipped", skipped)
 		}
-		if !j.cfg.DeleteOnShutdown {
-			continue
-		}
-		dctx, dcancel := context.WithTimeout(context.Background(), st.cfg.Gateway.Timeout)
-		if derr := st.pusher.Delete(dctx, j.cfg.Name, j.cfg.Grouping); derr != nil {
-			j.logger.Error("delete on shutdown failed", "gateway", st.pusher.URL(), "err", derr)
-		} else {
-			j.logger.Info("group deleted from the gateway", "gateway", st.pusher.URL())
-		}
-		dcancel()
+		st.out.shutdown(context.Background(), j.cfg, j.logger)
 	}
 	return err
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/merge"
-	pushclient "github.com/pushagent/pushagent/agent/push"
 	"github.com/pushagent/pushagent/agent/wasmhost"
 	"github.com/pushagent/pushagent/internal/benchplugin/collect"
 	"github.com/pushagent/pushagent/internal/testenv"
@@ -223,11 +222,11 @@ func BenchmarkPush(b *testing.B) {
 	})
 	b.Run("agent", func(b *testing.B) {
 		a := &Agent{metrics: newSelfMetrics(nil)}
-		pc, err := pushclient.New(config.Gateway{URL: gw.URL, Timeout: 10 * time.Second, BasicAuth: &config.BasicAuth{Username: "u", Password: "p"}})
+		out, err := newPushgateway(config.Gateway{URL: gw.URL, Timeout: 10 * time.Second, BasicAuth: &config.BasicAuth{Username: "u", Password: "p"}}, a.metrics, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		a.cur.Store(&state{pusher: pc})
+		a.cur.Store(&state{out: out})
 		c := &Collection{Job: "bench", Grouping: map[string]string{"instance": "a"}, Method: "put", Families: fams}
 		for b.Loop() {
 			if err := a.Push(context.Background(), c); err != nil {

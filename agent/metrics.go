@@ -11,7 +11,6 @@ import (
 
 	"github.com/pushagent/pushagent/agent/httpplugin"
 	"github.com/pushagent/pushagent/agent/merge"
-	"github.com/pushagent/pushagent/agent/push"
 	"github.com/pushagent/pushagent/agent/wasmhost"
 )
 
@@ -107,17 +106,14 @@ func (m *selfMetrics) observeCollector(job string, st merge.Status) {
 	m.collectorSamples.WithLabelValues(job, st.Collector).Set(float64(st.Samples))
 }
 
-func (m *selfMetrics) observePush(job string, err error, took time.Duration) {
+// observePush counts one push; reason classifies a failed one (the
+// output's own classification).
+func (m *selfMetrics) observePush(job, reason string, err error, took time.Duration) {
 	m.pushes.WithLabelValues(job).Inc()
 	m.pushDuration.WithLabelValues(job).Observe(took.Seconds())
 	if err == nil {
 		m.lastPush.WithLabelValues(job).SetToCurrentTime()
 		return
-	}
-	reason := "other"
-	var perr *push.Error
-	if errors.As(err, &perr) {
-		reason = perr.Reason
 	}
 	m.pushFailures.WithLabelValues(job, reason).Inc()
 }
