@@ -54,7 +54,7 @@ func BenchmarkEnsureTermination(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			fn := mod.ExportedFunction(CollectExport)
+			fn := mod.ExportedFunction(collectExport)
 			for b.Loop() {
 				in.Reset([]byte(`{"series":20}`))
 				out.Reset()

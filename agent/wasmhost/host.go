@@ -40,10 +40,10 @@ import (
 // built for a future, incompatible ABI is refused at load instead of
 // misbehaving at run time.
 const (
-	HostModule     = abi.HostModule
-	CollectExport  = abi.CollectExport
-	InitExport     = "_initialize"
-	StartExport    = "_start"
+	hostModule     = abi.HostModule
+	collectExport  = abi.CollectExport
+	initExport     = "_initialize"
+	startExport    = "_start"
 	wasiModuleName = wasi_snapshot_preview1.ModuleName
 	// interruptGlobal is the flag the instrumentation adds to a module; a
 	// watchdog sets it when the run's context ends.
@@ -51,22 +51,22 @@ const (
 	pageSize        = 65536
 )
 
-// Form is the shape of a plugin module.
-type Form int
+// moduleForm is the shape of a plugin module.
+type moduleForm int
 
 const (
 	// Command modules export _start and get a fresh instance per run.
-	Command Form = iota + 1
+	commandForm moduleForm = iota + 1
 	// Reactor modules export _initialize and pushagent_collect; instances
 	// are kept warm and reused.
-	Reactor
+	reactorForm
 )
 
-func (f Form) String() string {
+func (f moduleForm) String() string {
 	switch f {
-	case Command:
+	case commandForm:
 		return "command"
-	case Reactor:
+	case reactorForm:
 		return "reactor"
 	}
 	return "unknown"
@@ -222,15 +222,15 @@ func (h *Host) runtime(ctx context.Context, key runtimeKey) (wazero.Runtime, err
 	}
 	if err := instantiateHostModule(ctx, r); err != nil {
 		_ = r.Close(ctx)
-		return nil, fmt.Errorf("instantiate %s: %w", HostModule, err)
+		return nil, fmt.Errorf("instantiate %s: %w", hostModule, err)
 	}
 	h.runtimes[key] = r
 	return r, nil
 }
 
-// Pages converts a memory limit in bytes to wasm pages, rounding down and
+// memoryPages converts a memory limit in bytes to wasm pages, rounding down and
 // never below one page.
-func Pages(limit uint64) uint32 {
+func memoryPages(limit uint64) uint32 {
 	p := limit / pageSize
 	if p < 1 {
 		p = 1
@@ -248,7 +248,7 @@ func (h *Host) Load(ctx context.Context, path string, memoryLimit uint64) (*Plug
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
-	key := pluginKey{path: abs, pages: Pages(memoryLimit)}
+	key := pluginKey{path: abs, pages: memoryPages(memoryLimit)}
 	key.size, key.modTime = fileStamp(abs)
 	h.mu.Lock()
 	if e, ok := h.plugins[key]; ok {
@@ -347,12 +347,12 @@ func compileModule(ctx context.Context, r wazero.Runtime, bin []byte) (cm wazero
 // checkModule refuses modules the host cannot serve, with the reason, so a
 // user learns it at load rather than from a failed run: every imported
 // function must exist in WASI or pushagent_v1 with the same signature.
-func checkModule(r wazero.Runtime, cm wazero.CompiledModule) (Form, error) {
+func checkModule(r wazero.Runtime, cm wazero.CompiledModule) (moduleForm, error) {
 	var missing, mismatched []string
 	for _, imp := range cm.ImportedFunctions() {
 		mod, fn, _ := imp.Import()
 		var have api.FunctionDefinition
-		if mod == wasiModuleName || mod == HostModule {
+		if mod == wasiModuleName || mod == hostModule {
 			if m := r.Module(mod); m != nil {
 				have = m.ExportedFunctionDefinitions()[fn]
 			}
@@ -367,7 +367,7 @@ func checkModule(r wazero.Runtime, cm wazero.CompiledModule) (Form, error) {
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		return 0, fmt.Errorf("imports %s, which the host does not provide (available: WASI preview 1 %q and %s functions %s)",
-			strings.Join(missing, ", "), wasiModuleName, HostModule, strings.Join(hostFunctionNames(), ", "))
+			strings.Join(missing, ", "), wasiModuleName, hostModule, strings.Join(hostFunctionNames(), ", "))
 	}
 	if len(mismatched) > 0 {
 		sort.Strings(mismatched)
@@ -381,26 +381,26 @@ func checkModule(r wazero.Runtime, cm wazero.CompiledModule) (Form, error) {
 	if _, ok := cm.ExportedMemories()["memory"]; !ok {
 		return 0, errors.New(`does not export its memory as "memory", as WASI requires`)
 	}
-	_, hasStart := exports[StartExport]
-	_, hasInit := exports[InitExport]
-	fn, hasCollect := exports[CollectExport]
+	_, hasStart := exports[startExport]
+	_, hasInit := exports[initExport]
+	fn, hasCollect := exports[collectExport]
 	// A module with _start but no _initialize is a command even if it also
 	// exports pushagent_collect: that is what a Go SDK plugin built without
 	// -buildmode=c-shared looks like, and calling its collect function
 	// before its runtime started would trap.
 	if hasStart && !hasInit {
-		return Command, nil
+		return commandForm, nil
 	}
 	if hasCollect {
 		if len(fn.ParamTypes()) != 0 || len(fn.ResultTypes()) != 1 || fn.ResultTypes()[0] != api.ValueTypeI32 {
-			return 0, fmt.Errorf("exports %s with the wrong signature; ABI v1 wants () -> i32", CollectExport)
+			return 0, fmt.Errorf("exports %s with the wrong signature; ABI v1 wants () -> i32", collectExport)
 		}
-		return Reactor, nil
+		return reactorForm, nil
 	}
 	if hasStart {
-		return Command, nil
+		return commandForm, nil
 	}
-	return 0, fmt.Errorf("exports neither %s (reactor) nor %s (command); see docs/plugin-abi.md", CollectExport, StartExport)
+	return 0, fmt.Errorf("exports neither %s (reactor) nor %s (command); see docs/plugin-abi.md", collectExport, startExport)
 }
 
 func signature(f api.FunctionDefinition) string {

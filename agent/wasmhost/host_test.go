@@ -48,8 +48,8 @@ func TestCommandReadsConfigWritesOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Form() != Command {
-		t.Fatalf("form = %v, want command", p.Form())
+	if p.form != commandForm {
+		t.Fatalf("form = %v, want command", p.form)
 	}
 	for _, cfg := range []string{"a", "second run"} {
 		out, err := p.Run(context.Background(), Request{Config: []byte(cfg)})
@@ -68,8 +68,8 @@ func TestReactorWarmInstanceFreshStdin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Form() != Reactor {
-		t.Fatalf("form = %v, want reactor", p.Form())
+	if p.form != reactorForm {
+		t.Fatalf("form = %v, want reactor", p.form)
 	}
 	var logs testenv.Logs
 	for i, cfg := range []string{"one", "two", "three"} {
@@ -331,18 +331,18 @@ func TestGoSDKPluginBothForms(t *testing.T) {
 	h := newHost(t, Options{})
 	for _, tc := range []struct {
 		path     string
-		form     Form
+		form     moduleForm
 		lastRuns string
 	}{
-		{command, Command, "example_runs_total 1\n"},
-		{reactor, Reactor, "example_runs_total 3\n"},
+		{command, commandForm, "example_runs_total 1\n"},
+		{reactor, reactorForm, "example_runs_total 3\n"},
 	} {
 		p, err := h.Load(context.Background(), tc.path, 32<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Form() != tc.form {
-			t.Fatalf("%s: form %v, want %v", filepath.Base(tc.path), p.Form(), tc.form)
+		if p.form != tc.form {
+			t.Fatalf("%s: form %v, want %v", filepath.Base(tc.path), p.form, tc.form)
 		}
 		var out []byte
 		for i := 0; i < 3; i++ {

@@ -79,7 +79,7 @@ func hostFunctionNames() []string {
 }
 
 func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
-	b := r.NewHostModuleBuilder(HostModule)
+	b := r.NewHostModuleBuilder(hostModule)
 	for _, name := range hostFunctionNames() {
 		f := hostFunctions[name]
 		b.NewFunctionBuilder().

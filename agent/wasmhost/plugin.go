@@ -29,7 +29,7 @@ type Plugin struct {
 	path     string
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
-	form     Form
+	form     moduleForm
 	pages    uint32
 	// guarded says the module was instrumented with an inline interrupt
 	// check and runs without wazero's close-on-context-done.
@@ -43,9 +43,6 @@ type Plugin struct {
 	pools   map[string]*pool
 	created atomic.Int64 // instances ever created (reactor and command)
 }
-
-// Form reports whether the plugin is a command or a reactor.
-func (p *Plugin) Form() Form { return p.form }
 
 // Path is the plugin file's absolute path.
 func (p *Plugin) Path() string { return p.path }
@@ -118,14 +115,14 @@ const (
 
 // ErrOutputTooLarge is returned (wrapped) when a plugin writes more than
 // Request.MaxOutput bytes to stdout.
-var ErrOutputTooLarge = errors.New("output exceeds max_output")
+var ErrOutputTooLarge = errors.New("wasmhost: output exceeds max_output")
 
 // Kinds of run failure, for errors.Is: the agent counts failures by kind.
 var (
-	ErrTimeout     = errors.New("timed out")
-	ErrTrap        = errors.New("trapped")
-	ErrExit        = errors.New("failed")
-	ErrOutOfMemory = errors.New("ran out of memory")
+	ErrTimeout     = errors.New("wasmhost: timed out")
+	ErrTrap        = errors.New("wasmhost: trapped")
+	ErrExit        = errors.New("wasmhost: the plugin reported failure")
+	ErrOutOfMemory = errors.New("wasmhost: the plugin ran out of memory")
 )
 
 // Run executes one collection and returns what the plugin wrote to stdout.
@@ -156,9 +153,9 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 		memUsed uint32 // linear memory at the end of the run, in bytes
 	)
 	switch p.form {
-	case Command:
+	case commandForm:
 		memUsed, err = p.runCommand(ctx, req, stdout, stderr)
-	case Reactor:
+	case reactorForm:
 		memUsed, err = p.runReactor(ctx, req, stdout, stderr)
 	}
 	stderr.flush()
@@ -172,7 +169,7 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 		// its memory ended at the limit or it said so itself.
 		limit := uint64(p.pages) * pageSize
 		if uint64(memUsed)+pageSize >= limit || stderr.sawOOM {
-			err = fmt.Errorf("%w (the plugin %w: its memory_limit is %s; raise memory_limit)", err, ErrOutOfMemory, formatBytes(limit))
+			err = fmt.Errorf("%w (%w: its memory_limit is %s; raise memory_limit)", err, ErrOutOfMemory, formatBytes(limit))
 		}
 		return nil, fmt.Errorf("plugin %s: %w", p.name, err)
 	}
@@ -282,7 +279,7 @@ func (p *Plugin) runCommand(ctx context.Context, req Request, stdout, stderr io.
 		return 0, err
 	}
 	defer mod.Close(context.WithoutCancel(ctx))
-	_, _, err = p.call(ctx, mod, mod.ExportedFunction(StartExport))
+	_, _, err = p.call(ctx, mod, mod.ExportedFunction(startExport))
 	var mem uint32
 	if m := mod.Memory(); m != nil {
 		mem = m.Size()
@@ -543,7 +540,7 @@ func (p *Plugin) runReactor(ctx context.Context, req Request, stdout, stderr io.
 		return mem, err
 	}
 	if code := uint32(res[0]); code != 0 {
-		return mem, fmt.Errorf("%s returned %d: %w", CollectExport, code, ErrExit)
+		return mem, fmt.Errorf("%s returned %d: %w", collectExport, code, ErrExit)
 	}
 	return mem, nil
 }
@@ -568,7 +565,7 @@ func (p *Plugin) newInstance(ctx context.Context, req Request, stdout, stderr io
 	p.created.Add(1)
 	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, p.host.alloc), p.compiled, cfg)
 	if err == nil {
-		if init := mod.ExportedFunction(InitExport); init != nil {
+		if init := mod.ExportedFunction(initExport); init != nil {
 			var dirty bool
 			if _, dirty, err = p.call(ctx, mod, init); err == nil && dirty {
 				err = errInterrupted // the flag is up: the first call would trap
@@ -580,10 +577,10 @@ func (p *Plugin) newInstance(ctx context.Context, req Request, stdout, stderr io
 			_ = mod.Close(context.WithoutCancel(ctx))
 		}
 		release()
-		return nil, fmt.Errorf("%s: %w", InitExport, err)
+		return nil, fmt.Errorf("%s: %w", initExport, err)
 	}
 	in.mod, in.release = mod, release
-	in.collect = mod.ExportedFunction(CollectExport)
+	in.collect = mod.ExportedFunction(collectExport)
 	return in, nil
 }
 
