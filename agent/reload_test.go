@@ -34,7 +34,7 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 	go func() { done <- a.Run(ctx) }()
 
 	runs := func(job string) float64 { return testutil.ToFloat64(a.metrics.runs.WithLabelValues(job)) }
-	waitUntil(t, "first runs", func() bool { return runs("keep") >= 2 && runs("drop") >= 2 })
+	testenv.Eventually(t, 15*time.Second, "first runs", func() bool { return runs("keep") >= 2 && runs("drop") >= 2 })
 
 	// An invalid plugin in the new config: rejected, nothing changes.
 	broken := &config.Config{Gateway: gateway, Jobs: []config.Job{mk("keep", "1"),
@@ -76,17 +76,6 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

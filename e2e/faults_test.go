@@ -330,7 +330,7 @@ jobs:
 		t.Fatal(err)
 	}
 	a.agentProc = startAgent(t, bin, nil, "run", "--config", path, "--cache-dir", "", "--listen", a.listen)
-	waitFor(t, 30*time.Second, "the agent's /metrics", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the agent's /metrics", func() bool {
 		_, err := a.scrape()
 		return err == nil
 	})
@@ -471,22 +471,11 @@ func gatewayState(t *testing.T, gw *testenv.Pushgateway, job string) (float64, b
 func waitState(t *testing.T, gw *testenv.Pushgateway, a *faultAgent, want int, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	waitFor(t, within, fmt.Sprintf("%s %d at the gateway", stateMetric, want), func() bool {
+	testenv.Eventually(t, within, fmt.Sprintf("%s %d at the gateway", stateMetric, want), func() bool {
 		v, ok := gatewayState(t, gw, a.job)
 		return ok && v == float64(want)
 	})
 	return time.Since(start)
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v", what, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // window measures what happened at the proxy and in the agent's counters
@@ -524,7 +513,7 @@ func TestFaultGatewayDownAtStart(t *testing.T) {
 	a := startFaultAgent(t, faultAgentOptions{job: "fault-down-at-start", gatewayURL: p.URL})
 	a.writeState(t, 1)
 
-	waitFor(t, 10*time.Second, "two failed pushes with reason network", func() bool { return a.failures(t, "network") >= 2 })
+	testenv.Eventually(t, 10*time.Second, "two failed pushes with reason network", func() bool { return a.failures(t, "network") >= 2 })
 	w := observe(t, p, a, 3*time.Second, "network")
 	if w.runs+float64(w.skipped) < 2 || w.failures["network"] < w.runs-1 {
 		t.Errorf("while the gateway was down: %v runs (%d skipped), %v network failures; want the job to keep running and each run to fail with network", w.runs, w.skipped, w.failures["network"])
@@ -592,7 +581,7 @@ func TestFaultWrongCredentials(t *testing.T) {
 	a := startFaultAgent(t, faultAgentOptions{job: "fault-credentials", gatewayURL: p.URL, username: "pusher", password: wrong})
 	a.writeState(t, 1)
 
-	waitFor(t, 10*time.Second, "a failed push with reason http_401", func() bool { return a.failures(t, "http_401") >= 1 })
+	testenv.Eventually(t, 10*time.Second, "a failed push with reason http_401", func() bool { return a.failures(t, "http_401") >= 1 })
 	for _, code := range []int{http.StatusUnauthorized, http.StatusForbidden} {
 		if code == http.StatusForbidden {
 			p.set(fault{kind: answer, status: code})
@@ -648,7 +637,7 @@ func TestFaultInconsistentMetrics(t *testing.T) {
 	a := startFaultAgent(t, faultAgentOptions{job: "fault-inconsistent", gatewayURL: p.URL})
 	a.writeState(t, 1)
 
-	waitFor(t, 10*time.Second, "a failed push with reason http_400", func() bool { return a.failures(t, "http_400") >= 1 })
+	testenv.Eventually(t, 10*time.Second, "a failed push with reason http_400", func() bool { return a.failures(t, "http_400") >= 1 })
 	w := observe(t, p, a, 4*time.Second, "http_400")
 	if len(w.reqs) > int(w.runs)+1 {
 		t.Errorf("%d requests in %v runs; a 400 must not be retried", len(w.reqs), w.runs)
@@ -843,7 +832,7 @@ func TestFaultReasonsOnAgentMetrics(t *testing.T) {
 	for _, s := range steps {
 		p.set(s.f)
 		before := a.failures(t, s.reason)
-		waitFor(t, 8*time.Second, fmt.Sprintf("pushagent_push_failures_total{reason=%q} to rise under %v", s.reason, s.f), func() bool {
+		testenv.Eventually(t, 8*time.Second, fmt.Sprintf("pushagent_push_failures_total{reason=%q} to rise under %v", s.reason, s.f), func() bool {
 			return a.failures(t, s.reason) >= before+2
 		})
 		got[s.reason] = a.failures(t, s.reason)
@@ -886,7 +875,7 @@ func TestFaultFailedPushDoesNotSkipNextRun(t *testing.T) {
 	p := startFaultProxy(t, gw.URL, fault{kind: answer, status: http.StatusServiceUnavailable})
 	a := startFaultAgent(t, faultAgentOptions{job: "fault-no-skip", gatewayURL: p.URL})
 	a.writeState(t, 1)
-	waitFor(t, 10*time.Second, "a failed push", func() bool { return a.failures(t, "http_503") >= 1 })
+	testenv.Eventually(t, 10*time.Second, "a failed push", func() bool { return a.failures(t, "http_503") >= 1 })
 	for _, f := range []fault{{kind: answer, status: http.StatusServiceUnavailable}, {kind: hang}} {
 		p.set(f)
 		w := observe(t, p, a, 6*time.Second)

@@ -46,21 +46,21 @@ func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 	}
 	write("one")
 	a := startAgent(t, agentBin, nil, "run", "--config", cfgPath, "--cache-dir", "")
-	eventually(t, "job one pushed", 20*time.Second, hasJob("one"))
+	testenv.Eventually(t, 20*time.Second, "job one pushed", hasJob("one"))
 
 	// An invalid config: rejected with its problem, the old one keeps going.
 	if err := os.WriteFile(cfgPath, []byte("gateway: {url: x}\njobs: [{name: one, evry: 1s}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "invalid config rejected", 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "invalid config rejected", func() bool {
 		return strings.Contains(a.log(), "reload rejected") && strings.Contains(a.log(), "jobs[0].evry")
 	})
 	before := countLines(a.log(), "msg=pushed job=one")
-	eventually(t, "job one keeps pushing", 10*time.Second, func() bool { return countLines(a.log(), "msg=pushed job=one") >= before+2 })
+	testenv.Eventually(t, 10*time.Second, "job one keeps pushing", func() bool { return countLines(a.log(), "msg=pushed job=one") >= before+2 })
 
 	// A valid change on disk is picked up by the file watch.
 	write("one", "two")
-	eventually(t, "job two added by the file watch", 10*time.Second, hasJob("two"))
+	testenv.Eventually(t, 10*time.Second, "job two added by the file watch", hasJob("two"))
 	if !strings.Contains(a.log(), `msg="config reloaded" trigger="file changed" added=[two]`) {
 		t.Errorf("reload not logged as expected:\n%s", a.log())
 	}
@@ -68,20 +68,9 @@ func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 	// SIGHUP reloads too (here the file did not change, then it did).
 	write("one", "two", "three")
 	_ = a.cmd.Process.Signal(syscall.SIGHUP)
-	eventually(t, "job three added", 10*time.Second, hasJob("three"))
-	eventually(t, "SIGHUP reload logged", 5*time.Second, func() bool { return strings.Contains(a.log(), `trigger=SIGHUP`) })
+	testenv.Eventually(t, 10*time.Second, "job three added", hasJob("three"))
+	testenv.Eventually(t, 5*time.Second, "SIGHUP reload logged", func() bool { return strings.Contains(a.log(), `trigger=SIGHUP`) })
 	a.stop(t)
-}
-
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func countLines(s, substr string) int {
@@ -134,8 +123,8 @@ func TestReloadOnConfigMapSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startAgent(t, agentBin, nil, "run", "--config", filepath.Join(mount, "schedules.yaml"), "--cache-dir", "")
-	eventually(t, "cm-one pushed", 20*time.Second, func() bool { return strings.Contains(gw.Metrics(t), `job="cm-one"`) })
+	testenv.Eventually(t, 20*time.Second, "cm-one pushed", func() bool { return strings.Contains(gw.Metrics(t), `job="cm-one"`) })
 	version("..v2", "cm-one", "cm-two")
-	eventually(t, "cm-two added after the ..data swap", 10*time.Second, func() bool { return strings.Contains(gw.Metrics(t), `job="cm-two"`) })
+	testenv.Eventually(t, 10*time.Second, "cm-two added after the ..data swap", func() bool { return strings.Contains(gw.Metrics(t), `job="cm-two"`) })
 	a.stop(t)
 }

@@ -82,8 +82,8 @@ jobs:
 
 	listen := testenv.FreeAddr(t)
 	a := startAgent(t, agentBin, env, "run", "--config", cfg, "--cache-dir", "", "--listen", listen, "--log-level", "debug")
-	eventually(t, "failed pushes logged", 20*time.Second, func() bool { return strings.Contains(a.log(), "push failed") })
-	eventually(t, "the HTTP plugin got its credentials", 10*time.Second, func() bool { return strings.Contains(a.log(), "backend down") })
+	testenv.Eventually(t, 20*time.Second, "failed pushes logged", func() bool { return strings.Contains(a.log(), "push failed") })
+	testenv.Eventually(t, 10*time.Second, "the HTTP plugin got its credentials", func() bool { return strings.Contains(a.log(), "backend down") })
 	resp, err := http.Get("http://" + listen + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -9,22 +9,11 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/goleak"
+
+	"github.com/pushagent/pushagent/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// waitFor polls cond on the real clock: gocron's goroutines react to the
-// fake clock asynchronously.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func TestIntervalRunsAtStartThenEveryInterval(t *testing.T) {
 	clock := clockwork.NewFakeClock()
@@ -37,11 +26,11 @@ func TestIntervalRunsAtStartThenEveryInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Start()
-	waitFor(t, "the immediate first run", func() bool { return runs.Load() == 1 })
+	testenv.Eventually(t, 5*time.Second, "the immediate first run", func() bool { return runs.Load() == 1 })
 	for want := int32(2); want <= 4; want++ {
 		_ = clock.BlockUntilContext(context.Background(), 1)
 		clock.Advance(10 * time.Second)
-		waitFor(t, "the next interval run", func() bool { return runs.Load() == want })
+		testenv.Eventually(t, 5*time.Second, "the next interval run", func() bool { return runs.Load() == want })
 	}
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
@@ -76,13 +65,13 @@ func TestSlowRunIsNotOverlappedAndSkipsAreCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Start()
-	waitFor(t, "first runs", func() bool { return slowRuns.Load() == 1 && fastRuns.Load() == 1 })
+	testenv.Eventually(t, 5*time.Second, "first runs", func() bool { return slowRuns.Load() == 1 && fastRuns.Load() == 1 })
 	for i := 2; i <= 4; i++ {
 		clock.Advance(time.Second)
 		want := int32(i)
-		waitFor(t, "fast job keeps running while slow one hangs", func() bool { return fastRuns.Load() == want })
+		testenv.Eventually(t, 5*time.Second, "fast job keeps running while slow one hangs", func() bool { return fastRuns.Load() == want })
 	}
-	waitFor(t, "skips counted", func() bool { _, skipped := s.Stats("slow"); return skipped == 3 && onSkip.Load() == 3 })
+	testenv.Eventually(t, 5*time.Second, "skips counted", func() bool { _, skipped := s.Stats("slow"); return skipped == 3 && onSkip.Load() == 3 })
 	close(release)
 	if got := maxConcurrent.Load(); got != 1 {
 		t.Errorf("slow job ran %d times at once", got)
@@ -112,7 +101,7 @@ func TestJitterDelaysTheRun(t *testing.T) {
 		t.Fatal("ran before its jitter elapsed")
 	}
 	clock.Advance(5 * time.Second)
-	waitFor(t, "run after jitter", func() bool { return runs.Load() == 1 })
+	testenv.Eventually(t, 5*time.Second, "run after jitter", func() bool { return runs.Load() == 1 })
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +124,7 @@ func TestCronSchedule(t *testing.T) {
 		t.Errorf("next run = %v, want the top of the next minute", next)
 	}
 	clock.Advance(30 * time.Second)
-	waitFor(t, "cron run", func() bool { return runs.Load() == 1 })
+	testenv.Eventually(t, 5*time.Second, "cron run", func() bool { return runs.Load() == 1 })
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +169,7 @@ func TestRemoveAndReAddKeepsTheOverlapGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Start()
-	waitFor(t, "old run", func() bool { return oldRuns.Load() == 1 })
+	testenv.Eventually(t, 5*time.Second, "old run", func() bool { return oldRuns.Load() == 1 })
 	if err := s.Remove("j"); err != nil {
 		t.Fatal(err)
 	}
@@ -188,14 +177,14 @@ func TestRemoveAndReAddKeepsTheOverlapGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The new definition fires at once, but the old run is still going.
-	waitFor(t, "skip while the old run goes on", func() bool { _, skipped := s.Stats("j"); return skipped >= 1 })
+	testenv.Eventually(t, 5*time.Second, "skip while the old run goes on", func() bool { _, skipped := s.Stats("j"); return skipped >= 1 })
 	if newRuns.Load() != 0 {
 		t.Fatal("new definition ran while the old run was still going")
 	}
 	close(release)
 	// Advance until the new definition's timer has been set and fired; how
 	// soon gocron re-arms it after the skip is not ours to know.
-	waitFor(t, "new definition runs after the old run ended", func() bool {
+	testenv.Eventually(t, 5*time.Second, "new definition runs after the old run ended", func() bool {
 		clock.Advance(time.Second)
 		return newRuns.Load() >= 1
 	})

@@ -257,10 +257,20 @@ func TestCanceledRunStopsPromptly(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
+	canceled := make(chan time.Time, 1)
+	time.AfterFunc(100*time.Millisecond, func() {
+		canceled <- time.Now()
+		cancel()
+	})
 	_, err = p.Run(ctx, Request{Config: []byte("l")})
+	returned := time.Now()
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	// The spinning guest leaves at its next budget check, microseconds
+	// away; the second allows for a loaded machine (and the race detector).
+	if took := returned.Sub(<-canceled); took > time.Second {
+		t.Errorf("the run returned %v after its context was canceled", took)
 	}
 }
 
