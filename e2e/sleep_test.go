@@ -22,22 +22,7 @@ import (
 )
 
 func TestSleepingPluginStoppedByTheBinary(t *testing.T) {
-	clang := testenv.RequireBinary(t, "clang")
-	testenv.RequireFile(t, "wasi-libc", "/usr/lib/wasm32-wasi/libc.a")
-	testenv.RequireFile(t, "libclang-rt-14-dev-wasm32", "/usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a")
-	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
-	agent := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
-	dir := t.TempDir()
-	sleeper := filepath.Join(dir, "sleep-c.wasm")
-	if b, err := exec.Command(clang, "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-o", sleeper,
-		filepath.Join("..", "agent", "testdata", "sleep", "sleep.c")).CombinedOutput(); err != nil {
-		t.Fatalf("clang: %v\n%s", err, b)
-	}
-	good := filepath.Join(dir, "good.wasm")
-	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "testdata", "hostile", "good.wat"), "-o", good).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
-	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
+	agent, dir, sleeper, good, gw := sleepFixture(t)
 	// The issue's case: a job every 3s whose sleeping collector has a 1s
 	// timeout, next to a collector that works.
 	cfg := filepath.Join(dir, "schedules.yaml")
@@ -105,22 +90,7 @@ jobs:
 // stopped early enough for the push, and validate says the timeout cannot
 // fit.
 func TestStuckCollectorLeavesRoomForThePush(t *testing.T) {
-	clang := testenv.RequireBinary(t, "clang")
-	testenv.RequireFile(t, "wasi-libc", "/usr/lib/wasm32-wasi/libc.a")
-	testenv.RequireFile(t, "libclang-rt-14-dev-wasm32", "/usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a")
-	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
-	agent := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
-	dir := t.TempDir()
-	sleeper := filepath.Join(dir, "sleep-c.wasm")
-	if b, err := exec.Command(clang, "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-o", sleeper,
-		filepath.Join("..", "agent", "testdata", "sleep", "sleep.c")).CombinedOutput(); err != nil {
-		t.Fatalf("clang: %v\n%s", err, b)
-	}
-	good := filepath.Join(dir, "good.wasm")
-	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "testdata", "hostile", "good.wat"), "-o", good).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
-	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
+	agent, dir, sleeper, good, gw := sleepFixture(t)
 	cfg := filepath.Join(dir, "schedules.yaml")
 	writeFile(t, cfg, fmt.Sprintf(`gateway:
   url: %s
@@ -161,6 +131,30 @@ jobs:
 	if log := a.log(); !strings.Contains(log, "timed out: context deadline exceeded: the run stops its collectors after") {
 		t.Errorf("the log does not say why the sleeper was stopped before its timeout:\n%s", log)
 	}
+}
+
+// sleepFixture builds what the sleep tests run: the agent binary, the C
+// plugin that sleeps for 120 s, a WAT collector that works, and a real
+// Pushgateway, in dir.
+func sleepFixture(t *testing.T) (agent, dir, sleeper, good string, gw *testenv.Pushgateway) {
+	t.Helper()
+	clang := testenv.RequireBinary(t, "clang")
+	testenv.RequireFile(t, "wasi-libc", "/usr/lib/wasm32-wasi/libc.a")
+	testenv.RequireFile(t, "libclang-rt-14-dev-wasm32", "/usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a")
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	agent = testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
+	dir = t.TempDir()
+	sleeper = filepath.Join(dir, "sleep-c.wasm")
+	if b, err := exec.Command(clang, "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-o", sleeper,
+		filepath.Join("..", "agent", "testdata", "sleep", "sleep.c")).CombinedOutput(); err != nil {
+		t.Fatalf("clang: %v\n%s", err, b)
+	}
+	good = filepath.Join(dir, "good.wasm")
+	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "testdata", "hostile", "good.wat"), "-o", good).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	gw = testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
+	return agent, dir, sleeper, good, gw
 }
 
 func writeFile(t *testing.T, path, content string) {
