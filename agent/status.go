@@ -19,7 +19,7 @@ type JobStatus struct {
 	Grouping map[string]string
 	NextRun  time.Time // zero before Run or for a removed job
 
-	Runs, Skipped     uint64
+	Runs, Skipped     uint64 // runs started and skipped, as the scheduler counts them
 	Running           bool
 	LastRun           time.Time // start of the last finished run
 	LastDuration      time.Duration
@@ -54,7 +54,6 @@ type jobRecord struct {
 	lastSuccessfulRun time.Time
 	failingSince      time.Time
 	collectors        []merge.Status
-	runs              uint64
 }
 
 func (r *jobRecord) start() {
@@ -67,7 +66,6 @@ func (r *jobRecord) finish(start time.Time, statuses []merge.Status, pushErr err
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.running = false
-	r.runs++
 	r.lastRun, r.lastDuration = start, time.Since(start)
 	r.collectors = statuses
 	r.lastPushOK = pushErr == nil
@@ -108,11 +106,11 @@ func (a *Agent) Status() []JobStatus {
 		}
 		if sched != nil {
 			js.NextRun = sched.NextRun(j.cfg.Name)
-			_, js.Skipped = sched.Stats(j.cfg.Name)
+			js.Runs, js.Skipped = sched.Stats(j.cfg.Name)
 		}
 		r := j.record
 		r.mu.Lock()
-		js.Runs, js.Running = r.runs, r.running
+		js.Running = r.running
 		js.LastRun, js.LastDuration = r.lastRun, r.lastDuration
 		js.LastPushOK, js.LastPushError = r.lastPushOK, r.lastPushError
 		js.LastSuccessfulRun, js.FailingSince = r.lastSuccessfulRun, r.failingSince

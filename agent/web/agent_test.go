@@ -90,13 +90,7 @@ func runAgent(t testing.TB, gateway string, cols ...config.Collector) (*agent.Ag
 			t.Errorf("agent.Close: %v", err)
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for a.Status()[0].Runs == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for the job's first run")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 15*time.Second, "first finished run of the job", func() bool { return !a.Status()[0].LastRun.IsZero() })
 	return a, reg
 }
 

@@ -81,7 +81,7 @@ func render(w io.Writer, statuses []agent.JobStatus, now time.Time, version stri
 			Running:            js.Running,
 			NextRun:            at(js.NextRun, now),
 			LastRun:            at(js.LastRun, now),
-			Pushed:             js.Runs > 0,
+			Pushed:             !js.LastRun.IsZero(),
 			PushOK:             js.LastPushOK,
 			PushError:          js.LastPushError,
 			FailingSince:       at(js.FailingSince, now),
@@ -93,7 +93,7 @@ func render(w io.Writer, statuses []agent.JobStatus, now time.Time, version stri
 			// The scheduler has not moved on yet: the run is starting.
 			jv.NextRun.Rel = "due now"
 		}
-		if js.Runs > 0 {
+		if !js.LastRun.IsZero() {
 			jv.LastDuration = duration(js.LastDuration)
 		}
 		keys := make([]string, 0, len(js.Grouping))
@@ -120,7 +120,7 @@ func render(w io.Writer, statuses []agent.JobStatus, now time.Time, version stri
 			}
 			jv.Collectors = append(jv.Collectors, cv)
 		}
-		if js.Runs > 0 && !js.LastPushOK {
+		if !js.LastRun.IsZero() && !js.LastPushOK {
 			jv.Problems = append(jv.Problems, "push failing")
 		}
 		if jv.FailedCollectors > 0 {
@@ -130,7 +130,7 @@ func render(w io.Writer, statuses []agent.JobStatus, now time.Time, version stri
 		case len(jv.Problems) > 0:
 			jv.State, jv.StateText = "failing", "FAILING"
 			p.Failing++
-		case js.Runs == 0:
+		case js.LastRun.IsZero():
 			jv.State, jv.StateText = "pending", "not run yet"
 		default:
 			jv.State, jv.StateText = "ok", "OK"
