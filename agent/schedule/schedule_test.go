@@ -197,7 +197,15 @@ func TestRemoveAndReAddKeepsTheOverlapGuard(t *testing.T) {
 }
 
 func TestShutdownDoesNotWaitForARunInItsJitterDelay(t *testing.T) {
-	s, err := New(Options{Jitter: func(max time.Duration) time.Duration { return max - time.Millisecond }})
+	// The jitter function is called as the run parks on its delay: once it
+	// was, shutting down must not wait for the run, whether the run has
+	// reached its wait yet or not.
+	parked := make(chan struct{})
+	var once sync.Once
+	s, err := New(Options{Jitter: func(max time.Duration) time.Duration {
+		once.Do(func() { close(parked) })
+		return max - time.Millisecond
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +214,7 @@ func TestShutdownDoesNotWaitForARunInItsJitterDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Start()
-	time.Sleep(50 * time.Millisecond) // the run is parked on its jitter
+	<-parked
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
