@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -43,6 +44,9 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// Registry, when set, receives the agent's own metrics.
 	Registry prometheus.Registerer
+	// Clock drives the schedule and the runs' deadlines. Default: the real
+	// clock; tests pass a fake one to make runs happen when they say.
+	Clock clockwork.Clock
 }
 
 // Agent runs the jobs of one config, which Reload can replace. Create it
@@ -353,7 +357,7 @@ func countSeries(fams []*dto.MetricFamily) int {
 // gracefully: no new runs, in-flight runs get ShutdownGrace to finish, and
 // jobs with delete_on_shutdown have their group deleted at the gateway.
 func (a *Agent) Run(ctx context.Context) error {
-	s, err := schedule.New(schedule.Options{Logger: a.logger, OnSkip: func(job string) {
+	s, err := schedule.New(schedule.Options{Clock: a.clock(), Logger: a.logger, OnSkip: func(job string) {
 		a.metrics.skipped.WithLabelValues(job).Inc()
 	}})
 	if err != nil {
@@ -402,7 +406,7 @@ func (a *Agent) schedule(s *schedule.Scheduler, j *job) error {
 		Jitter: j.cfg.Jitter,
 		Run: func(ctx context.Context) {
 			a.metrics.runs.WithLabelValues(j.cfg.Name).Inc()
-			deadline := time.Until(s.NextRun(j.cfg.Name))
+			deadline := a.clock().Until(s.NextRun(j.cfg.Name))
 			if deadline <= 0 {
 				deadline = runDeadline(j.cfg)
 			}
@@ -519,6 +523,13 @@ func TimeoutWarnings(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+func (a *Agent) clock() clockwork.Clock {
+	if a.opts.Clock == nil {
+		return clockwork.NewRealClock()
+	}
+	return a.opts.Clock
 }
 
 func (a *Agent) warnTimeouts(cfg *config.Config) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pushagent/pushagent/agent/config"
@@ -24,7 +25,10 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 	}
 	gateway := config.Gateway{URL: gw.URL, Timeout: 2 * time.Second}
 	first := &config.Config{Gateway: gateway, Jobs: []config.Job{mk("keep", "1"), mk("change", "1"), mk("drop", "1")}}
-	a, err := New(context.Background(), first, Options{})
+	// On a fake clock, runs happen when the test advances it: interval jobs
+	// run once at start, and again one interval later.
+	clock := clockwork.NewFakeClock()
+	a, err := New(context.Background(), first, Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +38,7 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 	go func() { done <- a.Run(ctx) }()
 
 	runs := func(job string) float64 { return testutil.ToFloat64(a.metrics.runs.WithLabelValues(job)) }
-	testenv.Eventually(t, 15*time.Second, "first runs", func() bool { return runs("keep") >= 2 && runs("drop") >= 2 })
+	testenv.Eventually(t, 15*time.Second, "first runs", func() bool { return runs("keep") == 1 && runs("drop") == 1 && runs("change") == 1 })
 
 	// An invalid plugin in the new config: rejected, nothing changes.
 	broken := &config.Config{Gateway: gateway, Jobs: []config.Job{mk("keep", "1"),
@@ -57,13 +61,20 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 		!slices.Equal(res.Removed, want.Removed) || !slices.Equal(res.Unchanged, want.Unchanged) {
 		t.Fatalf("reload result = %+v, want %+v", res, want)
 	}
-	dropAfter := runs("drop")
-	time.Sleep(2500 * time.Millisecond)
-	// keep ran on its own schedule: about 2-3 runs in 2.5s, never an extra
-	// one triggered by the reload (an interval job added anew runs at once).
-	if n := runs("keep") - keepBefore; n < 1 || n > 3 {
-		t.Errorf("unchanged job ran %v times in 2.5s after the reload; want its normal 2-3", n)
+	// A job added anew runs at once, and so does a changed one; the
+	// unchanged job keeps its schedule: no run until the clock moves.
+	testenv.Eventually(t, 15*time.Second, "the added and changed jobs' first runs", func() bool { return runs("add") == 1 && runs("change") == 2 })
+	if n := runs("keep"); n != keepBefore {
+		t.Errorf("the reload ran the unchanged job: %v runs, %v before", n, keepBefore)
 	}
+	dropAfter := runs("drop")
+	// One interval later the unchanged job runs again (gocron re-arms its
+	// timer asynchronously, so the clock moves until it has), the removed
+	// one never does.
+	testenv.Eventually(t, 15*time.Second, "the unchanged job's next run", func() bool {
+		clock.Advance(time.Second)
+		return runs("keep") > keepBefore
+	})
 	if runs("drop") != dropAfter {
 		t.Errorf("removed job kept running")
 	}
