@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,16 +30,19 @@ func TestCollectorsLeaveThePushItsShare(t *testing.T) {
 
 	cfg := &config.Config{Gateway: config.Gateway{Timeout: 10 * time.Second}, Jobs: []config.Job{
 		{Name: "fits", Every: 10 * time.Second, Collectors: []config.Collector{{Name: "a", Timeout: 5 * time.Second}}},
-		{Name: "tight", Every: 5 * time.Second, Collectors: []config.Collector{{Name: "ok", Timeout: 3 * time.Second}, {Name: "slow", Timeout: 5 * time.Second}}},
+		{Name: "node", Every: 5 * time.Second, Collectors: []config.Collector{{Name: "ok", Timeout: 3 * time.Second}, {Name: "slow", Timeout: 5 * time.Second}}},
 		{Name: "cron", Cron: "* * * * *", Collectors: []config.Collector{{Name: "b", Timeout: time.Hour}}},
 	}}
 	warnings := TimeoutWarnings(cfg)
 	if len(warnings) != 1 {
-		t.Fatalf("warnings %q, want one for tight/slow", warnings)
+		t.Fatalf("warnings %q, want one for node/slow", warnings)
 	}
-	for _, want := range []string{`job "tight" collector "slow": timeout 5s does not fit every 5s`, "after 3.563s", "at most 3.5s"} {
-		if !strings.Contains(warnings[0], want) {
-			t.Errorf("warning %q lacks %q", warnings[0], want)
-		}
+	// docs/config.md shows this very warning as validate prints it.
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "config.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "  warning: " + warnings[0] + "\n"; !strings.Contains(string(doc), want) {
+		t.Errorf("docs/config.md does not show the warning validate prints:\n%s", want)
 	}
 }
