@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -104,10 +105,17 @@ func versionString() string {
 			}
 		}
 	}
-	if len(rev) > 12 {
-		rev = rev[:12]
+	if v == "" {
+		v = "(devel)"
 	}
-	return fmt.Sprintf("pushagent %s (revision %s%s, %s)", v, rev, dirty, info.GoVersion)
+	// A build outside a git checkout (a source tarball, go run) has no
+	// revision: say nothing rather than "revision ,".
+	var parts []string
+	if rev != "" {
+		parts = append(parts, "revision "+rev[:min(len(rev), 12)]+dirty)
+	}
+	parts = append(parts, info.GoVersion)
+	return fmt.Sprintf("pushagent %s (%s)", v, strings.Join(parts, ", "))
 }
 
 // common holds the flags every command shares.

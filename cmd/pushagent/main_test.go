@@ -29,6 +29,8 @@ func TestCLI(t *testing.T) {
 		{[]string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
 		{[]string{"version"}, exitOK, "pushagent ", ""},
 		{[]string{"run", "-h"}, exitOK, "", "-listen"},
+		{[]string{"once", "-h"}, exitOK, "", "-job"},
+		{[]string{"validate", "-h"}, exitOK, "", "-config"},
 		{[]string{"validate", "--config", filepath.Join(dir, "missing.yaml")}, exitUsage, "", "missing.yaml"},
 		{[]string{"validate", "--config", bad}, exitUsage, "", "gateway.url"},
 		{[]string{"validate", "--config", bad, "extra"}, exitUsage, "", `unexpected argument "extra"`},
@@ -43,5 +45,14 @@ func TestCLI(t *testing.T) {
 			t.Errorf("pushagent %v: code %d, stdout %q, stderr %q; want code %d, stdout with %q, stderr with %q",
 				tc.args, code, stdout.String(), stderr.String(), tc.code, tc.out, tc.err)
 		}
+	}
+}
+
+// A test binary has no VCS information, like a build outside a checkout:
+// the version line must not show an empty revision.
+func TestVersionWithoutRevision(t *testing.T) {
+	v := versionString()
+	if strings.Contains(v, "revision ,") || strings.Contains(v, "revision )") || !strings.HasPrefix(v, "pushagent ") || !strings.Contains(v, "go1.") {
+		t.Errorf("version = %q", v)
 	}
 }
