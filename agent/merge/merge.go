@@ -36,6 +36,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"slices"
 	"sort"
@@ -135,7 +136,7 @@ func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
 	logs := make([]*slog.Logger, len(results))
 	prepared := make([][]*dto.MetricFamily, len(results))
 	var all prometheus.Gatherers
-	seen := seenSeries{}
+	seen := newSeenSeries()
 	for i, r := range results {
 		st := &statuses[i]
 		st.Collector, st.Duration = r.Collector, r.Duration
@@ -203,9 +204,20 @@ func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
 	return out, statuses
 }
 
-// seenSeries maps each series accepted so far (name and sorted label
-// pairs) to the collector that emitted it.
-type seenSeries map[string]string
+// seenSeries maps each series accepted so far, by a 64-bit hash of its name
+// and sorted label pairs, to the collector that emitted it. A hash keeps
+// the check free of an allocation per series, on every run; client_golang's
+// own uniqueness check is a 64-bit hash too.
+type seenSeries struct {
+	seed maphash.Seed
+	by   map[uint64]string
+}
+
+func newSeenSeries() seenSeries {
+	return seenSeries{seed: maphash.MakeSeed(), by: map[uint64]string{}}
+}
+
+func byLabelName(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) }
 
 // dropRepeats removes from fams, in place, every series seen before, and
 // records the rest as the collector's. It returns how many it removed and
@@ -214,25 +226,35 @@ type seenSeries map[string]string
 // collectors all emit the same series (one plugin twice, without labels to
 // tell them apart) cost ten times a normal run.
 func (s seenSeries) dropRepeats(fams []*dto.MetricFamily, collector string) (dropped int, first string) {
-	var key []byte
-	var pairs []*dto.LabelPair
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	var sorted []*dto.LabelPair
 	for _, f := range fams {
 		kept := f.Metric[:0]
 		for _, m := range f.Metric {
-			pairs = append(pairs[:0], m.Label...)
-			slices.SortFunc(pairs, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
-			key = append(key[:0], f.GetName()...)
-			for _, lp := range pairs {
-				key = append(append(append(append(key, 0xff), lp.GetName()...), 0xfe), lp.GetValue()...)
+			pairs := m.Label
+			if !slices.IsSortedFunc(pairs, byLabelName) {
+				sorted = append(sorted[:0], pairs...)
+				slices.SortFunc(sorted, byLabelName)
+				pairs = sorted
 			}
-			if by, ok := s[string(key)]; ok {
+			h.Reset()
+			h.WriteString(f.GetName())
+			for _, lp := range pairs {
+				h.WriteByte(0xff)
+				h.WriteString(lp.GetName())
+				h.WriteByte(0xfe)
+				h.WriteString(lp.GetValue())
+			}
+			key := h.Sum64()
+			if by, ok := s.by[key]; ok {
 				if dropped == 0 {
 					first = by
 				}
 				dropped++
 				continue
 			}
-			s[string(key)] = collector
+			s.by[key] = collector
 			kept = append(kept, m)
 		}
 		clear(f.Metric[len(kept):])
