@@ -176,7 +176,7 @@ type Reactor struct {
 	mod            api.Module
 	collect        api.Function
 	stdin          stdin
-	stdout, stderr output
+	stdout, stderr testenv.Logs // taken after each call
 }
 
 // NewReactor instantiates the module, running _initialize once, as the agent
@@ -194,7 +194,7 @@ func (r *Runtime) NewReactor(fs wazero.FSConfig) *Reactor {
 	}
 	mod, err := r.r.InstantiateModule(r.ctx, r.compiled, cfg)
 	if err != nil {
-		r.t.Fatalf("instantiating reactor: %v\nstderr: %s", err, re.stderr.take())
+		r.t.Fatalf("instantiating reactor: %v\nstderr: %s", err, re.stderr.Take())
 	}
 	re.mod = mod
 	re.collect = mod.ExportedFunction("pushagent_collect")
@@ -204,7 +204,7 @@ func (r *Runtime) NewReactor(fs wazero.FSConfig) *Reactor {
 	if d := re.collect.Definition(); len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 1 || d.ResultTypes()[0] != api.ValueTypeI32 {
 		r.t.Fatalf("pushagent_collect has params %v and results %v, want () -> i32", d.ParamTypes(), d.ResultTypes())
 	}
-	if out := re.stdout.take(); out != "" {
+	if out := re.stdout.Take(); out != "" {
 		r.t.Errorf("_initialize wrote to stdout: %q", out)
 	}
 	return re
@@ -219,7 +219,7 @@ func (re *Reactor) Collect(config string) Result {
 	re.rt.t.Helper()
 	re.stdin.reset(config)
 	res, err := re.collect.Call(re.rt.ctx)
-	stdout, stderr := re.stdout.take(), re.stderr.take()
+	stdout, stderr := re.stdout.Take(), re.stderr.Take()
 	if err != nil {
 		re.rt.t.Fatalf("pushagent_collect: %v\nstderr: %s", err, stderr)
 	}
@@ -242,26 +242,6 @@ func (s *stdin) reset(b string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.r.Reset([]byte(b))
-}
-
-// output is a stdout or stderr whose content is taken after each call.
-type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *output) take() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	s := o.buf.String()
-	o.buf.Reset()
-	return s
 }
 
 // heavyPackages are what a plugin's wasm build must not link: each agent

@@ -25,6 +25,16 @@ func (l *Logs) String() string {
 	return l.buf.String()
 }
 
+// Take returns what was written and empties l, for output that is read
+// once per call (a plugin's stdout and stderr).
+func (l *Logs) Take() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.buf.String()
+	l.buf.Reset()
+	return s
+}
+
 // Logger is a text logger at debug level writing into l.
 func (l *Logs) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
