@@ -29,9 +29,13 @@ type Options struct {
 // Config is a loaded, validated configuration. Its values are final: defaults
 // are applied, paths are absolute, ${VAR} is expanded and secret files are read.
 type Config struct {
-	Path    string // absolute path of the loaded file
+	Path string // absolute path of the loaded file
+	// Gateway is the top-level gateway section: the output named
+	// "gateway" (see [Config.AllOutputs]).
 	Gateway Gateway
-	Jobs    []Job // defaults already applied
+	Outputs []Output // the outputs section, in name order
+	Shard   *Shard   // nil: this agent runs every job
+	Jobs    []Job    // defaults already applied
 }
 
 // Gateway is where metrics are pushed.
@@ -76,7 +80,9 @@ type Job struct {
 	// replicas that died without a clean shutdown. It is at least 1m and at
 	// least 3 times the longest time between runs (interval plus jitter).
 	ExpireAfter time.Duration
-	Collectors  []Collector
+	// Outputs names the outputs the job's runs go to; nil: every output.
+	Outputs    []string
+	Collectors []Collector
 }
 
 // Collector is one plugin run within a job, with the sandbox it is granted.

@@ -43,7 +43,7 @@ var parseErrorCases = []struct {
 	name: "empty file",
 	yaml: "",
 	want: []string{
-		`$FILE: gateway: is required; add a gateway section with at least url: http://pushgateway:9091`,
+		`$FILE: gateway: is required; add a gateway section with at least url: http://pushgateway:9091, or an outputs section`,
 		`$FILE: jobs: is required; add a list of jobs, each with a name, a schedule (every or cron) and collectors`,
 	},
 }, {
@@ -65,7 +65,7 @@ var parseErrorCases = []struct {
 }, {
 	name: "unknown key at top level",
 	yaml: gw + job("    every: 1s\n", col) + "defualts: {}\n",
-	want: []string{`$FILE:6: defualts: unknown key (did you mean "defaults"?); valid keys here are gateway, defaults, jobs`},
+	want: []string{`$FILE:6: defualts: unknown key (did you mean "defaults"?); valid keys here are gateway, outputs, shard, defaults, jobs`},
 }, {
 	name: "unknown key in gateway",
 	yaml: "gateway: {url: http://gw:9091, timout: 1s}\n" + job("    every: 1s\n", col),
@@ -75,7 +75,7 @@ var parseErrorCases = []struct {
 	yaml: gw + job("    evry: 1s\n", col),
 	want: []string{
 		`$FILE:3: jobs[0]: needs a schedule: set every (like 15s) or cron (like "*/5 * * * *")`,
-		`$FILE:4: jobs[0].evry: unknown key (did you mean "every"?); valid keys here are name, every, cron, jitter, grouping, method, delete_on_shutdown, expire_after, replicated, collectors`,
+		`$FILE:4: jobs[0].evry: unknown key (did you mean "every"?); valid keys here are name, every, cron, jitter, grouping, method, delete_on_shutdown, expire_after, replicated, outputs, collectors`,
 	},
 }, {
 	name: "unknown key in collector",

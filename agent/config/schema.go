@@ -56,14 +56,9 @@ type defaults struct {
 
 func (l *loader) config(raw map[string]any) *Config {
 	tree, _ := l.expandTree("", raw).(map[string]any)
-	root, _ := l.object("", tree, "the configuration", "gateway", "defaults", "jobs")
+	root, _ := l.object("", tree, "the configuration", "gateway", "outputs", "shard", "defaults", "jobs")
 	cfg := &Config{}
-
-	if v, p, ok := root.get("gateway"); ok {
-		cfg.Gateway = l.gateway(p, v)
-	} else {
-		l.add("gateway", "is required; add a gateway section with at least url: http://pushgateway:9091")
-	}
+	l.outputs(root, cfg)
 
 	d := defaults{
 		method:      defaultMethod,
@@ -100,6 +95,7 @@ func (l *loader) config(raw map[string]any) *Config {
 		seen[job.Name] = jp
 		cfg.Jobs = append(cfg.Jobs, job)
 	}
+	l.checkJobOutputs(cfg, seen)
 	return cfg
 }
 
@@ -385,7 +381,7 @@ var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | 
 const cronHint = `write 5 fields (minute hour day-of-month month day-of-week, like "*/5 * * * *") or 6 with leading seconds`
 
 func (l *loader) job(p string, v any, d defaults) (Job, bool) {
-	o, ok := l.object(p, v, "a job", "name", "every", "cron", "jitter", "grouping", "method", "delete_on_shutdown", "expire_after", "replicated", "collectors")
+	o, ok := l.object(p, v, "a job", "name", "every", "cron", "jitter", "grouping", "method", "delete_on_shutdown", "expire_after", "replicated", "outputs", "collectors")
 	if !ok {
 		return Job{}, false
 	}
@@ -478,6 +474,7 @@ func (l *loader) job(p string, v any, d defaults) (Job, bool) {
 	if v, bp, ok := o.get("delete_on_shutdown"); ok {
 		j.DeleteOnShutdown, _ = l.boolean(bp, v)
 	}
+	j.Outputs = l.jobOutputs(o)
 	var expireRaw string
 	j.ExpireAfter, expireRaw, _ = l.expireAfter(o, d.expireAfter)
 	l.checkExpireAfter(p, j, longest, expireRaw)
