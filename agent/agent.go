@@ -1,7 +1,7 @@
 // Package agent wires pushagent together: a loaded config, the wasm plugin
-// host, the scheduler, the merge rules and the Pushgateway client. cmd/
-// only parses flags, calls New, and then Run (run), Collect and Push
-// (once), or nothing more (validate).
+// host, the scheduler, the merge rules and the outputs (Pushgateways and
+// remote-write receivers). cmd/ only parses flags, calls New, and then Run
+// (run), Collect and Push (once), or nothing more (validate).
 //
 // This package must never let one collector's failure stop its job's other
 // collectors, nor one job's failure stop another job.
@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,9 @@ type Options struct {
 	// Clock drives the schedule and the runs' deadlines. Default: the real
 	// clock; tests pass a fake one to make runs happen when they say.
 	Clock clockwork.Clock
+	// Offline loads the plugins but opens no output (validate): no
+	// remote_write buffer is created and nothing buffered is sent.
+	Offline bool
 }
 
 // Agent runs the jobs of one config, which Reload can replace. Create it
@@ -63,16 +67,35 @@ type Agent struct {
 	sched *schedule.Scheduler // set while Run runs
 }
 
-// state is one loaded config: the gateway client and the prepared jobs.
+// state is one loaded config: its outputs and the prepared jobs this agent
+// owns (all of them without a shard).
 type state struct {
-	cfg  *config.Config
-	out  output // the gateway; several outputs per job are to come
-	jobs []*job
+	cfg     *config.Config
+	outputs []*namedOutput // in name order
+	jobs    []*job
 }
 
-// job is one configured job as loaded. Its gateway client and sweeper are
-// the state's: a job is carried over a reload only when the gateway is
-// unchanged.
+type namedOutput struct {
+	name string
+	cfg  config.Output
+	out  output
+}
+
+// outputsOf are the outputs job j delivers to, in name order.
+func (st *state) outputsOf(j config.Job) []*namedOutput {
+	names := st.cfg.OutputsOf(j)
+	var outs []*namedOutput
+	for _, o := range st.outputs {
+		if slices.Contains(names, o.name) {
+			outs = append(outs, o)
+		}
+	}
+	return outs
+}
+
+// job is one configured job as loaded. It finds its outputs in the state
+// by name at each run, so a job is carried over a reload that changes
+// them.
 type job struct {
 	cfg        config.Job
 	collectors []collector // parallel to cfg.Collectors
@@ -105,28 +128,26 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 		return nil, err
 	}
 	a.cur.Store(st)
+	if opts.Registry != nil {
+		opts.Registry.MustRegister(newStateCollector(a))
+	}
 	return a, nil
 }
 
 // prepare builds the state for cfg. Jobs whose config and plugin files are
-// unchanged from prev (and whose gateway is the same) are taken over as
-// they are, so a reload neither recompiles nor reschedules them.
+// unchanged from prev are taken over as they are, so a reload neither
+// recompiles nor reschedules them; so are unchanged outputs (a gateway
+// keeps its expiry schedule, a remote_write output its sender). Outputs
+// of prev that cfg drops or changes are closed once the new state is
+// ready; a changed remote_write output reopens its buffer after that.
 func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*state, error) {
-	var out output
-	sameGateway := prev != nil && reflect.DeepEqual(prev.cfg.Gateway, cfg.Gateway)
-	if sameGateway {
-		out = prev.out // keeps the expiry schedule across reloads
-	} else {
-		gw, err := newPushgateway(cfg.Gateway, a.metrics, a.logger)
-		if err != nil {
-			return nil, err
-		}
-		out = gw
-	}
-	st := &state{cfg: cfg, out: out}
+	st := &state{cfg: cfg}
 	var fresh []*job
 	for _, jc := range cfg.Jobs {
-		if sameGateway {
+		if !cfg.Owned(jc) {
+			continue
+		}
+		if prev != nil {
 			if old := prev.job(jc.Name); old != nil && old.unchanged(jc) {
 				st.jobs = append(st.jobs, old)
 				continue
@@ -136,7 +157,6 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 			cfg:        jc,
 			collectors: make([]collector, len(jc.Collectors)),
 			logger:     a.logger.With("job", jc.Name),
-			record:     &jobRecord{},
 		}
 		st.jobs = append(st.jobs, j)
 		fresh = append(fresh, j)
@@ -144,10 +164,87 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 	if err := a.load(ctx, fresh); err != nil {
 		return nil, err
 	}
+	for _, j := range fresh {
+		j.record = newJobRecord(j, cfg.OutputsOf(j.cfg))
+	}
+	if a.opts.Offline {
+		return st, nil
+	}
+	var reopen []config.Output
+	for _, oc := range cfg.AllOutputs() {
+		if old := prev.output(oc.Name); old != nil && reflect.DeepEqual(old.cfg, oc) {
+			st.outputs = append(st.outputs, old)
+			continue
+		}
+		if oc.RemoteWrite != nil && prev.bufferInUse(oc.RemoteWrite.Buffer.Dir) {
+			reopen = append(reopen, oc)
+			continue
+		}
+		out, err := newOutput(oc, a.metrics, a.logger)
+		if err != nil {
+			st.closeOutputsNotIn(prev, a.logger)
+			return nil, err
+		}
+		st.outputs = append(st.outputs, &namedOutput{name: oc.Name, cfg: oc, out: out})
+	}
+	if len(reopen) > 0 {
+		// Two queues must never share a buffer: the old one goes first.
+		prev.closeOutputsNotIn(st, a.logger)
+		for _, oc := range reopen {
+			out, err := newOutput(oc, a.metrics, a.logger)
+			if err != nil {
+				return nil, err
+			}
+			st.outputs = append(st.outputs, &namedOutput{name: oc.Name, cfg: oc, out: out})
+		}
+		slices.SortFunc(st.outputs, func(x, y *namedOutput) int { return strings.Compare(x.name, y.name) })
+	}
 	return st, nil
 }
 
+func (st *state) output(name string) *namedOutput {
+	if st == nil {
+		return nil
+	}
+	for _, o := range st.outputs {
+		if o.name == name {
+			return o
+		}
+	}
+	return nil
+}
+
+func (st *state) bufferInUse(dir string) bool {
+	if st == nil {
+		return false
+	}
+	for _, o := range st.outputs {
+		if rw := o.cfg.RemoteWrite; rw != nil && rw.Buffer.Dir == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// closeOutputsNotIn closes the outputs of st that next does not keep.
+func (st *state) closeOutputsNotIn(next *state, log *slog.Logger) {
+	if st == nil {
+		return
+	}
+	for _, o := range st.outputs {
+		if next != nil && slices.Contains(next.outputs, o) {
+			continue
+		}
+		if err := o.out.close(); err != nil {
+			log.Error("closing an output", "output", o.name, "err", err)
+		}
+	}
+}
+
 func (st *state) job(name string) *job {
+	if st == nil {
+		return nil
+	}
 	for _, j := range st.jobs {
 		if j.cfg.Name == name {
 			return j
@@ -220,10 +317,19 @@ func countCollectors(jobs []*job) int {
 	return n
 }
 
-// Close releases plugin instances and compiled code.
-func (a *Agent) Close(ctx context.Context) error { return a.host.Close(ctx) }
+// Close releases plugin instances and compiled code, and closes the
+// outputs (a remote_write buffer keeps what it has not sent).
+func (a *Agent) Close(ctx context.Context) error {
+	var errs []error
+	if st := a.cur.Load(); st != nil {
+		for _, o := range st.outputs {
+			errs = append(errs, o.out.close())
+		}
+	}
+	return errors.Join(append(errs, a.host.Close(ctx))...)
+}
 
-// Jobs lists the configured job names in config order.
+// Jobs lists the names of the jobs this agent runs, in config order.
 func (a *Agent) Jobs() []string {
 	jobs := a.cur.Load().jobs
 	names := make([]string, len(jobs))
@@ -235,6 +341,7 @@ func (a *Agent) Jobs() []string {
 
 // Collection is the outcome of one run of a job, before pushing.
 type Collection struct {
+	Time     time.Time // when the collectors ran: the samples' time
 	Job      string
 	Grouping map[string]string
 	Method   string
@@ -253,12 +360,18 @@ func (a *Agent) Collect(ctx context.Context, name string) (*Collection, error) {
 	st := a.cur.Load()
 	j := st.job(name)
 	if j == nil {
+		for _, jc := range st.cfg.Jobs {
+			if jc.Name == name {
+				return nil, fmt.Errorf("job %q belongs to shard %d of %d, not to this agent's (%s)", name, config.ShardOf(name, st.cfg.Shard.Count), st.cfg.Shard.Count, st.cfg.Shard)
+			}
+		}
 		return nil, fmt.Errorf("no job named %q in %s (jobs: %v)", name, st.cfg.Path, a.Jobs())
 	}
 	return a.collect(ctx, j), nil
 }
 
 func (a *Agent) collect(ctx context.Context, j *job) *Collection {
+	at := time.Now()
 	results := make([]merge.Result, len(j.cfg.Collectors))
 	sem := make(chan struct{}, maxConcurrentCollectors)
 	var wg sync.WaitGroup
@@ -276,7 +389,7 @@ func (a *Agent) collect(ctx context.Context, j *job) *Collection {
 	for _, st := range statuses {
 		a.metrics.observeCollector(j.cfg.Name, st)
 	}
-	return &Collection{Job: j.cfg.Name, Grouping: j.cfg.Grouping, Method: j.cfg.Method, Families: fams, Statuses: statuses}
+	return &Collection{Time: at, Job: j.cfg.Name, Grouping: j.cfg.Grouping, Method: j.cfg.Method, Families: fams, Statuses: statuses}
 }
 
 func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collector) merge.Result {
@@ -295,20 +408,58 @@ func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collec
 	return merge.Result{Collector: c.Name, Plugin: plugin, Labels: c.Labels, SeriesLimit: c.SeriesLimit, Output: out, Err: err, Duration: took}
 }
 
-// Push sends a collection to the output of the current config.
+// Push sends a collection to every output of its job, each on its own,
+// and waits until buffering outputs (remote_write) have delivered it, or
+// ctx ends; the error joins those of the outputs that failed.
 func (a *Agent) Push(ctx context.Context, c *Collection) error {
-	return a.push(ctx, a.cur.Load().out, c)
+	st := a.cur.Load()
+	j := st.job(c.Job)
+	if j == nil {
+		return fmt.Errorf("no job named %q in %s", c.Job, st.cfg.Path)
+	}
+	errs := a.pushAll(ctx, st, j, c)
+	for i, o := range st.outputsOf(j.cfg) {
+		if w, ok := o.out.(interface{ wait(context.Context) error }); ok && errs[i] == nil {
+			errs[i] = w.wait(ctx)
+		}
+	}
+	return errors.Join(errs...)
 }
 
-func (a *Agent) push(ctx context.Context, out output, c *Collection) error {
+// pushAll pushes c to every output of j concurrently, so that a slow or
+// dead output holds back no other, and records each result.
+func (a *Agent) pushAll(ctx context.Context, st *state, j *job, c *Collection) []error {
+	outs := st.outputsOf(j.cfg)
+	errs := make([]error, len(outs))
+	var wg sync.WaitGroup
+	for i, o := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = a.push(ctx, o, j, c)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func (a *Agent) push(ctx context.Context, o *namedOutput, j *job, c *Collection) error {
 	start := time.Now()
-	err := out.push(ctx, c)
+	kind, url := o.out.describe()
+	err := o.out.push(ctx, c)
 	reason := ""
 	if err != nil {
-		reason = out.reason(err)
+		reason = o.out.reason(err)
 	}
-	a.metrics.observePush(c.Job, reason, err, time.Since(start))
-	return err
+	a.metrics.observePush(c.Job, o.name, reason, err, time.Since(start))
+	j.record.pushed(o.name, kind, url, err)
+	if err != nil {
+		j.logger.Error("push failed", "output", o.name, kind, url, "reason", reason, "err", err)
+		return err
+	}
+	j.logger.Info("pushed", "output", o.name, kind, url, "series", countSeries(c.Families), "duration", time.Since(start).Round(time.Millisecond))
+	o.out.afterPush(ctx, j.cfg, j.logger)
+	return nil
 }
 
 // runJob is one scheduled run: collect, merge, push. The run (including
@@ -319,30 +470,26 @@ func (a *Agent) runJob(ctx context.Context, j *job, deadline time.Duration) {
 	defer cancel()
 	start := time.Now()
 	j.record.start()
+	defer j.record.finish(start)
+	st := a.cur.Load()
 	// Collectors stop early enough to leave the push its share of the run:
 	// a collector stuck until the run's deadline would otherwise fail the
 	// push of all the others.
-	collectFor := deadline - pushReserve(deadline, a.cur.Load().cfg.Gateway.Timeout)
+	collectFor := deadline - pushReserve(deadline, st.reserve(j.cfg))
 	collectCtx, collectCancel := context.WithTimeoutCause(ctx, collectFor, &collectCapError{collectFor: collectFor, run: deadline})
 	c := a.collect(collectCtx, j)
 	collectCancel()
-	failed := 0
-	for _, st := range c.Statuses {
-		if !st.Success {
-			failed++
-		}
+	j.record.collected(c.Statuses)
+	a.pushAll(ctx, st, j, c)
+}
+
+// reserve is the longest share of a run one of the job's outputs needs.
+func (st *state) reserve(j config.Job) time.Duration {
+	var r time.Duration
+	for _, o := range st.outputsOf(j) {
+		r = max(r, o.out.reserve())
 	}
-	out := a.cur.Load().out
-	kind, url := out.describe()
-	err := a.push(ctx, out, c)
-	j.record.finish(start, c.Statuses, err)
-	if err != nil {
-		j.logger.Error("push failed", kind, url, "reason", out.reason(err), "err", err)
-		return
-	}
-	j.logger.Info("pushed", kind, url, "collectors", len(c.Statuses), "failed_collectors", failed,
-		"series", countSeries(c.Families), "duration", time.Since(start).Round(time.Millisecond))
-	out.afterPush(ctx, j.cfg, j.logger)
+	return r
 }
 
 func countSeries(fams []*dto.MetricFamily) int {
@@ -357,9 +504,8 @@ func countSeries(fams []*dto.MetricFamily) int {
 // gracefully: no new runs, in-flight runs get ShutdownGrace to finish, and
 // jobs with delete_on_shutdown have their group deleted at the gateway.
 func (a *Agent) Run(ctx context.Context) error {
-	s, err := schedule.New(schedule.Options{Clock: a.clock(), Logger: a.logger, OnSkip: func(job string) {
-		a.metrics.skipped.WithLabelValues(job).Inc()
-	}})
+	// The scheduler owns the counts of runs and skips; /metrics reads them.
+	s, err := schedule.New(schedule.Options{Clock: a.clock(), Logger: a.logger})
 	if err != nil {
 		return err
 	}
@@ -375,8 +521,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.sched = s
 	s.Start()
 	a.mu.Unlock()
-	kind, url := st.out.describe()
-	a.logger.Info("agent started", "jobs", len(st.jobs), kind, url)
+	var outs []string
+	for _, o := range st.outputs {
+		kind, url := o.out.describe()
+		outs = append(outs, o.name+" ("+kind+" "+url+")")
+	}
+	a.logger.Info("agent started", "jobs", len(st.jobs), "outputs", strings.Join(outs, ", "), "shard", st.cfg.Shard.String())
 	a.warnTimeouts(st.cfg)
 	<-ctx.Done()
 
@@ -393,7 +543,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if skipped > 0 {
 			j.logger.Info("runs skipped because the previous run was still going", "skipped", skipped)
 		}
-		st.out.shutdown(context.Background(), j.cfg, j.logger)
+		for _, o := range st.outputsOf(j.cfg) {
+			o.out.shutdown(context.Background(), j.cfg, j.logger)
+		}
 	}
 	return err
 }
@@ -405,7 +557,6 @@ func (a *Agent) schedule(s *schedule.Scheduler, j *job) error {
 		Cron:   j.cfg.Cron,
 		Jitter: j.cfg.Jitter,
 		Run: func(ctx context.Context) {
-			a.metrics.runs.WithLabelValues(j.cfg.Name).Inc()
 			deadline := a.clock().Until(s.NextRun(j.cfg.Name))
 			if deadline <= 0 {
 				deadline = runDeadline(j.cfg)
@@ -468,6 +619,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (ReloadResult, e
 		}
 	}
 	a.cur.Store(next)
+	prev.closeOutputsNotIn(next, a.logger)
 	return res, nil
 }
 
@@ -514,7 +666,7 @@ func TimeoutWarnings(cfg *config.Config) []string {
 			continue
 		}
 		run := runLength(j.Every)
-		collectFor := run - pushReserve(run, cfg.Gateway.Timeout)
+		collectFor := run - pushReserve(run, configReserve(cfg, j))
 		for _, c := range j.Collectors {
 			if c.Timeout > collectFor {
 				out = append(out, fmt.Sprintf("job %q collector %q: timeout %v does not fit every %v: a run stops its collectors after %v to leave the push %v; set timeout to at most %v or raise every",
@@ -523,6 +675,22 @@ func TimeoutWarnings(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// configReserve is state.reserve before the outputs exist.
+func configReserve(cfg *config.Config, j config.Job) time.Duration {
+	names := cfg.OutputsOf(j)
+	var r time.Duration
+	for _, o := range cfg.AllOutputs() {
+		switch {
+		case !slices.Contains(names, o.Name):
+		case o.Pushgateway != nil:
+			r = max(r, o.Pushgateway.Timeout)
+		default:
+			r = max(r, time.Second)
+		}
+	}
+	return r
 }
 
 func (a *Agent) clock() clockwork.Clock {

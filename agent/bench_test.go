@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -221,12 +222,15 @@ func BenchmarkPush(b *testing.B) {
 		}
 	})
 	b.Run("agent", func(b *testing.B) {
-		a := &Agent{metrics: newSelfMetrics(nil)}
-		out, err := newPushgateway(config.Gateway{URL: gw.URL, Timeout: 10 * time.Second, BasicAuth: &config.BasicAuth{Username: "u", Password: "p"}}, a.metrics, nil)
+		a := &Agent{metrics: newSelfMetrics(nil), logger: slog.New(slog.DiscardHandler)}
+		gwc := config.Gateway{URL: gw.URL, Timeout: 10 * time.Second, BasicAuth: &config.BasicAuth{Username: "u", Password: "p"}}
+		out, err := newPushgateway("gateway", gwc, a.metrics, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		a.cur.Store(&state{out: out})
+		j := &job{cfg: config.Job{Name: "bench"}, logger: a.logger, record: &jobRecord{}}
+		cfg := &config.Config{Gateway: gwc, Jobs: []config.Job{j.cfg}}
+		a.cur.Store(&state{cfg: cfg, outputs: []*namedOutput{{name: "gateway", cfg: cfg.AllOutputs()[0], out: out}}, jobs: []*job{j}})
 		c := &Collection{Job: "bench", Grouping: map[string]string{"instance": "a"}, Method: "put", Families: fams}
 		for b.Loop() {
 			if err := a.Push(context.Background(), c); err != nil {

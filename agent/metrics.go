@@ -17,7 +17,6 @@ import (
 // selfMetrics are the agent's own series, served on /metrics: every job
 // and collector run is visible even when the gateway is not.
 type selfMetrics struct {
-	runs              *prometheus.CounterVec
 	collectorRuns     *prometheus.CounterVec
 	collectorFailures *prometheus.CounterVec
 	collectorDuration *prometheus.HistogramVec
@@ -29,14 +28,11 @@ type selfMetrics struct {
 	expired           *prometheus.CounterVec
 	collectorLastOK   *prometheus.GaugeVec
 	pushAttempts      *prometheus.CounterVec
-	skipped           *prometheus.CounterVec
+	sendDuration      *prometheus.HistogramVec
 }
 
 func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 	m := &selfMetrics{
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pushagent_job_runs_total", Help: "Runs of each job started.",
-		}, []string{"job"}),
 		collectorRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pushagent_collector_runs_total", Help: "Collector runs.",
 		}, []string{"job", "collector"}),
@@ -51,34 +47,35 @@ func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 			Name: "pushagent_collector_last_samples", Help: "Series the collector contributed to its last push.",
 		}, []string{"job", "collector"}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pushagent_pushes_total", Help: "Pushes to the gateway.",
-		}, []string{"job"}),
+			Name: "pushagent_pushes_total", Help: "Pushes of each job to each output (for remote_write: runs written to its buffer).",
+		}, []string{"job", "output"}),
 		pushFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pushagent_push_failures_total", Help: "Failed pushes by reason (http_<code>, timeout, network, encode).",
-		}, []string{"job", "reason"}),
+			Name: "pushagent_push_failures_total", Help: "Failed pushes by reason (http_<code>, timeout, network, encode; buffer for remote_write).",
+		}, []string{"job", "output", "reason"}),
 		pushDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "pushagent_push_duration_seconds", Help: "Duration of pushes, retries included.",
 			Buckets: prometheus.DefBuckets,
-		}, []string{"job"}),
+		}, []string{"job", "output"}),
 		lastPush: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "pushagent_last_successful_push_timestamp_seconds", Help: "When the job last pushed successfully.",
-		}, []string{"job"}),
+			Name: "pushagent_last_successful_push_timestamp_seconds", Help: "When the job last pushed successfully to the output.",
+		}, []string{"job", "output"}),
 		collectorLastOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pushagent_collector_last_success_timestamp_seconds", Help: "When the collector last ran successfully.",
 		}, []string{"job", "collector"}),
 		pushAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pushagent_push_attempts_total", Help: "HTTP requests made to push (retries included).",
-		}, []string{"job"}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pushagent_job_skipped_runs_total", Help: "Runs not started because the previous run of the job was still going.",
-		}, []string{"job"}),
+			Name: "pushagent_push_attempts_total", Help: "HTTP requests made to push to a Pushgateway output (retries included).",
+		}, []string{"job", "output"}),
+		sendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pushagent_output_send_duration_seconds", Help: "Latency of each request of a remote_write output to its receiver.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"output"}),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pushagent_expired_groups_total", Help: "Groups of the job deleted from the gateway because no replica pushed to them for expire_after.",
 		}, []string{"job"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.runs, m.collectorRuns, m.collectorFailures, m.collectorDuration, m.collectorSamples,
-			m.pushes, m.pushFailures, m.pushDuration, m.lastPush, m.expired, m.collectorLastOK, m.pushAttempts, m.skipped)
+		reg.MustRegister(m.collectorRuns, m.collectorFailures, m.collectorDuration, m.collectorSamples,
+			m.pushes, m.pushFailures, m.pushDuration, m.lastPush, m.expired, m.collectorLastOK, m.pushAttempts, m.sendDuration)
 	}
 	return m
 }
@@ -88,8 +85,8 @@ func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 func (m *selfMetrics) forget(job string) {
 	match := prometheus.Labels{"job": job}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.runs, m.collectorRuns, m.collectorFailures, m.collectorDuration, m.collectorSamples, m.pushes,
-		m.pushFailures, m.pushDuration, m.lastPush, m.expired, m.collectorLastOK, m.pushAttempts, m.skipped,
+		m.collectorRuns, m.collectorFailures, m.collectorDuration, m.collectorSamples, m.pushes,
+		m.pushFailures, m.pushDuration, m.lastPush, m.expired, m.collectorLastOK, m.pushAttempts,
 	} {
 		v.DeletePartialMatch(match)
 	}
@@ -106,16 +103,80 @@ func (m *selfMetrics) observeCollector(job string, st merge.Status) {
 	m.collectorSamples.WithLabelValues(job, st.Collector).Set(float64(st.Samples))
 }
 
-// observePush counts one push; reason classifies a failed one (the
-// output's own classification).
-func (m *selfMetrics) observePush(job, reason string, err error, took time.Duration) {
-	m.pushes.WithLabelValues(job).Inc()
-	m.pushDuration.WithLabelValues(job).Observe(took.Seconds())
+// observePush counts one push of job to output; reason classifies a
+// failed one (the output's own classification).
+func (m *selfMetrics) observePush(job, output, reason string, err error, took time.Duration) {
+	m.pushes.WithLabelValues(job, output).Inc()
+	m.pushDuration.WithLabelValues(job, output).Observe(took.Seconds())
 	if err == nil {
-		m.lastPush.WithLabelValues(job).SetToCurrentTime()
+		m.lastPush.WithLabelValues(job, output).SetToCurrentTime()
 		return
 	}
-	m.pushFailures.WithLabelValues(job, reason).Inc()
+	m.pushFailures.WithLabelValues(job, output, reason).Inc()
+}
+
+// stateCollector reports, at scrape time, what other parts own: the runs
+// and skips the scheduler counts, which jobs this agent owns, and each
+// output's own counts and buffer.
+type stateCollector struct {
+	a                      *Agent
+	runs, skipped, owned   *prometheus.Desc
+	sent, failed, dropped  *prometheus.Desc
+	bufferBytes, oldestAge *prometheus.Desc
+}
+
+func newStateCollector(a *Agent) *stateCollector {
+	return &stateCollector{
+		a:           a,
+		runs:        prometheus.NewDesc("pushagent_job_runs_total", "Runs of each job started (skipped runs are not counted).", []string{"job"}, nil),
+		skipped:     prometheus.NewDesc("pushagent_job_skipped_runs_total", "Runs not started because the previous run of the job was still going.", []string{"job"}, nil),
+		owned:       prometheus.NewDesc("pushagent_shard_owned_jobs", "Jobs this agent runs: all without a shard, else its share and the replicated ones.", nil, nil),
+		sent:        prometheus.NewDesc("pushagent_output_samples_sent_total", "Samples the output delivered.", []string{"output"}, nil),
+		failed:      prometheus.NewDesc("pushagent_output_samples_failed_total", "Samples the output failed to deliver: refused by the receiver (remote_write 4xx other than 429, dropped) or in a push that failed (pushgateway).", []string{"output"}, nil),
+		dropped:     prometheus.NewDesc("pushagent_output_samples_dropped_total", "Samples a remote_write output dropped unsent because its buffer reached max_size (the oldest go first).", []string{"output"}, nil),
+		bufferBytes: prometheus.NewDesc("pushagent_output_buffer_bytes", "Bytes in a remote_write output's disk buffer not yet delivered.", []string{"output"}, nil),
+		oldestAge:   prometheus.NewDesc("pushagent_output_buffer_oldest_age_seconds", "Age of the oldest sample in a remote_write output's buffer not yet delivered; 0 when it is empty.", []string{"output"}, nil),
+	}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.runs, c.skipped, c.owned, c.sent, c.failed, c.dropped, c.bufferBytes, c.oldestAge} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.a.cur.Load()
+	if st == nil {
+		return
+	}
+	c.a.mu.Lock()
+	sched := c.a.sched
+	c.a.mu.Unlock()
+	for _, j := range st.jobs {
+		var runs, skipped uint64
+		if sched != nil {
+			runs, skipped = sched.Stats(j.cfg.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(c.runs, prometheus.CounterValue, float64(runs), j.cfg.Name)
+		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(skipped), j.cfg.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.owned, prometheus.GaugeValue, float64(len(st.jobs)))
+	now := time.Now()
+	for _, o := range c.a.Outputs() {
+		ch <- prometheus.MustNewConstMetric(c.sent, prometheus.CounterValue, float64(o.SentSamples), o.Name)
+		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(o.FailedSamples), o.Name)
+		if o.Kind != "remote_write" {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(o.DroppedSamples), o.Name)
+		ch <- prometheus.MustNewConstMetric(c.bufferBytes, prometheus.GaugeValue, float64(o.BufferBytes), o.Name)
+		age := 0.0
+		if !o.Oldest.IsZero() {
+			age = max(0, now.Sub(o.Oldest).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(c.oldestAge, prometheus.GaugeValue, age, o.Name)
+	}
 }
 
 // failureReason classifies a collector failure for the reason label, by

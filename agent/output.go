@@ -3,19 +3,25 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/expire"
 	"github.com/pushagent/pushagent/agent/push"
+	"github.com/pushagent/pushagent/agent/remotewrite"
 )
 
-// output is where a job's runs deliver what they collected. The
-// Pushgateway is the first; remote_write is to be the second, on the same
-// seam.
+// output is where a job's runs deliver what they collected: a Pushgateway
+// or a remote-write receiver. A job has one or several; each delivers on
+// its own, so one that fails holds back no other.
 //
 // The contract, in the manner of pushgateway's storage/interface.go:
 //   - Concurrency: runs of different jobs call an output at the same time;
@@ -35,33 +41,50 @@ import (
 //   - shutdown is called once per job when the agent stops, after the last
 //     run: what the output does for a job going away (delete its group when
 //     the job asks for it). ctx bounds it.
+//   - close releases the output for good (a reload replaced it, or the
+//     agent closes); no call follows it. A buffering output keeps what it
+//     has not delivered for the next start.
 type output interface {
-	// describe names the output for logs and the status page ("gateway
-	// http://pushgateway:9091"); it holds no secret.
+	// describe names the output's kind and URL for logs and the status
+	// page ("pushgateway", "http://pushgateway:9091"); it holds no secret.
 	describe() (kind, url string)
+	// reserve is the part of a run the output's push may need: a run stops
+	// its collectors that much before its deadline.
+	reserve() time.Duration
 	push(ctx context.Context, c *Collection) error
 	afterPush(ctx context.Context, j config.Job, log *slog.Logger)
 	shutdown(ctx context.Context, j config.Job, log *slog.Logger)
 	// reason classifies a push error for the failure metrics.
 	reason(err error) string
+	// fill adds the output's own counts and state to its status.
+	fill(s *OutputStatus)
+	close() error
 }
 
 // pushgateway delivers to a Prometheus Pushgateway: one group per job and
-// grouping key, replaced (PUT) or merged (POST) by each push.
+// grouping key, replaced (PUT) or merged (POST) by each push. What the
+// Pushgateway refuses or owns is dealt with here, not in merge: sample
+// timestamps are dropped and push_time_seconds / push_failure_time_seconds
+// families left out.
 type pushgateway struct {
 	client  *push.Client
 	sweeper *expire.Sweeper
 	timeout time.Duration // per request; bounds the delete at shutdown
+
+	sent, failed atomic.Uint64 // samples
+	mu           sync.Mutex
+	lastErr      string
+	failingSince time.Time
 }
 
-func newPushgateway(gw config.Gateway, m *selfMetrics, logger *slog.Logger) (*pushgateway, error) {
+func newPushgateway(name string, gw config.Gateway, m *selfMetrics, logger *slog.Logger) (*pushgateway, error) {
 	client, err := push.New(gw)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("output %q: %w", name, err)
 	}
 	client.OnAttempt = func(op, job string) {
 		if op == "push" {
-			m.pushAttempts.WithLabelValues(job).Inc()
+			m.pushAttempts.WithLabelValues(job, name).Inc()
 		}
 	}
 	sweeper, err := expire.New(expire.Options{Gateway: gw, Logger: logger, Expired: m.expired})
@@ -71,11 +94,60 @@ func newPushgateway(gw config.Gateway, m *selfMetrics, logger *slog.Logger) (*pu
 	return &pushgateway{client: client, sweeper: sweeper, timeout: gw.Timeout}, nil
 }
 
-func (p *pushgateway) describe() (string, string) { return "gateway", p.client.URL() }
+func (p *pushgateway) describe() (string, string) { return "pushgateway", p.client.URL() }
+
+func (p *pushgateway) reserve() time.Duration { return p.timeout }
 
 func (p *pushgateway) push(ctx context.Context, c *Collection) error {
-	return p.client.Push(ctx, c.Job, c.Grouping, c.Method, gatherer(c.Families))
+	fams := gatewayFamilies(c.Families)
+	err := p.client.Push(ctx, c.Job, c.Grouping, c.Method, gatherer(fams))
+	n := uint64(countSamples(fams))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.failed.Add(n)
+		p.lastErr = err.Error()
+		if p.failingSince.IsZero() {
+			p.failingSince = time.Now()
+		}
+		return err
+	}
+	p.sent.Add(n)
+	p.lastErr, p.failingSince = "", time.Time{}
+	return nil
 }
+
+// gatewayFamilies is what the Pushgateway accepts of fams: no sample
+// timestamps (it refuses them; the push time is what it records) and none
+// of the families it writes itself. The families are shared with other
+// outputs, so changed ones are copies.
+func gatewayFamilies(fams []*dto.MetricFamily) []*dto.MetricFamily {
+	out := make([]*dto.MetricFamily, 0, len(fams))
+	for _, f := range fams {
+		if n := f.GetName(); n == "push_time_seconds" || n == "push_failure_time_seconds" {
+			continue
+		}
+		if slices.ContainsFunc(f.Metric, func(m *dto.Metric) bool { return m.TimestampMs != nil }) {
+			f = proto.Clone(f).(*dto.MetricFamily)
+			for _, m := range f.Metric {
+				m.TimestampMs = nil
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func (p *pushgateway) fill(s *OutputStatus) {
+	s.SentSamples, s.FailedSamples = p.sent.Load(), p.failed.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s.LastError = p.lastErr
+	// A gateway's failures are the jobs' push failures, which readiness
+	// already weighs per job.
+}
+
+func (p *pushgateway) close() error { return nil }
 
 // afterPush deletes the groups of the job's dead replicas: right after a
 // successful push, so that the job's own group is fresh and the sweeper
@@ -109,6 +181,75 @@ func (p *pushgateway) reason(err error) string {
 		return perr.Reason
 	}
 	return "other"
+}
+
+// remoteWrite delivers to a remote-write receiver through its disk buffer:
+// a push is the run's series written to the buffer, sent by the queue's
+// own goroutine with its own retries.
+type remoteWrite struct {
+	q *remotewrite.Queue
+}
+
+func newRemoteWrite(name string, rw config.RemoteWrite, m *selfMetrics, logger *slog.Logger) (*remoteWrite, error) {
+	q, err := remotewrite.Open(remotewrite.Options{Name: name, Config: rw, Logger: logger,
+		OnSend: func(took time.Duration, _ error) { m.sendDuration.WithLabelValues(name).Observe(took.Seconds()) }})
+	if err != nil {
+		return nil, err
+	}
+	return &remoteWrite{q: q}, nil
+}
+
+func (r *remoteWrite) describe() (string, string) { return "remote_write", r.q.URL() }
+
+// reserve is a disk write's worth: the send does not happen in the run.
+func (r *remoteWrite) reserve() time.Duration { return time.Second }
+
+func (r *remoteWrite) push(_ context.Context, c *Collection) error {
+	return r.q.Append(remotewrite.Series(c.Families, c.Job, c.Grouping, c.Time))
+}
+
+func (r *remoteWrite) afterPush(context.Context, config.Job, *slog.Logger) {}
+
+func (r *remoteWrite) shutdown(context.Context, config.Job, *slog.Logger) {}
+
+func (r *remoteWrite) reason(error) string { return "buffer" }
+
+func (r *remoteWrite) fill(s *OutputStatus) {
+	st := r.q.Stats()
+	s.SentSamples, s.FailedSamples, s.DroppedSamples = st.SentSamples, st.FailedSamples, st.DroppedSamples
+	s.BufferBytes, s.Oldest, s.LastError, s.FailingSince = st.BufferBytes, st.Oldest, st.LastError, st.FailingSince
+}
+
+func (r *remoteWrite) close() error { return r.q.Close() }
+
+// wait returns once the buffer is delivered, for once, whose process ends
+// right after its push.
+func (r *remoteWrite) wait(ctx context.Context) error { return r.q.Wait(ctx) }
+
+func newOutput(o config.Output, m *selfMetrics, logger *slog.Logger) (output, error) {
+	if o.RemoteWrite != nil {
+		return newRemoteWrite(o.Name, *o.RemoteWrite, m, logger)
+	}
+	return newPushgateway(o.Name, *o.Pushgateway, m, logger)
+}
+
+// countSamples counts the samples of fams as a receiver stores them: a
+// histogram or summary is several.
+func countSamples(fams []*dto.MetricFamily) int {
+	n := 0
+	for _, f := range fams {
+		for _, m := range f.Metric {
+			switch {
+			case m.Histogram != nil:
+				n += len(m.Histogram.Bucket) + 3
+			case m.Summary != nil:
+				n += len(m.Summary.Quantile) + 2
+			default:
+				n++
+			}
+		}
+	}
+	return n
 }
 
 type gatherer []*dto.MetricFamily

@@ -37,7 +37,17 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 
-	runs := func(job string) float64 { return testutil.ToFloat64(a.metrics.runs.WithLabelValues(job)) }
+	// The scheduler owns the run counts (the metric reads them there).
+	runs := func(job string) float64 {
+		a.mu.Lock()
+		s := a.sched
+		a.mu.Unlock()
+		if s == nil {
+			return 0
+		}
+		n, _ := s.Stats(job)
+		return float64(n)
+	}
 	testenv.Eventually(t, 15*time.Second, "first runs", func() bool { return runs("keep") == 1 && runs("drop") == 1 && runs("change") == 1 })
 
 	// An invalid plugin in the new config: rejected, nothing changes.

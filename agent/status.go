@@ -2,16 +2,18 @@ package agent
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/merge"
 )
 
 // JobStatus is what the status page and /readyz show of a job. It holds no
 // secret: grouping values and error messages only (push errors are
-// scrubbed of credentials by the push client).
+// scrubbed of credentials by the outputs).
 type JobStatus struct {
 	Name     string
 	Schedule string // "every 15s ±2s" or the cron expression
@@ -19,16 +21,29 @@ type JobStatus struct {
 	Grouping map[string]string
 	NextRun  time.Time // zero before Run or for a removed job
 
-	Runs, Skipped     uint64 // runs started and skipped, as the scheduler counts them
-	Running           bool
-	LastRun           time.Time // start of the last finished run
-	LastDuration      time.Duration
-	LastPushOK        bool
-	LastPushError     string
-	LastSuccessfulRun time.Time // last push that succeeded
-	FailingSince      time.Time // first failed push of the current failing streak
+	Runs, Skipped uint64 // runs started and skipped, as the scheduler counts them
 
-	Collectors []CollectorStatus
+	RunStatus // what the job's runs left, owned by its record
+}
+
+// RunStatus is the part of a job's status its runs write. The job's record
+// holds the one copy; Status hands out snapshots of it.
+type RunStatus struct {
+	Running      bool
+	LastRun      time.Time // start of the last finished run
+	LastDuration time.Duration
+	Outputs      []PushStatus // one per output of the job, in name order
+	Collectors   []CollectorStatus
+}
+
+// PushStatus is a job's last push to one output.
+type PushStatus struct {
+	Output, Kind, URL  string
+	Pushed             bool // a push was attempted
+	OK                 bool
+	Error              string
+	LastSuccessfulPush time.Time
+	FailingSince       time.Time // first failed push of the current failing streak
 }
 
 // CollectorStatus is a collector's last result.
@@ -43,40 +58,97 @@ type CollectorStatus struct {
 	Dropped  int
 }
 
-// jobRecord is the mutable part of a job's status, updated by its runs.
+// OutputStatus is an output's own state, beyond the pushes of the jobs:
+// what a remote_write output's sender has delivered and holds.
+type OutputStatus struct {
+	Name, Kind, URL                            string
+	SentSamples, FailedSamples, DroppedSamples uint64
+	BufferBytes                                int64
+	Oldest                                     time.Time // oldest sample not yet delivered; zero when none
+	LastError                                  string
+	FailingSince                               time.Time
+}
+
+// jobRecord is a job's RunStatus, updated by its runs.
 type jobRecord struct {
-	mu                sync.Mutex
-	running           bool
-	lastRun           time.Time
-	lastDuration      time.Duration
-	lastPushOK        bool
-	lastPushError     string
-	lastSuccessfulRun time.Time
-	failingSince      time.Time
-	collectors        []merge.Status
+	mu sync.Mutex
+	st RunStatus
+}
+
+func newJobRecord(j *job, outputs []string) *jobRecord {
+	r := &jobRecord{}
+	for i, c := range j.cfg.Collectors {
+		cs := CollectorStatus{Name: c.Name, Plugin: c.Plugin}
+		if col := j.collectors[i]; col != nil {
+			cs.Plugin = col.source()
+		}
+		r.st.Collectors = append(r.st.Collectors, cs)
+	}
+	for _, name := range outputs {
+		r.st.Outputs = append(r.st.Outputs, PushStatus{Output: name})
+	}
+	return r
 }
 
 func (r *jobRecord) start() {
 	r.mu.Lock()
-	r.running = true
+	r.st.Running = true
 	r.mu.Unlock()
 }
 
-func (r *jobRecord) finish(start time.Time, statuses []merge.Status, pushErr error) {
+// collected records the collectors' results of a run.
+func (r *jobRecord) collected(statuses []merge.Status) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.running = false
-	r.lastRun, r.lastDuration = start, time.Since(start)
-	r.collectors = statuses
-	r.lastPushOK = pushErr == nil
-	if pushErr == nil {
-		r.lastPushError, r.lastSuccessfulRun, r.failingSince = "", time.Now(), time.Time{}
+	for _, s := range statuses {
+		for i := range r.st.Collectors {
+			cs := &r.st.Collectors[i]
+			if cs.Name != s.Collector {
+				continue
+			}
+			cs.Ran, cs.Success, cs.Duration, cs.Samples, cs.Dropped, cs.Error = true, s.Success, s.Duration, s.Samples, s.Dropped, ""
+			if s.Err != nil {
+				cs.Error = s.Err.Error()
+			}
+		}
+	}
+}
+
+// pushed records a push to one output.
+func (r *jobRecord) pushed(name, kind, url string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := slices.IndexFunc(r.st.Outputs, func(p PushStatus) bool { return p.Output == name })
+	if i < 0 {
+		r.st.Outputs = append(r.st.Outputs, PushStatus{Output: name})
+		i = len(r.st.Outputs) - 1
+	}
+	p := &r.st.Outputs[i]
+	p.Kind, p.URL, p.Pushed, p.OK = kind, url, true, err == nil
+	if err == nil {
+		p.Error, p.LastSuccessfulPush, p.FailingSince = "", time.Now(), time.Time{}
 		return
 	}
-	r.lastPushError = pushErr.Error()
-	if r.failingSince.IsZero() {
-		r.failingSince = time.Now()
+	p.Error = err.Error()
+	if p.FailingSince.IsZero() {
+		p.FailingSince = time.Now()
 	}
+}
+
+func (r *jobRecord) finish(start time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.Running = false
+	r.st.LastRun, r.st.LastDuration = start, time.Since(start)
+}
+
+func (r *jobRecord) snapshot() RunStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.st
+	s.Outputs = slices.Clone(s.Outputs)
+	s.Collectors = slices.Clone(s.Collectors)
+	return s
 }
 
 func scheduleString(every time.Duration, cron string, jitter time.Duration) string {
@@ -90,7 +162,7 @@ func scheduleString(every time.Duration, cron string, jitter time.Duration) stri
 	return s
 }
 
-// Status snapshots every job of the current config, in config order.
+// Status snapshots every job this agent runs, in config order.
 func (a *Agent) Status() []JobStatus {
 	st := a.cur.Load()
 	a.mu.Lock()
@@ -99,47 +171,52 @@ func (a *Agent) Status() []JobStatus {
 	out := make([]JobStatus, 0, len(st.jobs))
 	for _, j := range st.jobs {
 		js := JobStatus{
-			Name:     j.cfg.Name,
-			Schedule: scheduleString(j.cfg.Every, j.cfg.Cron, j.cfg.Jitter),
-			Method:   j.cfg.Method,
-			Grouping: j.cfg.Grouping,
+			Name:      j.cfg.Name,
+			Schedule:  scheduleString(j.cfg.Every, j.cfg.Cron, j.cfg.Jitter),
+			Method:    j.cfg.Method,
+			Grouping:  j.cfg.Grouping,
+			RunStatus: j.record.snapshot(),
 		}
 		if sched != nil {
 			js.NextRun = sched.NextRun(j.cfg.Name)
 			js.Runs, js.Skipped = sched.Stats(j.cfg.Name)
-		}
-		r := j.record
-		r.mu.Lock()
-		js.Running = r.running
-		js.LastRun, js.LastDuration = r.lastRun, r.lastDuration
-		js.LastPushOK, js.LastPushError = r.lastPushOK, r.lastPushError
-		js.LastSuccessfulRun, js.FailingSince = r.lastSuccessfulRun, r.failingSince
-		results := map[string]merge.Status{}
-		for _, s := range r.collectors {
-			results[s.Collector] = s
-		}
-		r.mu.Unlock()
-		for i, c := range j.cfg.Collectors {
-			cs := CollectorStatus{Name: c.Name, Plugin: c.Plugin}
-			if col := j.collectors[i]; col != nil {
-				cs.Plugin = col.source()
-			}
-			if s, ok := results[c.Name]; ok {
-				cs.Ran, cs.Success, cs.Duration, cs.Samples, cs.Dropped = true, s.Success, s.Duration, s.Samples, s.Dropped
-				if s.Err != nil {
-					cs.Error = s.Err.Error()
-				}
-			}
-			js.Collectors = append(js.Collectors, cs)
 		}
 		out = append(out, js)
 	}
 	return out
 }
 
+// Snapshot is everything the status page shows.
+type Snapshot struct {
+	Jobs       []JobStatus // the jobs this agent runs
+	Outputs    []OutputStatus
+	Shard      *config.Shard // nil without a shard
+	Configured int           // jobs in the config, this agent's or not
+}
+
+// Snapshot takes the status of the jobs and outputs together.
+func (a *Agent) Snapshot() Snapshot {
+	cfg := a.cur.Load().cfg
+	return Snapshot{Jobs: a.Status(), Outputs: a.Outputs(), Shard: cfg.Shard, Configured: len(cfg.Jobs)}
+}
+
+// Outputs snapshots every output's own state, in name order.
+func (a *Agent) Outputs() []OutputStatus {
+	st := a.cur.Load()
+	var out []OutputStatus
+	for _, o := range st.outputs {
+		kind, url := o.out.describe()
+		os := OutputStatus{Name: o.name, Kind: kind, URL: url}
+		o.out.fill(&os)
+		out = append(out, os)
+	}
+	return out
+}
+
 // Ready reports whether the agent is doing its job: a config is loaded, its
-// plugins compiled (New succeeded), Run has started, and no job's pushes
-// have been failing for longer than maxFailing. The reasons name the jobs.
+// plugins compiled (New succeeded), Run has started, and no output has
+// been failing for longer than maxFailing, be it a job's pushes to it or
+// its own sending. The reasons name the jobs and outputs.
 func (a *Agent) Ready(maxFailing time.Duration) (bool, []string) {
 	a.mu.Lock()
 	running := a.sched != nil
@@ -150,8 +227,15 @@ func (a *Agent) Ready(maxFailing time.Duration) (bool, []string) {
 	var reasons []string
 	now := time.Now()
 	for _, js := range a.Status() {
-		if !js.FailingSince.IsZero() && now.Sub(js.FailingSince) > maxFailing {
-			reasons = append(reasons, fmt.Sprintf("job %q: pushes failing for %s: %s", js.Name, now.Sub(js.FailingSince).Round(time.Second), js.LastPushError))
+		for _, p := range js.Outputs {
+			if !p.FailingSince.IsZero() && now.Sub(p.FailingSince) > maxFailing {
+				reasons = append(reasons, fmt.Sprintf("job %q output %q: pushes failing for %s: %s", js.Name, p.Output, now.Sub(p.FailingSince).Round(time.Second), p.Error))
+			}
+		}
+	}
+	for _, o := range a.Outputs() {
+		if !o.FailingSince.IsZero() && now.Sub(o.FailingSince) > maxFailing {
+			reasons = append(reasons, fmt.Sprintf("output %q: sending failing for %s (the buffer keeps the data): %s", o.Name, now.Sub(o.FailingSince).Round(time.Second), o.LastError))
 		}
 	}
 	sort.Strings(reasons)

@@ -38,7 +38,7 @@ func TestStatusAndReadiness(t *testing.T) {
 	go func() { done <- a.Run(ctx) }()
 	testenv.Eventually(t, 15*time.Second, "a finished run", func() bool { return !a.Status()[0].LastRun.IsZero() })
 	st = a.Status()[0]
-	if st.LastPushOK || !strings.Contains(st.LastPushError, "127.0.0.1:1") || st.FailingSince.IsZero() || st.NextRun.IsZero() {
+	if p := st.Outputs; len(p) != 1 || p[0].Output != "gateway" || p[0].OK || !strings.Contains(p[0].Error, "127.0.0.1:1") || p[0].FailingSince.IsZero() || st.NextRun.IsZero() {
 		t.Errorf("failing job status = %+v", st)
 	}
 	if c := st.Collectors; !c[0].Success || c[0].Samples != 1 || c[1].Success || !strings.Contains(c[1].Error, "unreachable") {
@@ -47,7 +47,7 @@ func TestStatusAndReadiness(t *testing.T) {
 	if ok, _ := a.Ready(time.Hour); !ok {
 		t.Error("not ready although pushes fail for less than the bound")
 	}
-	if ok, reasons := a.Ready(0); ok || !strings.Contains(reasons[0], `job "j": pushes failing for`) {
+	if ok, reasons := a.Ready(0); ok || !strings.Contains(reasons[0], `job "j" output "gateway": pushes failing for`) {
 		t.Errorf("ready although pushes fail past the bound: %v", reasons)
 	}
 	cancel()

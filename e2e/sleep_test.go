@@ -63,7 +63,7 @@ jobs:
 		// Runs at about 0, 3, 6, 9 and 12 s: every one must push.
 		time.Sleep(13 * time.Second)
 		runs := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_job_runs_total{job="sleepy"}`)
-		pushes := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_pushes_total{job="sleepy"}`) -
+		pushes := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_pushes_total{job="sleepy",output="gateway"}`) -
 			scrapeSum(t, "http://"+listen+"/metrics", `pushagent_push_failures_total{job="sleepy",`)
 		t.Logf("runs %v, pushes %v in 13 s", runs, pushes)
 		if runs < 4 || pushes < runs-1 {
@@ -118,7 +118,7 @@ jobs:
 	// Runs at about 0, 2, 4 and 6 s: each must push the good collector.
 	time.Sleep(7 * time.Second)
 	runs := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_job_runs_total{job="stuck"}`)
-	pushes := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_pushes_total{job="stuck"}`) -
+	pushes := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_pushes_total{job="stuck",output="gateway"}`) -
 		scrapeSum(t, "http://"+listen+"/metrics", `pushagent_push_failures_total{job="stuck",`)
 	t.Logf("runs %v, successful pushes %v in 7 s", runs, pushes)
 	if runs < 3 || pushes < runs-1 {

@@ -20,6 +20,9 @@ readonly -a NEEDED=(
 	"prometheus-pushgateway:prometheus-pushgateway"
 	"prometheus:prometheus"
 	"promtool:prometheus"
+	# remote_write tests send to VictoriaMetrics (and vmagent is the peer in
+	# the benchmarks).
+	"victoria-metrics:victoria-metrics"
 	"wat2wasm:wabt"
 	"make:make"
 	"curl:curl"

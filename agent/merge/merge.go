@@ -15,9 +15,10 @@
 //     convention Prometheus uses for clashing target labels.
 //   - The collector's configured labels are added to every sample; a sample
 //     label of the same name is renamed to exported_<name>.
-//   - Timestamps are dropped: the Pushgateway refuses timestamped samples.
-//   - Families named pushagent_* (ours) or push_time_seconds /
-//     push_failure_time_seconds (the gateway's) are dropped.
+//   - Families named pushagent_* (ours) are dropped.
+//   - Timestamps are kept: what an output cannot take is its own business
+//     (the Pushgateway output drops them and the gateway's own
+//     push_time_seconds families; remote_write sends them).
 //   - A family whose type or help differs from the same family emitted by
 //     an earlier collector is dropped; so is a series (same name and
 //     labels) already emitted by an earlier collector or earlier in the
@@ -293,21 +294,17 @@ func summarize(err error) string {
 }
 
 type fixes struct {
-	timestamps int
 	renamed    map[string]int
 	dropped    int
 	droppedFam []string
 }
 
 func (f fixes) log(log *slog.Logger) {
-	if f.timestamps > 0 {
-		log.Info("merge rule: timestamps dropped (the Pushgateway refuses timestamped samples)", "samples", f.timestamps)
-	}
 	for _, name := range sortedKeys(f.renamed) {
 		log.Warn("merge rule: label renamed to exported_"+name+" (it is the job label, a grouping label or a collector label)", "label", name, "samples", f.renamed[name])
 	}
 	if len(f.droppedFam) > 0 {
-		log.Warn("merge rule: reserved metric names dropped (pushagent_* is the agent's, push_time_seconds and push_failure_time_seconds the gateway's)", "families", strings.Join(f.droppedFam, ","))
+		log.Warn("merge rule: reserved metric names dropped (pushagent_* is the agent's)", "families", strings.Join(f.droppedFam, ","))
 	}
 }
 
@@ -320,24 +317,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// prepare applies the per-sample rules: reserved names, timestamps,
-// reserved and collector labels. It returns families sorted by name.
+// prepare applies the per-sample rules: reserved names, reserved and
+// collector labels. It returns families sorted by name.
 func prepare(fams map[string]*dto.MetricFamily, reserved map[string]bool, extra map[string]string) ([]*dto.MetricFamily, fixes) {
 	f := fixes{renamed: map[string]int{}}
 	extraNames := sortedKeys(extra)
 	out := make([]*dto.MetricFamily, 0, len(fams))
 	for _, name := range sortedKeys(fams) {
 		fam := fams[name]
-		if strings.HasPrefix(name, "pushagent_") || name == "push_time_seconds" || name == "push_failure_time_seconds" {
+		if strings.HasPrefix(name, "pushagent_") {
 			f.dropped += len(fam.Metric)
 			f.droppedFam = append(f.droppedFam, name)
 			continue
 		}
 		for _, m := range fam.Metric {
-			if m.TimestampMs != nil {
-				m.TimestampMs = nil
-				f.timestamps++
-			}
 			changed := false
 			for _, lp := range m.Label {
 				n := lp.GetName()

@@ -84,7 +84,7 @@ func TestMergeRules(t *testing.T) {
 				{Collector: "a", Labels: map[string]string{"zone": "z1"}, Output: []byte("m{job=\"j\",instance=\"i\",zone=\"own\"} 1 1700000000000\n")},
 			},
 			status: []Status{{Success: true, Samples: 1}},
-			logs:   []string{"timestamps dropped", "label renamed to exported_job", "label renamed to exported_instance", "label renamed to exported_zone"},
+			logs:   []string{"label renamed to exported_job", "label renamed to exported_instance", "label renamed to exported_zone"},
 		},
 		{
 			name: "first_collector_wins",
@@ -119,7 +119,7 @@ func TestMergeRules(t *testing.T) {
 			results: []Result{
 				{Collector: "a", Output: []byte("pushagent_collector_success 1\npush_time_seconds 5\nkept 1\n")},
 			},
-			status: []Status{{Success: true, Samples: 1, Dropped: 2}},
+			status: []Status{{Success: true, Samples: 2, Dropped: 1}},
 			logs:   []string{"reserved metric names dropped"},
 		},
 	}

@@ -112,7 +112,7 @@ func TestStatusPageInABrowser(t *testing.T) {
 			contains("the summary", text("#summary"), "1 job, 1 failing")
 			job := text("#job-batch-worker")
 			contains("the job", job, "batch-worker", "FAILING", "push failing", "1 of 2 collectors failed",
-				"Last push", "FAILED", "Failing since", "Push error:", "127.0.0.1:1", "connection refused",
+				"Last push", "FAILED", "Failing since", "Push error (gateway):", "127.0.0.1:1", "connection refused",
 				"every 1s", `instance="host-1"`, `zone="eu-1"`, "Next run", "Last run")
 			// Relative times: "just now" within the first second, "Ns ago" after.
 			if !strings.Contains(job, " ago") && !strings.Contains(job, "just now") {

@@ -23,28 +23,41 @@ var statusPage = template.Must(template.New("status.html.tmpl").ParseFS(template
 type page struct {
 	Generated when
 	Version   string
+	Shard     string // "" without a shard
 	Jobs      []jobView
 	Failing   int
+	Outputs   []outputView
 }
 
+// jobView is a job's status as the page shows it. The status is embedded,
+// not copied field by field; the fields here are only what the page
+// derives from it (and shadow the raw ones of the same name).
 type jobView struct {
-	Name, Anchor       string
-	Schedule, Method   string
-	Grouping           []label
-	State              string // "ok", "failing" or "pending": the CSS class
-	StateText          string // what the badge says
-	Problems           []string
-	Running            bool
-	NextRun, LastRun   when
-	LastDuration       string
-	Pushed             bool // a push was attempted
-	PushOK             bool
-	PushError          string
+	agent.JobStatus
+	Anchor           string
+	Method           string // upper case
+	Grouping         []label
+	State            string // "ok", "failing" or "pending": the CSS class
+	StateText        string // what the badge says
+	Problems         []string
+	NextRun, LastRun when
+	LastDuration     string
+	Outputs          []pushView
+	Collectors       []collectorView
+	FailedCollectors int
+}
+
+type pushView struct {
+	agent.PushStatus
 	FailingSince       when
 	LastSuccessfulPush when
-	Runs, Skipped      uint64
-	Collectors         []collectorView
-	FailedCollectors   int
+}
+
+type outputView struct {
+	agent.OutputStatus
+	RemoteWrite  bool
+	Buffer       string // "1.2 MiB, oldest 3m ago"
+	FailingSince when
 }
 
 type collectorView struct {
@@ -69,25 +82,39 @@ func (w when) Zero() bool { return w.Abs == "" }
 // render writes the status page of statuses as seen at now. A job is
 // failing when its last push failed or any of its collectors' last run did:
 // either way, series are missing at the gateway.
-func render(w io.Writer, statuses []agent.JobStatus, now time.Time, version string) error {
+func render(w io.Writer, snap agent.Snapshot, now time.Time, version string) error {
 	p := page{Generated: at(now, now), Version: version}
+	if snap.Shard != nil {
+		p.Shard = fmt.Sprintf("%s: this agent runs %d of the %d configured jobs (the others belong to the other shards; replicated jobs run on every shard)",
+			snap.Shard, len(snap.Jobs), snap.Configured)
+	}
+	for _, o := range snap.Outputs {
+		ov := outputView{OutputStatus: o, RemoteWrite: o.Kind == "remote_write", FailingSince: at(o.FailingSince, now)}
+		if ov.RemoteWrite {
+			ov.Buffer = bytesText(o.BufferBytes)
+			if !o.Oldest.IsZero() {
+				ov.Buffer += ", oldest sample " + relative(o.Oldest, now)
+			} else {
+				ov.Buffer += ", all delivered"
+			}
+		}
+		p.Outputs = append(p.Outputs, ov)
+	}
 	anchors := map[string]int{}
-	for _, js := range statuses {
+	for _, js := range snap.Jobs {
 		jv := jobView{
-			Name:               js.Name,
-			Anchor:             anchor(js.Name, anchors),
-			Schedule:           js.Schedule,
-			Method:             strings.ToUpper(js.Method),
-			Running:            js.Running,
-			NextRun:            at(js.NextRun, now),
-			LastRun:            at(js.LastRun, now),
-			Pushed:             !js.LastRun.IsZero(),
-			PushOK:             js.LastPushOK,
-			PushError:          js.LastPushError,
-			FailingSince:       at(js.FailingSince, now),
-			LastSuccessfulPush: at(js.LastSuccessfulRun, now),
-			Runs:               js.Runs,
-			Skipped:            js.Skipped,
+			JobStatus: js,
+			Anchor:    anchor(js.Name, anchors),
+			Method:    strings.ToUpper(js.Method),
+			NextRun:   at(js.NextRun, now),
+			LastRun:   at(js.LastRun, now),
+		}
+		failingOutputs := 0
+		for _, ps := range js.Outputs {
+			jv.Outputs = append(jv.Outputs, pushView{PushStatus: ps, FailingSince: at(ps.FailingSince, now), LastSuccessfulPush: at(ps.LastSuccessfulPush, now)})
+			if ps.Pushed && !ps.OK {
+				failingOutputs++
+			}
 		}
 		if !js.NextRun.IsZero() && !js.NextRun.After(now) {
 			// The scheduler has not moved on yet: the run is starting.
@@ -120,8 +147,11 @@ func render(w io.Writer, statuses []agent.JobStatus, now time.Time, version stri
 			}
 			jv.Collectors = append(jv.Collectors, cv)
 		}
-		if !js.LastRun.IsZero() && !js.LastPushOK {
+		switch {
+		case failingOutputs == 1 && len(js.Outputs) == 1:
 			jv.Problems = append(jv.Problems, "push failing")
+		case failingOutputs > 0:
+			jv.Problems = append(jv.Problems, fmt.Sprintf("push failing to %d of %d outputs", failingOutputs, len(js.Outputs)))
 		}
 		if jv.FailedCollectors > 0 {
 			jv.Problems = append(jv.Problems, fmt.Sprintf("%d of %d collectors failed", jv.FailedCollectors, len(jv.Collectors)))
@@ -138,6 +168,19 @@ func render(w io.Writer, statuses []agent.JobStatus, now time.Time, version stri
 		p.Jobs = append(p.Jobs, jv)
 	}
 	return statusPage.Execute(w, p)
+}
+
+// bytesText is a size in binary units: "0 B", "12.3 KiB", "1.5 MiB".
+func bytesText(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
 
 // anchor makes an id for a job's section: job names are free text, ids

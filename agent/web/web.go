@@ -98,7 +98,7 @@ func (s *server) status(w http.ResponseWriter, _ *http.Request) {
 	// Rendered into a buffer first, so a template error becomes a 500
 	// rather than half a page with a 200.
 	var buf bytes.Buffer
-	if err := render(&buf, s.agent.Status(), time.Now(), s.opts.Version); err != nil {
+	if err := render(&buf, s.agent.Snapshot(), time.Now(), s.opts.Version); err != nil {
 		s.logger.Error("rendering the status page", "err", err)
 		plain(w, http.StatusInternalServerError, "internal error rendering the status page\n")
 		return

@@ -52,10 +52,10 @@ func TestEndpointsOfAFailingAgent(t *testing.T) {
 		{"liveness", strict, "GET", "/healthz", 200, "text/plain", []string{"ok\n"}, nil},
 		{"liveness HEAD", strict, "HEAD", "/healthz", 200, "text/plain", nil, nil},
 		{"metrics", strict, "GET", "/metrics", 200, "text/plain",
-			[]string{`pushagent_job_runs_total{job="batch-worker"}`, `pushagent_push_failures_total{job="batch-worker",reason=`,
+			[]string{`pushagent_job_runs_total{job="batch-worker"}`, `pushagent_push_failures_total{job="batch-worker",output="gateway",reason=`,
 				`pushagent_collector_failures_total{collector="trapper",job="batch-worker",reason="trap"} `, "go_goroutines "}, nil},
 		{"not ready once pushes fail past the bound", strict, "GET", "/readyz", 503, "text/plain",
-			[]string{`job "batch-worker": pushes failing for `, "127.0.0.1:1"}, []string{gatewaySecret}},
+			[]string{`job "batch-worker" output "gateway": pushes failing for `, "127.0.0.1:1"}, []string{gatewaySecret}},
 		{"ready while pushes fail within the bound", lenient, "GET", "/readyz", 200, "text/plain", []string{"ok\n"}, nil},
 		{"status page", strict, "GET", "/", 200, "text/html; charset=utf-8",
 			[]string{"batch-worker", "1 job, 1 failing", "FAILING", "push failing", "1 of 2 collectors failed",
@@ -91,7 +91,7 @@ func TestReadyzListsOneReasonPerLine(t *testing.T) {
 	a, reg := failingAgent(t)
 	resp, body := get(t, New(a, reg, Options{ReadyMaxFailing: time.Nanosecond}), "GET", "/readyz")
 	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
-	if resp.StatusCode != 503 || len(lines) != 1 || !strings.HasPrefix(lines[0], `job "batch-worker": `) {
+	if resp.StatusCode != 503 || len(lines) != 1 || !strings.HasPrefix(lines[0], `job "batch-worker" output "gateway": `) {
 		t.Errorf("/readyz: status %d, lines %q; want 503 and one line for the failing job", resp.StatusCode, lines)
 	}
 }
@@ -147,49 +147,74 @@ func TestStatusPageOfAHealthyAgent(t *testing.T) {
 var fixtureNow = time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 
 // fixture is one job of each kind the page distinguishes.
-func fixture() []agent.JobStatus {
+func fixture() agent.Snapshot {
 	now := fixtureNow
-	return []agent.JobStatus{
+	gw := "http://127.0.0.1:9091"
+	return agent.Snapshot{Jobs: []agent.JobStatus{
 		{
 			Name: "node", Schedule: "every 15s ±2s", Method: "put",
 			Grouping: map[string]string{"instance": "host-1"},
 			NextRun:  now.Add(4 * time.Second), Runs: 42,
-			LastRun: now.Add(-11 * time.Second), LastDuration: 23456 * time.Microsecond,
-			LastPushOK: true, LastSuccessfulRun: now.Add(-11 * time.Second),
-			Collectors: []agent.CollectorStatus{
-				{Name: "procfs", Plugin: "plugins/procfs.wasm", Ran: true, Success: true, Duration: 1234567 * time.Nanosecond, Samples: 57},
-				{Name: "files", Plugin: "plugins/textfile.wasm", Ran: true, Success: true, Duration: 812 * time.Microsecond, Samples: 1, Dropped: 2},
+			RunStatus: agent.RunStatus{
+				LastRun: now.Add(-11 * time.Second), LastDuration: 23456 * time.Microsecond,
+				Outputs: []agent.PushStatus{
+					{Output: "gw", Kind: "pushgateway", URL: gw, Pushed: true, OK: true, LastSuccessfulPush: now.Add(-11 * time.Second)},
+					{Output: "tsdb", Kind: "remote_write", URL: "http://127.0.0.1:8428/api/v1/write", Pushed: true, OK: true, LastSuccessfulPush: now.Add(-11 * time.Second)},
+				},
+				Collectors: []agent.CollectorStatus{
+					{Name: "procfs", Plugin: "plugins/procfs.wasm", Ran: true, Success: true, Duration: 1234567 * time.Nanosecond, Samples: 57},
+					{Name: "files", Plugin: "plugins/textfile.wasm", Ran: true, Success: true, Duration: 812 * time.Microsecond, Samples: 1, Dropped: 2},
+				},
 			},
 		},
 		{
 			Name: "faust-workers", Schedule: "*/5 * * * *", Method: "post",
 			Grouping: map[string]string{"zone": "a", "instance": "host-1"},
 			NextRun:  now.Add(150 * time.Second), Runs: 20, Skipped: 3,
-			LastRun: now.Add(-150 * time.Second), LastDuration: 10*time.Second + 7*time.Millisecond,
-			LastPushError:     `push job "faust-workers": Put "http://127.0.0.1:9091/metrics/job/faust-workers/instance/host-1/zone/a": dial tcp 127.0.0.1:9091: connect: connection refused`,
-			LastSuccessfulRun: now.Add(-65*time.Minute - 10*time.Second), FailingSince: now.Add(-65 * time.Minute),
-			Collectors: []agent.CollectorStatus{
-				{Name: "queue", Plugin: "http://127.0.0.1:8080/collect", Ran: true, Success: true, Duration: 45600 * time.Microsecond, Samples: 12},
-				{Name: "trapper", Plugin: "plugins/misbehave.wasm", Ran: true, Duration: 3 * time.Millisecond,
-					Error: `job "faust-workers" collector "trapper": plugins/misbehave.wasm: wasm error: unreachable` + "\nwasm stack trace:\n\t.$0()"},
+			RunStatus: agent.RunStatus{
+				LastRun: now.Add(-150 * time.Second), LastDuration: 10*time.Second + 7*time.Millisecond,
+				Outputs: []agent.PushStatus{{
+					Output: "gw", Kind: "pushgateway", URL: gw, Pushed: true,
+					Error:              `push job "faust-workers": Put "http://127.0.0.1:9091/metrics/job/faust-workers/instance/host-1/zone/a": dial tcp 127.0.0.1:9091: connect: connection refused`,
+					LastSuccessfulPush: now.Add(-65*time.Minute - 10*time.Second), FailingSince: now.Add(-65 * time.Minute),
+				}},
+				Collectors: []agent.CollectorStatus{
+					{Name: "queue", Plugin: "http://127.0.0.1:8080/collect", Ran: true, Success: true, Duration: 45600 * time.Microsecond, Samples: 12},
+					{Name: "trapper", Plugin: "plugins/misbehave.wasm", Ran: true, Duration: 3 * time.Millisecond,
+						Error: `job "faust-workers" collector "trapper": plugins/misbehave.wasm: wasm error: unreachable` + "\nwasm stack trace:\n\t.$0()"},
+				},
 			},
 		},
 		{
-			Name: "<script>alert('x')</script>", Schedule: "every 1m0s", Method: "put", Running: true,
+			Name: "<script>alert('x')</script>", Schedule: "every 1m0s", Method: "put",
 			Grouping: map[string]string{"instance": `"><img src=x onerror=alert(1)>`},
 			NextRun:  now.Add(-time.Second), Runs: 3,
-			LastRun: now.Add(-26 * time.Hour), LastDuration: 800 * time.Nanosecond,
-			LastPushOK: true, LastSuccessfulRun: now.Add(-26 * time.Hour),
-			Collectors: []agent.CollectorStatus{
-				{Name: "bad-output", Plugin: "plugins/x.wasm", Ran: true, Duration: 2 * time.Millisecond, Samples: 0, Dropped: 5,
-					Error: `line 1: expected "}" got "<b>"`},
+			RunStatus: agent.RunStatus{
+				Running: true,
+				LastRun: now.Add(-26 * time.Hour), LastDuration: 800 * time.Nanosecond,
+				Outputs: []agent.PushStatus{{Output: "gw", Kind: "pushgateway", URL: gw, Pushed: true, OK: true, LastSuccessfulPush: now.Add(-26 * time.Hour)}},
+				Collectors: []agent.CollectorStatus{
+					{Name: "bad-output", Plugin: "plugins/x.wasm", Ran: true, Duration: 2 * time.Millisecond, Samples: 0, Dropped: 5,
+						Error: `line 1: expected "}" got "<b>"`},
+				},
 			},
 		},
 		{
 			Name: "new-job", Schedule: "every 1m0s", Method: "put",
-			NextRun:    now.Add(59 * time.Second),
-			Collectors: []agent.CollectorStatus{{Name: "hello", Plugin: "plugins/hello.wasm"}},
+			NextRun: now.Add(59 * time.Second),
+			RunStatus: agent.RunStatus{
+				Outputs:    []agent.PushStatus{{Output: "gw"}},
+				Collectors: []agent.CollectorStatus{{Name: "hello", Plugin: "plugins/hello.wasm"}},
+			},
 		},
+	},
+		Outputs: []agent.OutputStatus{
+			{Name: "gw", Kind: "pushgateway", URL: gw, SentSamples: 1200, FailedSamples: 12, LastError: "connection refused"},
+			{Name: "tsdb", Kind: "remote_write", URL: "http://127.0.0.1:8428/api/v1/write", SentSamples: 5800, DroppedSamples: 40,
+				BufferBytes: 3 << 20, Oldest: now.Add(-95 * time.Second), FailingSince: now.Add(-100 * time.Second), LastError: "remotewrite: output \"tsdb\": connection refused"},
+		},
+		Shard:      &config.Shard{Index: 1, Count: 3},
+		Configured: 10,
 	}
 }
 
@@ -232,6 +257,9 @@ func TestRenderShowsWhatMatters(t *testing.T) {
 		`title="2026-03-14 11:59:59 UTC">due now</time>`,
 		"42 runs, 0 skipped", "20 runs, 3 skipped",
 		"push failing; 1 of 2 collectors failed",
+		"Last push to tsdb", "remote_write http://127.0.0.1:8428/api/v1/write",
+		"Push error (gw):", "5800 samples sent · 0 failed · 40 dropped · buffer 3.0 MiB, oldest sample 1m35s ago",
+		"shard 1 of 3: this agent runs 4 of the 10 configured jobs",
 		"✗ FAILED", "running now", "not run yet",
 		"57 samples · 0 dropped", "1 sample · 2 dropped",
 		`<code>instance="host-1"</code>, <code>zone="a"</code>`,
@@ -251,7 +279,7 @@ func TestRenderShowsWhatMatters(t *testing.T) {
 
 func TestRenderNoJobs(t *testing.T) {
 	var buf bytes.Buffer
-	if err := render(&buf, nil, fixtureNow, ""); err != nil {
+	if err := render(&buf, agent.Snapshot{}, fixtureNow, ""); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "0 jobs, 0 failing") || !strings.Contains(buf.String(), "No jobs configured.") {

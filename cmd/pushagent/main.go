@@ -327,7 +327,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	a, cfg, _, code := setup(context.Background(), &c, stderr, agent.Options{})
+	a, cfg, _, code := setup(context.Background(), &c, stderr, agent.Options{Offline: true})
 	if code != exitOK {
 		return code
 	}
@@ -336,7 +336,18 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	for _, j := range cfg.Jobs {
 		n += len(j.Collectors)
 	}
-	fmt.Fprintf(stdout, "%s: OK: gateway %s, %d job(s), %d collector(s), plugins compiled\n", cfg.Path, cfg.Gateway.URL, len(cfg.Jobs), n)
+	var outs []string
+	for _, o := range cfg.AllOutputs() {
+		if o.RemoteWrite != nil {
+			outs = append(outs, o.Name+" (remote_write) "+o.RemoteWrite.URL)
+		} else {
+			outs = append(outs, o.Name+" "+o.Pushgateway.URL)
+		}
+	}
+	fmt.Fprintf(stdout, "%s: OK: %s, %d job(s), %d collector(s), plugins compiled\n", cfg.Path, strings.Join(outs, ", "), len(cfg.Jobs), n)
+	if cfg.Shard != nil {
+		fmt.Fprintf(stdout, "  %s: this agent runs %d of the %d job(s): %s\n", cfg.Shard, len(a.Jobs()), len(cfg.Jobs), strings.Join(a.Jobs(), ", "))
+	}
 	for _, j := range cfg.Jobs {
 		sched := j.Cron
 		if j.Every > 0 {
@@ -345,7 +356,20 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		if j.Jitter > 0 {
 			sched += " ±jitter " + j.Jitter.String()
 		}
-		fmt.Fprintf(stdout, "  job %q: %s, %s, grouping %s, %d collector(s)\n", j.Name, sched, j.Method, groupingString(j.Grouping), len(j.Collectors))
+		var where string
+		if j.Outputs != nil {
+			where += ", outputs " + strings.Join(j.Outputs, ", ")
+		}
+		switch {
+		case cfg.Shard == nil:
+		case j.Replicated:
+			where += ", runs on every shard (replicated)"
+		case cfg.Owned(j):
+			where += ", runs on this shard"
+		default:
+			where += fmt.Sprintf(", runs on shard %d", config.ShardOf(j.Name, cfg.Shard.Count))
+		}
+		fmt.Fprintf(stdout, "  job %q: %s, %s, grouping %s, %d collector(s)%s\n", j.Name, sched, j.Method, groupingString(j.Grouping), len(j.Collectors), where)
 	}
 	for _, w := range agent.TimeoutWarnings(cfg) {
 		fmt.Fprintf(stdout, "  warning: %s\n", w)

@@ -15,6 +15,8 @@ var debianPackages = map[string]string{
 	"prometheus-pushgateway": "prometheus-pushgateway",
 	"prometheus":             "prometheus",
 	"promtool":               "prometheus",
+	"victoria-metrics":       "victoria-metrics",
+	"vmagent":                "victoria-metrics",
 	"wat2wasm":               "wabt",
 	"make":                   "make",
 	"curl":                   "curl",

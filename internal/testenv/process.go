@@ -43,6 +43,7 @@ type server struct {
 	name    string
 	addr    string
 	logPath string
+	kill    func() // kills the process (SIGKILL) and waits for it
 }
 
 // startServer runs bin with the arguments args(addr) for a fresh
@@ -52,12 +53,22 @@ type server struct {
 // port was taken, it is started again on another port.
 func startServer(t testing.TB, name, bin string, args func(addr string) []string, ready func(addr string) error) *server {
 	t.Helper()
+	return startServerAt(t, name, bin, "", args, ready)
+}
+
+// startServerAt is startServer on addr, or on a free address when addr is
+// empty; a server restarted on its old address is not moved elsewhere.
+func startServerAt(t testing.TB, name, bin, addr string, args func(addr string) []string, ready func(addr string) error) *server {
+	t.Helper()
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {
 		s := &server{
 			name:    name,
-			addr:    FreeAddr(t),
+			addr:    addr,
 			logPath: filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, attempt)),
+		}
+		if s.addr == "" {
+			s.addr = FreeAddr(t)
 		}
 		logFile, err := os.Create(s.logPath)
 		if err != nil {
@@ -86,9 +97,12 @@ func startServer(t testing.TB, name, bin string, args func(addr string) []string
 				t.Logf("testenv: %s log %s (last %d lines):\n%s", name, s.logPath, tailLines, tail(s.logPath, tailLines))
 			})
 		}
-		t.Cleanup(func() {
+		s.kill = func() {
 			_ = cmd.Process.Kill() // fails harmlessly if it already exited
 			<-exited
+		}
+		t.Cleanup(func() {
+			s.kill()
 			if t.Failed() {
 				printTail()
 			}
@@ -101,7 +115,7 @@ func startServer(t testing.TB, name, bin string, args func(addr string) []string
 			select {
 			case <-exited:
 				log, _ := os.ReadFile(s.logPath)
-				if attempt < startAttempts && bytes.Contains(log, []byte("address already in use")) {
+				if attempt < startAttempts && addr == "" && bytes.Contains(log, []byte("address already in use")) {
 					t.Logf("testenv: %s: %s was taken, retrying on another port", name, s.addr)
 					break wait
 				}
