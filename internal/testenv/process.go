@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -22,6 +23,8 @@ const (
 	// startAttempts is how often a server is started on a new port when
 	// the free port from FreeAddr was taken by someone else meanwhile.
 	startAttempts = 3
+	// stopTimeout is how long a server may take to shut down cleanly.
+	stopTimeout = 30 * time.Second
 	// tailLines is how much of a server's log a failing test prints.
 	tailLines = 40
 )
@@ -44,6 +47,7 @@ type server struct {
 	addr    string
 	logPath string
 	kill    func() // kills the process (SIGKILL) and waits for it
+	stop    func() // SIGTERM, then SIGKILL after stopTimeout
 }
 
 // startServer runs bin with the arguments args(addr) for a fresh
@@ -100,6 +104,14 @@ func startServerAt(t testing.TB, name, bin, addr string, args func(addr string) 
 		s.kill = func() {
 			_ = cmd.Process.Kill() // fails harmlessly if it already exited
 			<-exited
+		}
+		s.stop = func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(stopTimeout):
+				s.kill()
+			}
 		}
 		t.Cleanup(func() {
 			s.kill()

@@ -57,13 +57,13 @@ func (v *VictoriaMetrics) start(addr string) {
 	v.mu.Unlock()
 }
 
-// Kill stops it with SIGKILL, as a crash would; its port stays reserved
-// for Restart only in the sense that nothing else of the test takes it.
-func (v *VictoriaMetrics) Kill() {
+// Stop shuts it down with SIGTERM, so that it writes what it holds in
+// memory (a SIGKILL loses the last seconds of samples it accepted).
+func (v *VictoriaMetrics) Stop() {
 	v.mu.Lock()
 	srv := v.srv
 	v.mu.Unlock()
-	srv.kill()
+	srv.stop()
 }
 
 // Restart starts it again on the same address with the same data.
