@@ -40,7 +40,13 @@ type Pushgateway struct {
 	Username, Password string
 	// LogFile holds the gateway's stdout and stderr.
 	LogFile string
+
+	srv *server
 }
+
+// Stop shuts the gateway down (SIGTERM), for tests of a gateway that went
+// away; it stays down.
+func (p *Pushgateway) Stop() { p.srv.stop() }
 
 // StartPushgateway starts a Pushgateway on a free 127.0.0.1 port, with
 // persistence off, and waits until /-/ready answers 200.
@@ -79,6 +85,7 @@ func StartPushgateway(t testing.TB, opts PushgatewayOptions) *Pushgateway {
 		Username: opts.Username,
 		Password: opts.Password,
 		LogFile:  s.logPath,
+		srv:      s,
 	}
 }
 
