@@ -1,0 +1,185 @@
+package config_test
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pushagent/pushagent/agent/config"
+)
+
+const outputsConfig = `
+gateway: {url: http://gw:9091}
+outputs:
+  gw2:
+    pushgateway: {url: http://gw2:9091, timeout: 2s}
+  tsdb:
+    remote_write:
+      url: http://mimir:9009/api/v1/push
+      headers: {X-Scope-OrgID: tenant-1}
+      bearer_token: tok
+      timeout: 5s
+      buffer: {dir: buffer/tsdb, max_size: 1GiB}
+  vm:
+    remote_write:
+      url: http://vm:8428/api/v1/write
+      buffer: {dir: /var/lib/pushagent/vm}
+shard: {index: pushagent-2, count: 3}
+jobs:
+  - name: probes
+    every: 15s
+    outputs: [tsdb]
+    collectors: [{name: c, plugin: plugins/textfile.wasm}]
+  - name: all
+    every: 15s
+    replicated: true
+    grouping: {instance: "${HOSTNAME}"}
+    collectors: [{name: c, plugin: plugins/textfile.wasm}]
+`
+
+func TestParseOutputs(t *testing.T) {
+	dir, path := fixture(t)
+	cfg, err := config.Parse([]byte(outputsConfig), path, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range cfg.AllOutputs() {
+		names = append(names, o.Name)
+	}
+	if !slices.Equal(names, []string{"gateway", "gw2", "tsdb", "vm"}) {
+		t.Errorf("outputs = %v", names)
+	}
+	rw := cfg.Outputs[1].RemoteWrite
+	if rw == nil || rw.URL != "http://mimir:9009/api/v1/push" || rw.Timeout != 5*time.Second || rw.BearerToken.Reveal() != "tok" ||
+		rw.Headers["X-Scope-OrgID"].Reveal() != "tenant-1" || rw.Buffer.Dir != filepath.Join(dir, "buffer", "tsdb") || rw.Buffer.MaxSize != 1<<30 {
+		t.Errorf("tsdb = %+v", rw)
+	}
+	if vm := cfg.Outputs[2].RemoteWrite; vm.Timeout != 30*time.Second || vm.Buffer.MaxSize != 256<<20 {
+		t.Errorf("defaults of vm = %+v; want timeout 30s, max_size 256MiB", vm)
+	}
+	if gw2 := cfg.Outputs[0].Pushgateway; gw2 == nil || gw2.URL != "http://gw2:9091" || gw2.Timeout != 2*time.Second {
+		t.Errorf("gw2 = %+v", gw2)
+	}
+	if s := cfg.Shard; s == nil || s.Index != 2 || s.Count != 3 {
+		t.Errorf("shard = %+v, want index 2 (from the pod name) of 3", s)
+	}
+	if got := cfg.OutputsOf(cfg.Jobs[0]); !slices.Equal(got, []string{"tsdb"}) {
+		t.Errorf("outputs of probes = %v", got)
+	}
+	if got := cfg.OutputsOf(cfg.Jobs[1]); len(got) != 4 {
+		t.Errorf("outputs of all = %v, want every output", got)
+	}
+	if !cfg.Owned(cfg.Jobs[1]) {
+		t.Error("a replicated job must run on every shard")
+	}
+}
+
+func TestOutputsErrors(t *testing.T) {
+	jobs := "jobs:\n  - {name: j, every: 1s, outputs: [tdsb], collectors: [" + col + "]}\n"
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{{
+		name: "unknown output with a suggestion",
+		yaml: "outputs:\n  tsdb: {remote_write: {url: http://x/api/v1/write, buffer: {dir: b}}}\n" + jobs,
+		want: []string{`$FILE:4: jobs[0].outputs[0]: names no output (did you mean "tsdb"?); the outputs are tsdb`},
+	}, {
+		name: "both kinds in one output",
+		yaml: "outputs:\n  o: {pushgateway: {url: http://gw:9091}, remote_write: {url: http://x/w, buffer: {dir: b}}}\n" + job("    every: 1s\n", col),
+		want: []string{`$FILE:2: outputs.o: set either pushgateway or remote_write, not both; make two outputs to send to both`},
+	}, {
+		name: "remote_write without buffer, misspelt key",
+		yaml: "outputs:\n  o:\n    remote_write: {url: http://x/w, timeot: 1s}\n" + job("    every: 1s\n", col),
+		want: []string{
+			`$FILE:3: outputs.o.remote_write.buffer: is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}`,
+			`$FILE:3: outputs.o.remote_write.timeot: unknown key (did you mean "timeout"?); valid keys here are url, timeout, basic_auth, bearer_token, bearer_token_file, headers, tls, buffer`,
+		},
+	}, {
+		name: "two outputs on one buffer, bad size, protocol header",
+		yaml: "outputs:\n  a: {remote_write: {url: http://x/w, buffer: {dir: b}}}\n  b: {remote_write: {url: http://y/w, headers: {Content-Type: x}, buffer: {dir: b, max_size: 1KiB}}}\n" + job("    every: 1s\n", col),
+		want: []string{
+			`$FILE:3: outputs.b.remote_write.buffer.dir: is also the buffer of outputs.a; each remote_write output needs its own directory`,
+			`$FILE:3: outputs.b.remote_write.buffer.max_size: must be between 1MiB and 1024GiB, got "1KiB"`,
+			`$FILE:3: outputs.b.remote_write.headers.Content-Type: is set by the agent for the remote-write protocol; remove it`,
+		},
+	}, {
+		name: "gateway twice",
+		yaml: gw + "outputs:\n  gateway: {pushgateway: {url: http://gw2:9091}}\n" + job("    every: 1s\n", col),
+		want: []string{`$FILE:3: outputs.gateway: the top-level gateway section is already the output named "gateway"; rename this output or move the gateway section here`},
+	}, {
+		name: "shard index out of range and not a pod name",
+		yaml: gw + "shard: {index: pushagent-3, count: 3}\n" + job("    every: 1s\n", col),
+		want: []string{`$FILE:2: shard.index: must be from 0 to 2 (count - 1), got 3; a pod name's ordinal counts too`},
+	}, {
+		name: "shard index not a number",
+		yaml: gw + "shard: {index: web, count: 3}\n" + job("    every: 1s\n", col),
+		want: []string{`$FILE:2: shard.index: expected a number or a StatefulSet pod name ending in -<ordinal> like pushagent-2, got "web"`},
+	}, {
+		name: "shard without count",
+		yaml: gw + "shard: {index: 0}\n" + job("    every: 1s\n", col),
+		want: []string{`$FILE:2: shard.count: is required; set how many agents share the jobs, like count: 3`},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, path := fixture(t)
+			_, err := config.Parse([]byte(tc.yaml), path, testOptions())
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want *config.Error", err)
+			}
+			got := strings.ReplaceAll(strings.ReplaceAll(err.Error(), path, "$FILE"), dir, "$DIR")
+			if want := strings.Join(tc.want, "\n"); got != want {
+				t.Errorf("Error():\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestShardsSplitJobsAndResizeMovesFew: every job has exactly one owner
+// among count agents, each agent gets a fair share, and growing from 3 to
+// 4 agents moves about a quarter of the jobs (a modulo hash would move
+// three quarters).
+func TestShardsSplitJobsAndResizeMovesFew(t *testing.T) {
+	const jobs = 2000
+	owner := func(count int) []int {
+		o := make([]int, jobs)
+		for i := range jobs {
+			name := fmt.Sprintf("job-%d", i)
+			owners := 0
+			for idx := range count {
+				if (&config.Shard{Index: idx, Count: count}).Owns(name) {
+					owners++
+					o[i] = idx
+				}
+			}
+			if owners != 1 {
+				t.Fatalf("%s has %d owners among %d", name, owners, count)
+			}
+		}
+		return o
+	}
+	three, four := owner(3), owner(4)
+	share := make([]int, 3)
+	moved := 0
+	for i := range jobs {
+		share[three[i]]++
+		if three[i] != four[i] {
+			moved++
+			if four[i] != 3 {
+				t.Fatalf("job-%d moved between old shards (%d to %d); only moves to the new one are needed", i, three[i], four[i])
+			}
+		}
+	}
+	for i, n := range share {
+		if n < jobs/3*85/100 || n > jobs/3*115/100 {
+			t.Errorf("shard %d of 3 owns %d of %d jobs; want about a third", i, n, jobs)
+		}
+	}
+	if moved > jobs*30/100 || moved < jobs*20/100 {
+		t.Errorf("growing 3 to 4 shards moved %d of %d jobs; want about a quarter", moved, jobs)
+	}
+}
