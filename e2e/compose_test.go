@@ -110,6 +110,7 @@ func startComposeReplica(t *testing.T, name string, env []string) *composeReplic
 		"FAUST_LISTEN="+r.workerAddr,
 		"WORKER_ADDR="+r.workerAddr,
 		"PUSHAGENT_LISTEN="+testenv.FreeAddr(t),
+		"BUFFER_DIR="+filepath.Join(t.TempDir(), "buffer"), // the replica's own, as in its container
 	)...)
 	r.cmd.Stdout, r.cmd.Stderr = r, r
 	// A process group of its own, so the cleanup can kill the worker and
@@ -187,6 +188,7 @@ func TestComposeTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{ConfigFile: promPath})
+	vm := testenv.StartVictoriaMetrics(t)
 
 	// agent.yaml is used as it is: everything that differs from the compose
 	// setup comes from the environment, as its header says.
@@ -196,6 +198,8 @@ func TestComposeTopology(t *testing.T) {
 		"PUSHAGENT_CONFIG=" + composeAbs(t, "agent.yaml"),
 		"PUSHAGENT_CACHE_DIR=" + filepath.Join(dir, "cache"),
 		"PUSHGATEWAY_URL=" + gw.URL,
+		"REMOTE_WRITE_URL=" + vm.WriteURL,
+		"BUFFER_DIR=" + filepath.Join(dir, "buffer-validate"),
 		"PUSHGATEWAY_PASSWORD_FILE=" + composeAbs(t, "secrets/pushgateway_password"),
 		"PLUGINS_DIR=" + filepath.Dir(scrape),
 		"DEPLOY_ENV=prod",
@@ -229,6 +233,8 @@ func TestComposeTopology(t *testing.T) {
 			}
 		}
 	}
+	// The remote_write output delivers the same series to VictoriaMetrics.
+	vm.WaitFor(t, `count by (instance) (faust_queue_depth{job="faust-prod"})`, wait, has(names))
 	if got := composeGroups(t, gw); !slices.Equal(got, names) {
 		t.Errorf("gateway groups of faust-prod = %v, want %v", got, names)
 	}
@@ -412,7 +418,7 @@ func TestComposeFiles(t *testing.T) {
 	if err := yaml.Unmarshal(composeExample(t, "docker-compose.yml"), &c); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	for _, name := range []string{"pushgateway", "prometheus", "grafana", "pushagent", "worker"} {
+	for _, name := range []string{"pushgateway", "victoriametrics", "prometheus", "grafana", "pushagent", "worker"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("docker-compose.yml has no service %q", name)
 		}
