@@ -137,11 +137,25 @@ tests:
         values: '0 0 1+1x30'
       - series: 'pushagent_pushes_total{job="pushagent",instance="web-1:9465",exported_job="node"}'
         values: '0+1x40'
+      - series: 'pushagent_pushes_total{job="pushagent",instance="web-1:9465",exported_job="node",output="tsdb"}'
+        values: '0+1x40'
       - series: 'pushagent_last_successful_push_timestamp_seconds{job="pushagent",instance="web-1:9465",exported_job="node"}'
         values: '0x40'
       - series: 'up{job="pushagent",instance="web-1:9465"}'
         values: '1 1 0x30'
+      - series: 'pushagent_output_buffer_oldest_age_seconds{job="pushagent",instance="web-1:9465",output="tsdb"}'
+        values: '0 0 60+60x30'
+      - series: 'pushagent_output_samples_dropped_total{job="pushagent",instance="web-1:9465",output="tsdb"}'
+        values: '0x15 100+100x20'
     alert_rule_test:
+      - eval_time: 20m
+        alertname: PushagentRemoteWriteBehind
+        exp_alerts:
+          - exp_labels: {severity: warning, job: pushagent, instance: web-1:9465, output: tsdb}
+      - eval_time: 20m
+        alertname: PushagentRemoteWriteDropping
+        exp_alerts:
+          - exp_labels: {severity: critical, job: pushagent, instance: web-1:9465, output: tsdb}
       - eval_time: 20m
         alertname: PushagentCollectorFailing
         exp_alerts:
@@ -188,6 +202,8 @@ tests:
       - {eval_time: 30m, alertname: PushagentPushRejected}
       - {eval_time: 30m, alertname: PushagentNoSuccessfulPush}
       - {eval_time: 30m, alertname: PushagentDown}
+      - {eval_time: 30m, alertname: PushagentRemoteWriteBehind}
+      - {eval_time: 30m, alertname: PushagentRemoteWriteDropping}
 `
 
 // docBlock is a fenced code block of a Markdown file.
