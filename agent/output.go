@@ -67,6 +67,7 @@ type output interface {
 // timestamps are dropped and push_time_seconds / push_failure_time_seconds
 // families left out.
 type pushgateway struct {
+	name    string
 	client  *push.Client
 	sweeper *expire.Sweeper
 	timeout time.Duration // per request; bounds the delete at shutdown
@@ -91,7 +92,7 @@ func newPushgateway(name string, gw config.Gateway, m *selfMetrics, logger *slog
 	if err != nil {
 		return nil, err
 	}
-	return &pushgateway{client: client, sweeper: sweeper, timeout: gw.Timeout}, nil
+	return &pushgateway{name: name, client: client, sweeper: sweeper, timeout: gw.Timeout}, nil
 }
 
 func (p *pushgateway) describe() (string, string) { return "pushgateway", p.client.URL() }
@@ -106,6 +107,7 @@ func (p *pushgateway) push(ctx context.Context, c *Collection) error {
 	defer p.mu.Unlock()
 	if err != nil {
 		p.failed.Add(n)
+		err = fmt.Errorf("output %q: %w", p.name, err)
 		p.lastErr = err.Error()
 		if p.failingSince.IsZero() {
 			p.failingSince = time.Now()
@@ -187,7 +189,8 @@ func (p *pushgateway) reason(err error) string {
 // a push is the run's series written to the buffer, sent by the queue's
 // own goroutine with its own retries.
 type remoteWrite struct {
-	q *remotewrite.Queue
+	q       *remotewrite.Queue
+	timeout time.Duration // per request
 }
 
 func newRemoteWrite(name string, rw config.RemoteWrite, m *selfMetrics, logger *slog.Logger) (*remoteWrite, error) {
@@ -196,7 +199,7 @@ func newRemoteWrite(name string, rw config.RemoteWrite, m *selfMetrics, logger *
 	if err != nil {
 		return nil, err
 	}
-	return &remoteWrite{q: q}, nil
+	return &remoteWrite{q: q, timeout: rw.Timeout}, nil
 }
 
 func (r *remoteWrite) describe() (string, string) { return "remote_write", r.q.URL() }
@@ -223,8 +226,16 @@ func (r *remoteWrite) fill(s *OutputStatus) {
 func (r *remoteWrite) close() error { return r.q.Close() }
 
 // wait returns once the buffer is delivered, for once, whose process ends
-// right after its push.
-func (r *remoteWrite) wait(ctx context.Context) error { return r.q.Wait(ctx) }
+// right after its push; it waits at most two requests' timeouts, then
+// leaves the rest in the buffer for the next start.
+func (r *remoteWrite) wait(ctx context.Context) error {
+	if r.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*r.timeout)
+		defer cancel()
+	}
+	return r.q.Wait(ctx)
+}
 
 func newOutput(o config.Output, m *selfMetrics, logger *slog.Logger) (output, error) {
 	if o.RemoteWrite != nil {

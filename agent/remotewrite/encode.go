@@ -21,7 +21,11 @@ import (
 // sample without its own timestamp gets at, the collection time.
 func Series(fams []*dto.MetricFamily, job string, grouping map[string]string, at time.Time) []prompb.TimeSeries {
 	ts := at.UnixMilli()
-	var out []prompb.TimeSeries
+	n := 0
+	for _, f := range fams {
+		n += len(f.Metric)
+	}
+	out := make([]prompb.TimeSeries, 0, n)
 	for _, f := range fams {
 		name := f.GetName()
 		for _, m := range f.Metric {

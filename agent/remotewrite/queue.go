@@ -74,6 +74,8 @@ type Queue struct {
 	stats Stats
 	since bool // whether a record is waiting (stats.Oldest is meaningful)
 	idle  bool // the sender found nothing to send since the last Append
+	// idleCh is closed when idle becomes true, for Wait.
+	idleCh chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -121,6 +123,7 @@ func Open(opts Options) (*Queue, error) {
 	q := &Queue{
 		opts: opts, url: cfg.URL, client: &http.Client{Transport: transport}, timeout: timeout, log: log,
 		buf: buf, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		idleCh: make(chan struct{}),
 	}
 	go q.run()
 	return q, nil
@@ -144,7 +147,9 @@ func (q *Queue) Append(series []prompb.TimeSeries) error {
 		q.mu.Unlock()
 		return fmt.Errorf("remotewrite: output %q is closed (the config was reloaded)", q.opts.Name)
 	}
-	q.idle = false
+	if q.idle {
+		q.idle, q.idleCh = false, make(chan struct{})
+	}
 	err = q.buf.append(record{samples: samples, oldest: oldest, body: body})
 	if err == nil {
 		var dropped int
@@ -180,23 +185,20 @@ func (q *Queue) Stats() Stats {
 // Wait returns once everything appended so far was delivered (or
 // refused), or with an error naming the last failure when ctx ends first.
 func (q *Queue) Wait(ctx context.Context) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
+	q.mu.Lock()
+	ch := q.idleCh
+	q.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
 		q.mu.Lock()
-		idle, last := q.idle, q.stats.LastError
+		last := q.stats.LastError
 		q.mu.Unlock()
-		if idle {
-			return nil
+		if last == "" {
+			last = ctx.Err().Error()
 		}
-		select {
-		case <-ctx.Done():
-			if last == "" {
-				last = ctx.Err().Error()
-			}
-			return fmt.Errorf("remotewrite: output %q: not delivered yet (kept in the buffer for the next start): %s", q.opts.Name, last)
-		case <-t.C:
-		}
+		return fmt.Errorf("remotewrite: output %q: not delivered yet (kept in the buffer for the next start): %s", q.opts.Name, last)
 	}
 }
 
@@ -221,7 +223,10 @@ func (q *Queue) run() {
 		r, end, ok, err := q.buf.next()
 		from := q.buf.pos
 		q.since = ok
-		q.idle = !ok && err == nil
+		if !ok && err == nil && !q.idle {
+			q.idle = true
+			close(q.idleCh)
+		}
 		if ok {
 			q.stats.Oldest = time.UnixMilli(r.oldest)
 		}

@@ -46,6 +46,7 @@ type server struct {
 	name    string
 	addr    string
 	logPath string
+	pid     int
 	kill    func() // kills the process (SIGKILL) and waits for it
 	stop    func() // SIGTERM, then SIGKILL after stopTimeout
 }
@@ -101,6 +102,7 @@ func startServerAt(t testing.TB, name, bin, addr string, args func(addr string) 
 				t.Logf("testenv: %s log %s (last %d lines):\n%s", name, s.logPath, tailLines, tail(s.logPath, tailLines))
 			})
 		}
+		s.pid = cmd.Process.Pid
 		s.kill = func() {
 			_ = cmd.Process.Kill() // fails harmlessly if it already exited
 			<-exited
