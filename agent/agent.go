@@ -149,6 +149,9 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 		}
 		if prev != nil {
 			if old := prev.job(jc.Name); old != nil && old.unchanged(jc) {
+				// Its outputs may have changed all the same (an output
+				// removed or added): its status lists the current ones.
+				old.record.keepOutputs(cfg.OutputsOf(jc))
 				st.jobs = append(st.jobs, old)
 				continue
 			}

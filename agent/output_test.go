@@ -147,4 +147,14 @@ func TestReloadKeepsOrReopensOutputs(t *testing.T) {
 	if got.String() != "b;" {
 		t.Errorf("requests by tenant: %q; want one from the reloaded output", got.String())
 	}
+	// Dropping the failing gateway: the job is unchanged, its status no
+	// longer lists the gateway, and its failure no longer counts.
+	third := mk("b")
+	third.Outputs = third.Outputs[1:]
+	if res, err := a.Reload(context.Background(), third); err != nil || len(res.Unchanged) != 1 {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	if outs := a.Status()[0].Outputs; len(outs) != 1 || outs[0].Output != "tsdb" || !outs[0].OK {
+		t.Errorf("outputs in the status after removing gw: %+v", outs)
+	}
 }

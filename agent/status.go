@@ -90,6 +90,23 @@ func newJobRecord(j *job, outputs []string) *jobRecord {
 	return r
 }
 
+// keepOutputs makes the record list the outputs names, in that order,
+// keeping the results of those it had: a removed output's old failure
+// must not keep the agent unready.
+func (r *jobRecord) keepOutputs(names []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	kept := make([]PushStatus, 0, len(names))
+	for _, name := range names {
+		p := PushStatus{Output: name}
+		if i := slices.IndexFunc(r.st.Outputs, func(o PushStatus) bool { return o.Output == name }); i >= 0 {
+			p = r.st.Outputs[i]
+		}
+		kept = append(kept, p)
+	}
+	r.st.Outputs = kept
+}
+
 func (r *jobRecord) start() {
 	r.mu.Lock()
 	r.st.Running = true
