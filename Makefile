@@ -69,6 +69,7 @@ fuzz:
 		./agent/wasmhost/internal/interrupt:FuzzInstrument \
 		./agent/expire:FuzzDecodeGroups \
 		./agent/expire:FuzzDeleteURL \
+		./agent/remotewrite:FuzzBufferDecoder \
 		./sdk:FuzzParseText \
 		./sdk/httpcall:FuzzDecodeResult \
 		./internal/sdkcheck:FuzzParseText \
