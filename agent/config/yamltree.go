@@ -30,7 +30,9 @@ type yamlTree struct {
 // treeError carries the problems the parser found in the document.
 type treeError struct{ problems []Problem }
 
-func (e *treeError) Error() string { return fmt.Sprintf("%d problem(s) in the YAML document", len(e.problems)) }
+func (e *treeError) Error() string {
+	return fmt.Sprintf("%d problem(s) in the YAML document", len(e.problems))
+}
 
 // errTooMany stops a conversion that would exceed maxValues.
 var errTooMany = errors.New("too many values")
