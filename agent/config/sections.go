@@ -137,45 +137,65 @@ func authFields[T any](a func(*T) *auth) []field[T] {
 	}}
 }
 
-// checkAuth checks the credential keys of the section at p together. It
-// returns whether a bearer token is set.
-func (l *loader) checkAuth(p string, a *auth) bool {
+// endpoint is what a section that sends requests (the gateway, an HTTP
+// plugin) reads besides its own keys: the URL and the credentials.
+type endpoint struct {
+	url   string
+	https bool
+	auth  auth
+}
+
+// endpointFields declares url, then the section's own keys, then the
+// credential keys, for a section whose draft holds an endpoint; checkURL
+// checks the URL and says if it is https.
+func endpointFields[T any](e func(*T) *endpoint, required string, checkURL func(l *loader, p, s string) (string, bool), own ...field[T]) []field[T] {
+	fields := []field[T]{{
+		name: "url", typ: "string (URL)", def: requiredDef, required: required,
+		set: func(l *loader, p string, v any, dst *T) {
+			if s, ok := l.str(p, v); ok {
+				e(dst).url, e(dst).https = checkURL(l, p, s)
+			}
+		},
+	}}
+	fields = append(fields, own...)
+	return append(fields, authFields(func(dst *T) *auth { return &e(dst).auth })...)
+}
+
+// checkEndpoint checks the credential keys of the section at p together and
+// returns whether a bearer token is set. notHTTPS is the message for tls
+// with an http:// URL.
+func (l *loader) checkEndpoint(p string, e *endpoint, notHTTPS string) bool {
+	a := &e.auth
 	if a.hasToken && a.hasFile {
 		l.add(p, "set either bearer_token or bearer_token_file, not both")
 		a.token = ""
+	}
+	if a.hasTLS && e.url != "" && !e.https {
+		l.add(a.tlsPath, "%s", notHTTPS)
 	}
 	return a.hasToken || a.hasFile
 }
 
 type gatewayDraft struct {
-	g     Gateway
-	https bool
-	auth  auth
+	g Gateway
+	e endpoint
 }
 
-var gatewaySection = section[gatewayDraft]{what: "the gateway", fields: append([]field[gatewayDraft]{{
-	name: "url", typ: "string (URL)", def: requiredDef,
-	required: "is required; set the Pushgateway URL, like http://127.0.0.1:9091",
-	set: func(l *loader, p string, v any, g *gatewayDraft) {
-		if s, ok := l.str(p, v); ok {
-			g.g.URL, g.https = l.gatewayURL(p, s)
-		}
-	},
-}, {
-	name: "timeout", typ: "duration", def: code(defaultGatewayTimeout.String()),
-	set: func(l *loader, p string, v any, g *gatewayDraft) { l.positiveDuration(p, v, &g.g.Timeout) },
-}}, authFields(func(g *gatewayDraft) *auth { return &g.auth })...)}
+var gatewaySection = section[gatewayDraft]{what: "the gateway", fields: endpointFields(
+	func(g *gatewayDraft) *endpoint { return &g.e },
+	"is required; set the Pushgateway URL, like http://127.0.0.1:9091", (*loader).gatewayURL,
+	field[gatewayDraft]{
+		name: "timeout", typ: "duration", def: code(defaultGatewayTimeout.String()),
+		set: func(l *loader, p string, v any, g *gatewayDraft) { l.positiveDuration(p, v, &g.g.Timeout) },
+	})}
 
 func (l *loader) checkGateway(p string, d *gatewayDraft) Gateway {
 	g := d.g
-	g.BasicAuth, g.TLS = d.auth.basic, d.auth.tls
-	hasToken := l.checkAuth(p, &d.auth)
-	g.BearerToken = d.auth.token
-	if hasToken && d.auth.hasBasic {
+	g.URL, g.BasicAuth, g.TLS = d.e.url, d.e.auth.basic, d.e.auth.tls
+	hasToken := l.checkEndpoint(p, &d.e, "applies only to https:// URLs, but url uses http://; use https:// or remove tls")
+	g.BearerToken = d.e.auth.token
+	if hasToken && d.e.auth.hasBasic {
 		l.add(p, "set either basic_auth or a bearer token, not both; the gateway accepts one Authorization header")
-	}
-	if d.auth.hasTLS && g.URL != "" && !d.https {
-		l.add(d.auth.tlsPath, "applies only to https:// URLs, but url uses http://; use https:// or remove tls")
 	}
 	return g
 }
@@ -584,54 +604,45 @@ func (l *loader) collector(p string, v any, d *defaults, job *Job) (Collector, b
 }
 
 type httpDraft struct {
-	h     HTTPPlugin
-	https bool
-	auth  auth
+	h HTTPPlugin
+	e endpoint
 }
 
-var httpSection = section[httpDraft]{what: "an HTTP plugin", fields: append([]field[httpDraft]{{
-	name: "url", typ: "string (URL)", def: requiredDef,
-	required: "is required; set the plugin endpoint, like http://127.0.0.1:8080/collect",
-	set: func(l *loader, p string, v any, h *httpDraft) {
-		if s, ok := l.str(p, v); ok {
-			h.h.URL, h.https = l.pluginURL(p, s)
-		}
-	},
-}, {
-	name: "headers", typ: "map name → secret string", def: code("{}"),
-	set: func(l *loader, p string, v any, h *httpDraft) {
-		m, isMap := v.(map[string]any)
-		if !isMap {
-			l.add(p, "expected a mapping of header names to values, got %s", describe(v))
-		}
-		h.h.Headers = map[string]Secret{}
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			if s, ok := l.secret(keyPath(p, k), m[k]); ok {
-				h.h.Headers[k] = s
+var httpSection = section[httpDraft]{what: "an HTTP plugin", fields: endpointFields(
+	func(h *httpDraft) *endpoint { return &h.e },
+	"is required; set the plugin endpoint, like http://127.0.0.1:8080/collect", (*loader).pluginURL,
+	field[httpDraft]{
+		name: "headers", typ: "map name → secret string", def: code("{}"),
+		set: func(l *loader, p string, v any, h *httpDraft) {
+			m, isMap := v.(map[string]any)
+			if !isMap {
+				l.add(p, "expected a mapping of header names to values, got %s", describe(v))
 			}
-		}
-	},
-}}, authFields(func(h *httpDraft) *auth { return &h.auth })...)}
+			h.h.Headers = map[string]Secret{}
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				if s, ok := l.secret(keyPath(p, k), m[k]); ok {
+					h.h.Headers[k] = s
+				}
+			}
+		},
+	})}
 
 func (l *loader) checkHTTP(p string, d *httpDraft) *HTTPPlugin {
 	h := d.h
 	if h.Headers == nil {
 		h.Headers = map[string]Secret{}
 	}
-	h.BasicAuth, h.TLS = d.auth.basic, d.auth.tls
-	hasToken := l.checkAuth(p, &d.auth)
-	h.BearerToken = d.auth.token
+	h.URL, h.BasicAuth, h.TLS = d.e.url, d.e.auth.basic, d.e.auth.tls
+	hasToken := l.checkEndpoint(p, &d.e, "applies only to https:// URLs; use https:// or remove tls")
+	h.BearerToken = d.e.auth.token
 	auths := 0
-	for _, set := range []bool{d.auth.hasBasic, hasToken, hasHeader(h.Headers, "Authorization")} {
+	for _, set := range []bool{d.e.auth.hasBasic, hasToken, hasHeader(h.Headers, "Authorization")} {
 		if set {
 			auths++
 		}
 	}
 	if auths > 1 {
 		l.add(p, "set one of basic_auth, a bearer token or an Authorization header, not several; a request carries one Authorization header")
-	}
-	if d.auth.hasTLS && h.URL != "" && !d.https {
-		l.add(d.auth.tlsPath, "applies only to https:// URLs; use https:// or remove tls")
 	}
 	return &h
 }
