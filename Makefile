@@ -43,8 +43,9 @@ plugins/%.wasm: $(GOFILES) go.mod go.sum $(SDK)/go.mod
 # (make test depends on it): the agent, the plugins, the bundled config, a
 # compilation cache warmed by `validate`, so the container starts without
 # compiling, and in dist/root what the image's FROM scratch stage needs
-# besides: a passwd entry for the non-root user 65532 and CA certificates
-# (Debian's ca-certificates; scripts/setup-debian.sh installs it).
+# besides: a passwd entry for the non-root user 65532 and CA certificates:
+# Debian's ca-certificates (scripts/setup-debian.sh installs it), the
+# Mozilla set only, so no CA the build machine added locally ships.
 dist: build
 	rm -rf dist && mkdir -p dist/app/plugins dist/app/examples
 	cp bin/pushagent dist/pushagent
@@ -55,7 +56,7 @@ dist: build
 	mkdir -p dist/root/etc/ssl/certs
 	printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >dist/root/etc/passwd
 	printf 'root:x:0:\nnonroot:x:65532:\n' >dist/root/etc/group
-	cp /etc/ssl/certs/ca-certificates.crt dist/root/etc/ssl/certs/
+	cat /usr/share/ca-certificates/mozilla/*.crt >dist/root/etc/ssl/certs/ca-certificates.crt
 	@echo "dist: $$(du -sh dist | cut -f1) (agent $$(du -sh dist/pushagent | cut -f1), plugins $$(du -sh dist/app/plugins | cut -f1), cache $$(du -sh dist/cache | cut -f1))"
 
 # The image from the Dockerfile users build, its final stage fed with this
