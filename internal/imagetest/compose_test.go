@@ -84,8 +84,7 @@ func envDefault(t *testing.T, file, text, name string) string {
 func TestComposeMatchesImage(t *testing.T) {
 	p := newPodman(t)
 	img := p.inspectImage(t)
-	root := strings.TrimSpace(p.must(t, "image", "mount", p.image))
-	t.Cleanup(func() { _, _ = p.output("image", "unmount", p.image) })
+	root := p.root(t)
 	inImage := func(what, file, pth string) {
 		t.Helper()
 		if _, err := os.Stat(filepath.Join(root, pth)); err != nil {

@@ -4,6 +4,7 @@ package imagetest
 
 import (
 	"bufio"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -70,9 +71,17 @@ func TestImageBundledConfig(t *testing.T) {
 	started := float64(st.State.StartedAt.UnixNano()) / 1e9
 	last := max(pushed["node"], pushed["textfile"]) - started
 	first := min(pushed["node"], pushed["textfile"]) - started
-	t.Logf("first push %.2fs, both jobs pushed %.2fs after the container started", first, last)
-	if last > startBound.Seconds() {
-		t.Errorf("both jobs pushed %.2fs after start, want within %v: was the warm compilation cache used?", last, startBound)
+	// The agent is idle after its first runs (the next is 10 s away), so
+	// its threads' times now are those of the start.
+	onCPU, waited := schedstat(t, st.State.Pid)
+	t.Logf("first push %.2fs, both jobs pushed %.2fs after the container started; the agent ran %.2fs on a CPU and its threads waited %.2fs for one",
+		first, last, onCPU.Seconds(), waited.Seconds())
+	// On a machine shared with other work, the time the agent's threads
+	// were ready but waiting for a CPU is not the agent's: it is taken
+	// off (summed over threads, so generously) before comparing with the
+	// bound. On an idle machine nothing is taken off.
+	if own := time.Duration(last*float64(time.Second)) - waited; own > startBound {
+		t.Errorf("both jobs pushed %.2fs after start (%.2fs not counting waits for a CPU), want within %v: was the warm compilation cache used?", last, own.Seconds(), startBound)
 	}
 
 	t.Run("non-root, read-only", func(t *testing.T) {
@@ -110,12 +119,12 @@ func TestImageBundledConfig(t *testing.T) {
 		if vol == "" {
 			t.Fatalf("no volume at %s: %+v", cacheDir, st.Mounts)
 		}
-		want := listFiles(t, filepath.Join(repoRoot, "dist", "cache"))
+		want := listFiles(t, filepath.Join(p.root(t), cacheDir))
 		if len(want) == 0 {
-			t.Fatal("dist/cache is empty: `make dist` warms it with validate")
+			t.Fatalf("the image's %s is empty: `make dist` warms it with validate", cacheDir)
 		}
 		if got := listFiles(t, vol); !slices.Equal(got, want) {
-			t.Errorf("compilation cache changed while the agent started: the image's warm cache was not used\nimage (dist/cache): %q\nafter the run:      %q", want, got)
+			t.Errorf("compilation cache changed while the agent started: the image's warm cache was not used\nin the image:  %q\nafter the run: %q", want, got)
 		}
 	})
 
@@ -193,6 +202,30 @@ func pushTimes(metrics, instance string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// schedstat sums, over a process's threads, the time they ran on a CPU
+// and the time they were runnable but waited for one (Linux's
+// /proc/PID/task/TID/schedstat: run ns, wait ns, time slices).
+func schedstat(t *testing.T, pid int) (run, wait time.Duration) {
+	t.Helper()
+	tasks, err := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "schedstat"))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("imagetest: no schedstat for pid %d: %v", pid, err)
+	}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r, w, slices int64
+		if _, err := fmt.Sscan(string(b), &r, &w, &slices); err != nil {
+			t.Fatalf("imagetest: %s: %v", f, err)
+		}
+		run += time.Duration(r)
+		wait += time.Duration(w)
+	}
+	return run, wait
 }
 
 // listFiles is every file under dir, as sorted "path size" lines.

@@ -103,6 +103,19 @@ func (c imageConfig) env(name string) (string, bool) {
 	return "", false
 }
 
+// root mounts the image's file system (read-only, unmounted when the test
+// ends) and returns its path.
+func (p *podman) root(t *testing.T) string {
+	t.Helper()
+	dir := strings.TrimSpace(p.must(t, "image", "mount", p.image))
+	t.Cleanup(func() {
+		if _, err := p.output("image", "unmount", p.image); err != nil {
+			t.Log(err)
+		}
+	})
+	return dir
+}
+
 // container is a running container of the image, removed (with its
 // anonymous volumes) when the test ends.
 type container struct {
