@@ -219,9 +219,11 @@ func serve(addr, webConfig string, h http.Handler, logger *slog.Logger) (*http.S
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	// The toolkit's own log lines ("Listening on", "TLS is enabled.").
+	// The toolkit's own log lines ("Listening on", "TLS is enabled.") and
+	// the server's (a failed TLS handshake) go to the agent's log, in its
+	// format, rather than to the standard logger.
 	tlog := logger.With("component", "web")
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(tlog.Handler(), slog.LevelWarn)}
 	go func() {
 		err := toolkit.Serve(ln, srv, &toolkit.FlagConfig{WebConfigFile: &webConfig}, tlog)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
