@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	toolkit "github.com/prometheus/exporter-toolkit/web"
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pushagent/pushagent/internal/testenv"
@@ -114,8 +117,19 @@ jobs:
 		t.Fatal(err)
 	}
 	webConfig := filepath.Join(dir, "web-config.yml")
-	tlsAndUsers := fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n",
-		serverCert.CertFile, serverCert.KeyFile, user, hash)
+	// The user of docs/operations.md's Kubernetes probes, with the
+	// password their Authorization header holds.
+	probes := docProbes(t)
+	probeHash, err := bcrypt.GenerateFromPassword([]byte(probes.password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probePwFile := filepath.Join(dir, "probe-password")
+	if err := os.WriteFile(probePwFile, []byte(probes.password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	users := fmt.Sprintf("basic_auth_users:\n  %s: %s\n  %s: %s\n", user, hash, probes.user, probeHash)
+	tlsAndUsers := fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n", serverCert.CertFile, serverCert.KeyFile) + users
 	writeWebConfig := func(text string) {
 		t.Helper()
 		// Replaced in one rename: the agent reads the file on every
@@ -150,7 +164,7 @@ jobs:
 	// validate checks the web config too.
 	out, err := exec.Command(agentBin, "validate", "--config", cfg, "--cache-dir", "", "--web.config.file", webConfig).CombinedOutput()
 	fmt.Fprintf(&seen, "$ pushagent validate\n%s\n", out)
-	if err != nil || !strings.Contains(string(out), "web config "+webConfig+": TLS on, basic auth for 1 user(s)") {
+	if err != nil || !strings.Contains(string(out), "web config "+webConfig+": TLS on, basic auth for 2 user(s)") {
 		t.Fatalf("validate --web.config.file: %v\n%s", err, out)
 	}
 
@@ -224,11 +238,31 @@ jobs:
 	if code, out := healthcheck(nil, "--url=http://"+listen+"/healthz"); code != 1 || !strings.Contains(out, "https://") {
 		t.Errorf("healthcheck over plain HTTP: exit %d, want 1 pointing at https://\n%s", code, out)
 	}
+	// The docs' httpGet probes, sent as the kubelet sends them: HTTPS
+	// without verifying the certificate, the documented header.
+	kubelet := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		Proxy: nil, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
+	for _, p := range probes.httpGets {
+		req, err := http.NewRequest(http.MethodGet, strings.ToLower(p.scheme)+"://"+listen+p.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set(p.header, p.value)
+		resp, err := kubelet.Do(req)
+		if err != nil {
+			t.Errorf("docs' httpGet probe %s: %v", p.path, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("docs' httpGet probe %s: %s, want 200", p.path, resp.Status)
+		}
+	}
 
 	// The operator now requires client certificates from the clients' CA.
 	// The toolkit reads the file at every handshake: no restart.
-	writeWebConfig(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n  client_ca_file: %s\n  client_auth_type: RequireAndVerifyClientCert\nbasic_auth_users:\n  %s: %s\n",
-		serverCert.CertFile, serverCert.KeyFile, clientCA.CertFile, user, hash))
+	writeWebConfig(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n  client_ca_file: %s\n  client_auth_type: RequireAndVerifyClientCert\n",
+		serverCert.CertFile, serverCert.KeyFile, clientCA.CertFile) + users)
 	withCert := listenerClient(t, serverCA.CertFile, &clientCert)
 	testenv.Eventually(t, 10*time.Second, "client certificates required", func() bool {
 		_, _, err := fetch(trusted, base+"/healthz", user, password)
@@ -250,6 +284,23 @@ jobs:
 	if code, out := healthcheck(nil, url, "--ca-file", serverCA.CertFile, "--username", user, "--password-file", pwFile); code != 1 || !strings.Contains(out, "--cert-file") {
 		t.Errorf("healthcheck without a client certificate: exit %d, want 1 pointing at --cert-file\n%s", code, out)
 	}
+	// The docs' exec probes, for this case, run as they are written; only
+	// where things are changes.
+	where := strings.NewReplacer("https://127.0.0.1:9465", base,
+		"/etc/pushagent/tls/probe.crt", clientCert.CertFile, "/etc/pushagent/tls/probe.key", clientCert.KeyFile,
+		"/etc/pushagent/secrets/healthcheck_password", probePwFile)
+	for _, command := range probes.execs {
+		if len(command) < 2 || command[0] != "pushagent" || command[1] != "healthcheck" {
+			t.Fatalf("docs' exec probe is not pushagent healthcheck: %q", command)
+		}
+		args := make([]string, 0, len(command)-2)
+		for _, a := range command[2:] {
+			args = append(args, where.Replace(a))
+		}
+		if code, out := healthcheck(nil, args...); code != 0 {
+			t.Errorf("docs' exec probe %q: exit %d\n%s", command, code, out)
+		}
+	}
 
 	a.stop(t)
 	fmt.Fprintf(&seen, "run log:\n%s\n", a.log())
@@ -257,7 +308,7 @@ jobs:
 	if !strings.Contains(all, "TLS is enabled") {
 		t.Errorf("the agent did not log that TLS is on:\n%s", a.log())
 	}
-	for _, secret := range []string{password, string(hash), strings.TrimSpace(string(serverKey))} {
+	for _, secret := range []string{password, string(hash), string(probeHash), strings.TrimSpace(string(serverKey))} {
 		if i := strings.Index(all, secret); i >= 0 {
 			t.Errorf("a secret leaked: …%s…", all[max(0, i-200):min(len(all), i+50)])
 		}
@@ -308,5 +359,124 @@ func TestBadWebConfigRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// docProbes are the Kubernetes probes of docs/operations.md ("Securing the
+// listener"): the httpGet probes' header and the exec probes' commands.
+type docProbeSet struct {
+	httpGets []struct{ path, scheme, header, value string }
+	execs    [][]string
+	// user and password are what the Authorization header holds.
+	user, password string
+}
+
+func docProbes(t *testing.T) docProbeSet {
+	t.Helper()
+	type probe struct {
+		HTTPGet *struct {
+			Path        string `yaml:"path"`
+			Scheme      string `yaml:"scheme"`
+			HTTPHeaders []struct {
+				Name  string `yaml:"name"`
+				Value string `yaml:"value"`
+			} `yaml:"httpHeaders"`
+		} `yaml:"httpGet"`
+		Exec *struct {
+			Command []string `yaml:"command"`
+		} `yaml:"exec"`
+	}
+	var set docProbeSet
+	for _, b := range fencedBlocks(t, readDoc(t, "operations.md")) {
+		if b.lang != "yaml" || !strings.HasPrefix(b.text, "livenessProbe:") {
+			continue
+		}
+		var probes map[string]probe
+		if err := yaml.Unmarshal([]byte(b.text), &probes); err != nil {
+			t.Fatalf("operations.md:%d: %v", b.line, err)
+		}
+		for name, p := range probes {
+			switch {
+			case p.HTTPGet != nil:
+				if len(p.HTTPGet.HTTPHeaders) != 1 || p.HTTPGet.HTTPHeaders[0].Name != "Authorization" {
+					t.Fatalf("operations.md:%d: %s: want one Authorization header", b.line, name)
+				}
+				h := p.HTTPGet.HTTPHeaders[0]
+				enc, ok := strings.CutPrefix(h.Value, "Basic ")
+				raw, err := base64.StdEncoding.DecodeString(enc)
+				user, password, found := strings.Cut(string(raw), ":")
+				if !ok || err != nil || !found {
+					t.Fatalf("operations.md:%d: %s: %q is not Basic base64(user:password)", b.line, name, h.Value)
+				}
+				if set.user != "" && (set.user != user || set.password != password) {
+					t.Fatalf("operations.md:%d: the probes use different credentials", b.line)
+				}
+				set.user, set.password = user, password
+				set.httpGets = append(set.httpGets, struct{ path, scheme, header, value string }{p.HTTPGet.Path, p.HTTPGet.Scheme, h.Name, h.Value})
+			case p.Exec != nil:
+				set.execs = append(set.execs, p.Exec.Command)
+			}
+		}
+	}
+	if len(set.httpGets) != 2 || len(set.execs) != 2 {
+		t.Fatalf("operations.md: found %d httpGet and %d exec probes, want a liveness and a readiness probe of each", len(set.httpGets), len(set.execs))
+	}
+	// The header's user is one of the example web config's users.
+	var web struct {
+		Users map[string]string `yaml:"basic_auth_users"`
+	}
+	if err := yaml.Unmarshal([]byte(docWebConfig(t)), &web); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := web.Users[set.user]; !ok {
+		t.Fatalf("operations.md: the probes' user %q is not in the example web config", set.user)
+	}
+	return set
+}
+
+// docWebConfig is docs/operations.md's example web config.
+func docWebConfig(t *testing.T) string {
+	t.Helper()
+	for _, b := range fencedBlocks(t, readDoc(t, "operations.md")) {
+		if b.lang == "yaml" && strings.HasPrefix(b.text, "# /etc/pushagent/web-config.yml\n") {
+			return b.text
+		}
+	}
+	t.Fatal("operations.md has no example web config (a yaml block starting with # /etc/pushagent/web-config.yml)")
+	return ""
+}
+
+// TestDocsWebConfigExample: the example web config of docs/operations.md
+// is accepted by exporter-toolkit as written (its relative certificate
+// paths next to it), and so is its commented client-certificate variant.
+func TestDocsWebConfigExample(t *testing.T) {
+	text := docWebConfig(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ca := testenv.NewCA(t, "docs")
+	kp := ca.Server(t, "pushagent")
+	for src, dst := range map[string]string{kp.CertFile: "tls/pushagent.crt", kp.KeyFile: "tls/pushagent.key", ca.CertFile: "tls/clients-ca.crt"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uncommented := strings.NewReplacer("# client_ca_file:", "client_ca_file:", "# client_auth_type:", "client_auth_type:").Replace(text)
+	if uncommented == text {
+		t.Fatal("operations.md's example web config has no commented client_ca_file/client_auth_type")
+	}
+	for name, body := range map[string]string{"as written": text, "with client certificates": uncommented} {
+		path := filepath.Join(dir, "web-config.yml")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := toolkit.Validate(path); err != nil {
+			t.Errorf("operations.md's example web config, %s: %v", name, err)
+		}
 	}
 }
