@@ -81,7 +81,12 @@ var yamlSection = map[string]string{
 	"web.RateLimiterConfig": "in rate_limit (keys: burst, interval)",
 }
 
-var unknownFieldRe = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
+var (
+	unknownFieldRe = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
+	// yaml quotes the start of a scalar that has the wrong type, which may
+	// be a password or a hash written where a map belongs.
+	quotedValueRe = regexp.MustCompile("(cannot unmarshal !!\\w+) `[^`]*`")
+)
 
 // checkWebConfig reads the web config at path and reports every problem it
 // finds, each naming the file and the field. Messages never show a
@@ -119,6 +124,7 @@ func checkWebConfig(path string) (webSecurity, error) {
 				}
 				msg = fmt.Sprintf("line %s: unknown key %q %s", m[1], m[2], where)
 			}
+			msg = quotedValueRe.ReplaceAllString(msg, "$1")
 			errs = append(errs, errors.New(msg))
 		}
 		return webSecurity{}, wrap(errs...)
@@ -227,6 +233,9 @@ func serve(addr, webConfig string, h http.Handler, logger *slog.Logger) (*http.S
 	go func() {
 		err := toolkit.Serve(ln, srv, &toolkit.FlagConfig{WebConfigFile: &webConfig}, tlog)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			// The toolkit returns before serving when the file broke
+			// after checkWebConfig: free the port, nothing will answer.
+			ln.Close()
 			logger.Error("http listener stopped", "addr", addr, "err", err)
 		}
 	}()

@@ -46,6 +46,7 @@ func TestCheckWebConfig(t *testing.T) {
 		{name: "not yaml", yaml: "basic_auth_users: [\n", want: []string{"not valid YAML"}},
 		{name: "plain-text password", yaml: "basic_auth_users:\n  alice: hunter2-plain\n  bob: " + string(hash) + "\n",
 			want: []string{"basic_auth_users.alice: not a bcrypt hash", "htpasswd"}, notShown: "hunter2-plain"},
+		{name: "scalar for a map", yaml: "basic_auth_users: hunter2-plain\n", want: []string{"line 1: cannot unmarshal !!str into map"}, notShown: "hunter2"},
 		{name: "short password", yaml: "basic_auth_users:\n  alice: $2a$10$Xy\n", want: []string{"basic_auth_users.alice: not a bcrypt hash (too short"}, notShown: "Xy"},
 		{name: "missing cert", yaml: "tls_server_config:\n  cert_file: " + filepath.Join(dir, "gone.pem") + "\n  key_file: " + srv.KeyFile + "\n",
 			want: []string{"tls_server_config.cert_file: cannot read " + filepath.Join(dir, "gone.pem") + ": no such file or directory"}},
