@@ -378,9 +378,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 
 func cmdHealthcheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	// Every flag defaults to an environment variable, so that the image's
-	// HEALTHCHECK, which has no arguments, passes a secured listener once
-	// the container's environment says how.
+	// Every flag but --timeout defaults to an environment variable, so
+	// that the image's HEALTHCHECK, which has no arguments, passes a
+	// secured listener once the container's environment says how.
 	hc := healthClient{}
 	skipVerify, err := envBool("PUSHAGENT_HEALTHCHECK_INSECURE_SKIP_VERIFY")
 	if err != nil {
