@@ -132,120 +132,154 @@ const (
 
 var outputName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]*$`)
 
-// outputs reads the gateway, outputs and shard sections of the root.
-func (l *loader) outputs(root object, cfg *Config) {
-	gv, gp, hasGateway := root.get("gateway")
-	if hasGateway {
-		cfg.Gateway = l.gateway(gp, gv)
-	}
-	ov, op, hasOutputs := root.get("outputs")
-	if !hasGateway && !hasOutputs {
-		l.add("gateway", "is required; add a gateway section with at least url: http://pushgateway:9091, or an outputs section")
-	}
-	if hasOutputs {
-		m, ok := ov.(map[string]any)
+// The keys of this file, declared as the others are (see [field]): the
+// root's outputs and shard, an output, a remote_write output and its
+// buffer, a shard, and a job's outputs.
+
+var outputsField = field[root]{
+	name: "outputs", typ: "mapping", def: noDefault,
+	sub: func() docSection { return outputNames{} },
+	set: func(l *loader, p string, v any, r *root) {
+		m, ok := v.(map[string]any)
 		switch {
 		case !ok:
-			l.add(op, "expected a mapping of output names to outputs, like tsdb: {remote_write: {url: …}}, got %s", describe(ov))
+			l.add(p, "expected a mapping of output names to outputs, like tsdb: {remote_write: {url: …}}, got %s", describe(v))
 		case len(m) == 0:
-			l.add(op, "is empty; name at least one output, like gw: {pushgateway: {url: http://pushgateway:9091}}")
+			l.add(p, "is empty; name at least one output, like gw: {pushgateway: {url: http://pushgateway:9091}}")
 		}
 		dirs := map[string]string{}
 		for _, name := range slices.Sorted(maps.Keys(m)) {
-			p := keyPath(op, name)
-			switch {
-			case !outputName.MatchString(name):
-				l.add(p, "output name %s must start with a letter or _ and hold only letters, digits, _ and -", quote(name))
-				continue
-			case hasGateway && name == LegacyGatewayOutput:
-				l.add(p, "the top-level gateway section is already the output named %q; rename this output or move the gateway section here", LegacyGatewayOutput)
+			op := keyPath(p, name)
+			if !outputName.MatchString(name) {
+				l.add(op, "output name %s must start with a letter or _ and hold only letters, digits, _ and -", quote(name))
 				continue
 			}
-			o, ok := l.output(p, name, m[name])
-			if !ok {
+			o := Output{Name: name}
+			if _, ok := outputSection.read(l, op, m[name], &o); !ok {
+				continue
+			}
+			switch {
+			case o.Pushgateway != nil && o.RemoteWrite != nil:
+				l.add(op, "set either pushgateway or remote_write, not both; make two outputs to send to both")
+				continue
+			case o.Pushgateway == nil && o.RemoteWrite == nil:
+				l.add(op, "needs a kind: pushgateway: {url: …} or remote_write: {url: …}")
 				continue
 			}
 			if rw := o.RemoteWrite; rw != nil && rw.Buffer.Dir != "" {
 				if first, dup := dirs[rw.Buffer.Dir]; dup {
-					l.add(keyPath(keyPath(keyPath(p, "remote_write"), "buffer"), "dir"), "is also the buffer of %s; each remote_write output needs its own directory", first)
+					l.add(keyPath(keyPath(keyPath(op, "remote_write"), "buffer"), "dir"), "is also the buffer of %s; each remote_write output needs its own directory", first)
 				}
-				dirs[rw.Buffer.Dir] = p
+				dirs[rw.Buffer.Dir] = op
 			}
-			cfg.Outputs = append(cfg.Outputs, o)
+			r.cfg.Outputs = append(r.cfg.Outputs, o)
 		}
-	}
-	if v, p, ok := root.get("shard"); ok {
-		cfg.Shard = l.shard(p, v)
-	}
+	},
 }
 
-func (l *loader) output(p, name string, v any) (Output, bool) {
-	o, ok := l.object(p, v, "an output (pushgateway or remote_write)", "pushgateway", "remote_write")
-	if !ok {
-		return Output{}, false
-	}
-	gv, gp, isGW := o.get("pushgateway")
-	rv, rp, isRW := o.get("remote_write")
-	out := Output{Name: name}
+// outputNames documents outputs' keys under the placeholder <name>.
+type outputNames struct{}
+
+func (outputNames) docFields() []docField {
+	return []docField{{name: "<name>", typ: "mapping", def: noDefault, sub: func() docSection { return &outputSection }}}
+}
+
+var outputSection = section[Output]{what: "an output (pushgateway or remote_write)", fields: []field[Output]{{
+	name: "pushgateway", typ: "mapping", def: noDefault,
+	sub: func() docSection { return &gatewaySection },
+	set: func(l *loader, p string, v any, o *Output) {
+		g := gatewayDraft{g: Gateway{Timeout: defaultGatewayTimeout}}
+		if _, ok := gatewaySection.read(l, p, v, &g); ok {
+			gw := l.checkGateway(p, &g)
+			o.Pushgateway = &gw
+		}
+	},
+}, {
+	name: "remote_write", typ: "mapping", def: noDefault,
+	sub: func() docSection { return &remoteWriteSection },
+	set: func(l *loader, p string, v any, o *Output) {
+		d := rwDraft{rw: RemoteWrite{Timeout: defaultRemoteWriteTimeout, Headers: map[string]Secret{}, Buffer: Buffer{MaxSize: defaultBufferMaxSize}}}
+		if _, ok := remoteWriteSection.read(l, p, v, &d); ok {
+			o.RemoteWrite = l.checkRemoteWrite(p, &d)
+		} else {
+			o.RemoteWrite = &RemoteWrite{}
+		}
+	},
+}}}
+
+type rwDraft struct {
+	rw RemoteWrite
+	e  endpoint
+}
+
+var remoteWriteSection = section[rwDraft]{what: "a remote_write output", fields: endpointFields(
+	func(d *rwDraft) *endpoint { return &d.e },
+	"is required; set the receiver's remote-write URL, like http://mimir:9009/api/v1/push", (*loader).remoteWriteURL,
+	field[rwDraft]{
+		name: "timeout", typ: "duration", def: code(defaultRemoteWriteTimeout.String()),
+		set: func(l *loader, p string, v any, d *rwDraft) { l.positiveDuration(p, v, &d.rw.Timeout) },
+	},
+	field[rwDraft]{
+		name: "headers", typ: "map name → secret string", def: code("{}"),
+		set: func(l *loader, p string, v any, d *rwDraft) {
+			m, isMap := v.(map[string]any)
+			if !isMap {
+				l.add(p, "expected a mapping of header names to values, like X-Scope-OrgID: tenant-1, got %s", describe(v))
+			}
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				switch strings.ToLower(k) {
+				case "content-type", "content-encoding", "x-prometheus-remote-write-version", "user-agent":
+					l.add(keyPath(p, k), "is set by the agent for the remote-write protocol; remove it")
+					continue
+				}
+				if s, ok := l.secret(keyPath(p, k), m[k]); ok {
+					d.rw.Headers[k] = s
+				}
+			}
+		},
+	},
+	field[rwDraft]{
+		name: "buffer", typ: "mapping", def: requiredDef,
+		required: "is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}",
+		sub:      func() docSection { return &bufferSection },
+		set:      func(l *loader, p string, v any, d *rwDraft) { bufferSection.read(l, p, v, &d.rw.Buffer) },
+	})}
+
+var bufferSection = section[Buffer]{what: "the disk buffer", fields: []field[Buffer]{{
+	name: "dir", typ: "path", def: requiredDef,
+	required: "is required; name a directory the agent may write, like /var/lib/pushagent/tsdb (created if missing)",
+	set: func(l *loader, p string, v any, b *Buffer) {
+		if s, ok := l.nonEmpty(p, v, "name a directory the agent may write"); ok {
+			b.Dir = l.resolve(s)
+		}
+	},
+}, {
+	name: "max_size", typ: "size", def: code(formatSize(defaultBufferMaxSize)),
+	set: func(l *loader, p string, v any, b *Buffer) {
+		l.size64(p, v, &b.MaxSize, minBufferMaxSize, maxBufferMaxSize)
+	},
+}}}
+
+func (l *loader) remoteWriteURL(p, s string) (string, bool) {
+	u, err := url.Parse(s)
 	switch {
-	case isGW && isRW:
-		l.add(p, "set either pushgateway or remote_write, not both; make two outputs to send to both")
-		return out, false
-	case isGW:
-		gw := l.gateway(gp, gv)
-		out.Pushgateway = &gw
-	case isRW:
-		out.RemoteWrite = l.remoteWrite(rp, rv)
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		l.add(p, "expected an http:// or https:// URL, like http://mimir:9009/api/v1/push")
+	case u.User != nil:
+		l.add(p, "must not contain credentials; use basic_auth or bearer_token_file instead")
 	default:
-		l.add(p, "needs a kind: pushgateway: {url: …} or remote_write: {url: …}")
-		return out, false
+		return s, u.Scheme == "https"
 	}
-	return out, true
+	return "", false
 }
 
-func (l *loader) remoteWrite(p string, v any) *RemoteWrite {
-	o, ok := l.object(p, v, "a remote_write output", "url", "timeout", "basic_auth", "bearer_token", "bearer_token_file", "headers", "tls", "buffer")
-	if !ok {
-		return &RemoteWrite{}
-	}
-	rw := &RemoteWrite{Timeout: l.positiveDuration(o, "timeout", defaultRemoteWriteTimeout), Headers: map[string]Secret{}}
-	https := false
-	if v, up, ok := o.get("url"); !ok {
-		l.add(up, "is required; set the receiver's remote-write URL, like http://mimir:9009/api/v1/push")
-	} else if s, ok := l.str(up, v); ok {
-		u, err := url.Parse(s)
-		switch {
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			l.add(up, "expected an http:// or https:// URL, like http://mimir:9009/api/v1/push")
-		case u.User != nil:
-			l.add(up, "must not contain credentials; use basic_auth or bearer_token_file instead")
-		default:
-			rw.URL, https = s, u.Scheme == "https"
-		}
-	}
-	if v, hp, ok := o.get("headers"); ok {
-		m, isMap := v.(map[string]any)
-		if !isMap {
-			l.add(hp, "expected a mapping of header names to values, like X-Scope-OrgID: tenant-1, got %s", describe(v))
-		}
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			switch strings.ToLower(k) {
-			case "content-type", "content-encoding", "x-prometheus-remote-write-version", "user-agent":
-				l.add(keyPath(hp, k), "is set by the agent for the remote-write protocol; remove it")
-				continue
-			}
-			if s, ok := l.secret(keyPath(hp, k), m[k]); ok {
-				rw.Headers[k] = s
-			}
-		}
-	}
-	if v, bp, ok := o.get("basic_auth"); ok {
-		rw.BasicAuth = l.basicAuth(bp, v)
-	}
-	var hasToken bool
-	rw.BearerToken, hasToken = l.bearerToken(p, o)
+func (l *loader) checkRemoteWrite(p string, d *rwDraft) *RemoteWrite {
+	rw := d.rw
+	rw.URL, rw.BasicAuth, rw.TLS = d.e.url, d.e.auth.basic, d.e.auth.tls
+	hasToken := l.checkEndpoint(p, &d.e, "applies only to https:// URLs; use https:// or remove tls")
+	rw.BearerToken = d.e.auth.token
 	auths := 0
-	for _, set := range []bool{o.m["basic_auth"] != nil, hasToken, hasHeader(rw.Headers, "Authorization")} {
+	for _, set := range []bool{d.e.auth.hasBasic, hasToken, hasHeader(rw.Headers, "Authorization")} {
 		if set {
 			auths++
 		}
@@ -253,105 +287,105 @@ func (l *loader) remoteWrite(p string, v any) *RemoteWrite {
 	if auths > 1 {
 		l.add(p, "set one of basic_auth, a bearer token or an Authorization header, not several; a request carries one Authorization header")
 	}
-	if v, tp, ok := o.get("tls"); ok {
-		rw.TLS = l.tls(tp, v)
-		if rw.URL != "" && !https {
-			l.add(tp, "applies only to https:// URLs; use https:// or remove tls")
-		}
-	}
-	bv, bp, ok := o.get("buffer")
-	if !ok {
-		l.add(bp, "is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}")
-		return rw
-	}
-	bo, ok := l.object(bp, bv, "the disk buffer", "dir", "max_size")
-	if !ok {
-		return rw
-	}
-	if v, dp, ok := bo.get("dir"); !ok {
-		l.add(dp, "is required; name a directory the agent may write, like /var/lib/pushagent/tsdb (created if missing)")
-	} else if s, ok := l.nonEmpty(dp, v, "name a directory the agent may write"); ok {
-		rw.Buffer.Dir = l.resolve(s)
-	}
-	rw.Buffer.MaxSize = int64(l.size(bo, "max_size", defaultBufferMaxSize, minBufferMaxSize, maxBufferMaxSize))
-	return rw
+	return &rw
 }
 
-// shardIndex reads an index: a number, or a pod name of a StatefulSet
-// ("pushagent-2"), whose ordinal is the number after the last '-'.
+// podOrdinal is a StatefulSet pod name: its ordinal is the number after
+// the last '-'.
 var podOrdinal = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?-([0-9]+)$`)
 
-func (l *loader) shard(p string, v any) *Shard {
-	o, ok := l.object(p, v, "the shard of this agent", "index", "count")
-	if !ok {
-		return nil
-	}
-	s := &Shard{Count: l.count(o, "count", 0, 1, 10000)}
-	valid := s.Count > 0
-	if _, cp, ok := o.get("count"); !ok {
-		l.add(cp, "is required; set how many agents share the jobs, like count: 3")
-	}
-	iv, ip, _ := o.get("index")
-	var idx int
-	switch v := iv.(type) {
-	case nil:
-		l.add(ip, "is required; set this agent's index from 0 to count-1, or its StatefulSet pod name, like index: ${HOSTNAME}")
-		return nil
-	case int:
-		idx = v
-	case string:
-		s := strings.TrimSpace(v)
-		if n, err := strconv.Atoi(s); err == nil {
-			idx = n
-		} else if m := podOrdinal.FindStringSubmatch(s); m != nil {
-			idx, _ = strconv.Atoi(m[2])
-		} else {
-			l.add(ip, "expected a number or a StatefulSet pod name ending in -<ordinal> like pushagent-2, got %s", quote(v))
-			return nil
-		}
-	default:
-		l.add(ip, "expected a number or a StatefulSet pod name like pushagent-2, got %s", describe(iv))
-		return nil
-	}
-	if !valid {
-		return nil
-	}
-	if idx < 0 || idx >= s.Count {
-		l.add(ip, "must be from 0 to %d (count - 1), got %d; a pod name's ordinal counts too", s.Count-1, idx)
-		return nil
-	}
-	s.Index = idx
-	return s
+// shardDraft holds the index as written until count is known.
+type shardDraft struct {
+	s        Shard
+	idx      int
+	idxPath  string
+	hasIndex bool
 }
 
-// jobOutputs reads a job's outputs list; the names are checked against the
-// declared outputs by checkJobOutputs, once all are known.
-func (l *loader) jobOutputs(o object) []string {
-	v, p, ok := o.get("outputs")
-	if !ok {
-		return nil
-	}
-	list, isList := v.([]any)
-	if !isList || len(list) == 0 {
-		l.add(p, "expected a non-empty list of output names, like outputs: [tsdb], got %s", describe(v))
-		return nil
-	}
-	names := []string{}
-	for i, e := range list {
-		if s, ok := l.str(indexPath(p, i), e); ok {
-			if slices.Contains(names, s) {
-				l.add(indexPath(p, i), "output %s is listed twice", quote(s))
-				continue
+var shardField = field[root]{
+	name: "shard", typ: "mapping", def: noDefault,
+	sub: func() docSection { return &shardSection },
+	set: func(l *loader, p string, v any, r *root) {
+		d := shardDraft{}
+		if _, ok := shardSection.read(l, p, v, &d); !ok || !d.hasIndex || d.s.Count == 0 {
+			return
+		}
+		if d.idx < 0 || d.idx >= d.s.Count {
+			l.add(d.idxPath, "must be from 0 to %d (count - 1), got %d; a pod name's ordinal counts too", d.s.Count-1, d.idx)
+			return
+		}
+		d.s.Index = d.idx
+		r.cfg.Shard = &d.s
+	},
+}
+
+var shardSection = section[shardDraft]{what: "the shard of this agent", fields: []field[shardDraft]{{
+	name: "index", typ: "whole number or string", def: requiredDef,
+	required: "is required; set this agent's index from 0 to count-1, or its StatefulSet pod name, like index: ${HOSTNAME}",
+	set: func(l *loader, p string, v any, d *shardDraft) {
+		d.idxPath = p
+		switch v := v.(type) {
+		case int:
+			d.idx, d.hasIndex = v, true
+		case string:
+			s := strings.TrimSpace(v)
+			if n, err := strconv.Atoi(s); err == nil {
+				d.idx, d.hasIndex = n, true
+			} else if m := podOrdinal.FindStringSubmatch(s); m != nil {
+				d.idx, _ = strconv.Atoi(m[2])
+				d.hasIndex = true
+			} else {
+				l.add(p, "expected a number or a StatefulSet pod name ending in -<ordinal> like pushagent-2, got %s", quote(v))
 			}
-			names = append(names, s)
+		default:
+			l.add(p, "expected a number or a StatefulSet pod name like pushagent-2, got %s", describe(v))
 		}
-	}
-	return names
+	},
+}, {
+	name: "count", typ: "whole number", def: requiredDef,
+	required: "is required; set how many agents share the jobs, like count: 3",
+	set:      func(l *loader, p string, v any, d *shardDraft) { l.count(p, v, &d.s.Count, 1, 10000) },
+}}}
+
+// jobOutputsField is a job's outputs list; the names are checked against
+// the declared outputs by checkOutputs, once all are known.
+var jobOutputsField = field[jobDraft]{
+	name: "outputs", typ: "list of output names", def: "every output",
+	set: func(l *loader, p string, v any, j *jobDraft) {
+		list, isList := v.([]any)
+		if !isList || len(list) == 0 {
+			l.add(p, "expected a non-empty list of output names, like outputs: [tsdb], got %s", describe(v))
+			return
+		}
+		names := []string{}
+		for i, e := range list {
+			if s, ok := l.str(indexPath(p, i), e); ok {
+				if slices.Contains(names, s) {
+					l.add(indexPath(p, i), "output %s is listed twice", quote(s))
+					continue
+				}
+				names = append(names, s)
+			}
+		}
+		j.j.Outputs = names
+	},
 }
 
-// checkJobOutputs reports job outputs that name no declared output; paths
-// maps each job name to its YAML path.
-func (l *loader) checkJobOutputs(cfg *Config, paths map[string]string) {
+// checkOutputs ties the outputs to the rest once the file is read: some
+// output is needed, the gateway section's name is taken, and every name a
+// job lists must be declared. jobPaths maps each job name to its path.
+func (l *loader) checkOutputs(cfg *Config, hasGateway bool, jobPaths map[string]string) {
+	if !hasGateway && len(cfg.Outputs) == 0 && !l.reported("outputs") {
+		l.add("gateway", "is required; add a gateway section with at least url: http://pushgateway:9091, or an outputs section")
+	}
+	if hasGateway {
+		for _, o := range cfg.Outputs {
+			if o.Name == LegacyGatewayOutput {
+				l.add(keyPath("outputs", o.Name), "the top-level gateway section is already the output named %q; rename this output or move the gateway section here", LegacyGatewayOutput)
+			}
+		}
+		cfg.Outputs = slices.DeleteFunc(cfg.Outputs, func(o Output) bool { return o.Name == LegacyGatewayOutput })
+	}
 	var known []string
 	for _, o := range cfg.AllOutputs() {
 		known = append(known, o.Name)
@@ -359,10 +393,20 @@ func (l *loader) checkJobOutputs(cfg *Config, paths map[string]string) {
 	for _, j := range cfg.Jobs {
 		for i, name := range j.Outputs {
 			if !slices.Contains(known, name) {
-				l.add(indexPath(paths[j.Name]+".outputs", i), "names no output%s; the outputs are %s", suggest(name, known), strings.Join(known, ", "))
+				l.add(indexPath(jobPaths[j.Name]+".outputs", i), "names no output%s; the outputs are %s", suggest(name, known), strings.Join(known, ", "))
 			}
 		}
 	}
+}
+
+// reported says whether a problem was reported at path or under it.
+func (l *loader) reported(path string) bool {
+	for _, p := range l.problems {
+		if p.Path == path || strings.HasPrefix(p.Path, path+".") || strings.HasPrefix(p.Path, path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // String describes the shard for logs and validate: "shard 2 of 3".

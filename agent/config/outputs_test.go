@@ -97,7 +97,7 @@ func TestOutputsErrors(t *testing.T) {
 		yaml: "outputs:\n  o:\n    remote_write: {url: http://x/w, timeot: 1s}\n" + job("    every: 1s\n", col),
 		want: []string{
 			`$FILE:3: outputs.o.remote_write.buffer: is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}`,
-			`$FILE:3: outputs.o.remote_write.timeot: unknown key (did you mean "timeout"?); valid keys here are url, timeout, basic_auth, bearer_token, bearer_token_file, headers, tls, buffer`,
+			`$FILE:3: outputs.o.remote_write.timeot: unknown key (did you mean "timeout"?); valid keys here are url, timeout, headers, buffer, basic_auth, bearer_token, bearer_token_file, tls`,
 		},
 	}, {
 		name: "two outputs on one buffer, bad size, protocol header",
