@@ -49,6 +49,7 @@ Usage:
   pushagent once     [flags]   run every job (or --job) once; print what would be pushed
   pushagent validate [flags]   check the config and compile its plugins
   pushagent version            print version and build information
+  pushagent plugin new DIR     create a Go collector plugin module in DIR
   pushagent healthcheck [--url URL]
                                exit 0 if the agent's /healthz answers 200 (for
                                container HEALTHCHECKs, where there is no curl)
@@ -83,6 +84,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "healthcheck":
 		return cmdHealthcheck(rest, stdout, stderr)
+	case "plugin":
+		return cmdPlugin(rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "pushagent: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage
