@@ -353,6 +353,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	for _, w := range agent.TimeoutWarnings(cfg) {
 		fmt.Fprintf(stdout, "  warning: %s\n", w)
 	}
+	for _, w := range agent.MountWarnings(cfg) {
+		fmt.Fprintf(stdout, "  warning: %s\n", w)
+	}
 	return exitOK
 }
 
