@@ -50,6 +50,7 @@ Usage:
   pushagent validate [flags]   check the config and compile its plugins
   pushagent version            print version and build information
   pushagent plugin new DIR     create a Go collector plugin module in DIR
+  pushagent plugin run FILE    run one plugin once and print its metrics
   pushagent healthcheck [--url URL]
                                exit 0 if the agent's /healthz answers 200 (for
                                container HEALTHCHECKs, where there is no curl)

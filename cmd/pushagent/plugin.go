@@ -25,6 +25,11 @@ const pluginUsage = `Usage:
                        builds DIR/<name>.wasm, a schedules.yaml to try it with
                        'pushagent once', a README, and a copy of the SDK, so
                        that it builds offline
+  pushagent plugin run [--config JSON] [--mount GUEST=HOST] [--env NAME]
+                       [--allow-host HOST] [--timeout D] [--memory-limit S]
+                       FILE.wasm
+                       run the plugin once, sandboxed with those grants only,
+                       and print the metrics it returns, or why it failed
 `
 
 func cmdPlugin(args []string, stdout, stderr io.Writer) int {
@@ -38,6 +43,8 @@ func cmdPlugin(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "new":
 		return cmdPluginNew(args[1:], stdout, stderr)
+	case "run":
+		return cmdPluginRun(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "pushagent plugin: unknown subcommand %q\n\n%s", args[0], pluginUsage)
 	return exitUsage

@@ -87,3 +87,43 @@ func TestPluginNewRefuses(t *testing.T) {
 		}
 	}
 }
+
+// plugin run runs one plugin with only the grants its flags give, and
+// prints its metrics or its failure with the reason.
+func TestPluginRun(t *testing.T) {
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	dir := t.TempDir()
+	wat := func(name string) string {
+		out := filepath.Join(dir, name+".wasm")
+		if b, err := exec.Command(wat2wasm, filepath.Join("..", "..", "agent", "wasmhost", "testdata", name+".wat"), "-o", out).CombinedOutput(); err != nil {
+			t.Fatalf("wat2wasm: %v\n%s", err, b)
+		}
+		return out
+	}
+	hello, bad := wat("hello"), wat("misbehave")
+	cases := []struct {
+		args     []string
+		code     int
+		out, err string
+	}{
+		{[]string{"--config", "42", hello}, exitOK, `wat_hello{config="42"} 1`, ""},
+		{[]string{"--config", `"exit"`, bad}, exitFailed, "", "exited with code 3"},
+		{[]string{"--config", `"exit"`, "--memory-limit", "1KiB", bad}, exitUsage, "", "memory_limit"},
+		{[]string{"--mount", "/data", hello}, exitUsage, "", `--mount: "/data" is not GUEST=HOST`},
+		{[]string{"--mount", "/data=" + filepath.Join(dir, "missing"), hello}, exitUsage, "", "missing"},
+		{[]string{"--config", "{oops", hello}, exitUsage, "", "--config"},
+		{[]string{hello, "--config", "{}"}, exitUsage, "", "flags go before the file"},
+	}
+	for _, tc := range cases {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"plugin", "run", "--cache-dir", ""}, tc.args...)
+		code := realMain(args, &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stdout.String(), tc.out) || !strings.Contains(stderr.String(), tc.err) {
+			t.Errorf("pushagent %v: code %d, stdout %q, stderr %q; want code %d, stdout with %q, stderr with %q",
+				args, code, stdout.String(), stderr.String(), tc.code, tc.out, tc.err)
+		}
+		if tc.code == exitOK && strings.Contains(stdout.String(), "pushagent_collector_") {
+			t.Errorf("pushagent %v printed the agent's own series:\n%s", args, stdout.String())
+		}
+	}
+}
