@@ -37,6 +37,7 @@ type lineLogger struct {
 	// the last line that was not a leveled record, for plugins that do
 	// not log levels (C's fprintf(stderr), Rust's panic message).
 	lastError, lastPlain string
+	crashed              bool // a Go crash began: keep its first line
 }
 
 func (l *lineLogger) Write(b []byte) (int, error) {
@@ -77,7 +78,11 @@ func (l *lineLogger) emit(line string) {
 	switch {
 	case leveled && rec.level == slog.LevelError:
 		l.lastError = rec.reason()
-	case !leveled && !strings.HasPrefix(line, "note: run with `RUST_BACKTRACE"):
+	case leveled || l.crashed:
+	case strings.HasPrefix(line, "fatal error: ") || strings.HasPrefix(line, "panic: "):
+		// A Go crash: its first line says why, the stack after it does not.
+		l.lastPlain, l.crashed = line, true
+	case !strings.HasPrefix(line, "note: run with `RUST_BACKTRACE"):
 		// Rust's panic handler ends with that hint, after the message.
 		l.lastPlain = line
 	}
@@ -151,7 +156,10 @@ type logRecord struct {
 func (r logRecord) reason() string {
 	for _, kv := range r.attrs {
 		if kv[0] == "err" || kv[0] == "error" {
-			return r.msg + ": " + kv[1]
+			// The first line: a recovered panic's error goes on with
+			// its stack.
+			first, _, _ := strings.Cut(kv[1], "\n")
+			return r.msg + ": " + first
 		}
 	}
 	return r.msg

@@ -46,6 +46,16 @@ func TestStderrLinesKeepLevelsAndReason(t *testing.T) {
 			noMount: true,
 		},
 		{
+			name:   "Go crash",
+			stderr: "fatal error: out of memory\n\ngoroutine 1 [running]:\nruntime.throw({0x1, 0x2})\n\t/usr/local/go/src/runtime/panic.go:1101 +0x3\n",
+			reason: "fatal error: out of memory",
+		},
+		{
+			name:   "recovered panic",
+			stderr: "level=ERROR msg=\"collect failed\" err=\"sdk: collect function panicked: boom\\ngoroutine 1 [running]:\\nmain.collect()\"\n",
+			reason: "collect failed: sdk: collect function panicked: boom",
+		},
+		{
 			name:    "not logfmt after all",
 			stderr:  "level=ERROR is what I feel\n",
 			wantLog: []string{`level=INFO msg="plugin stderr" line="level=ERROR is what I feel"`},
