@@ -1,10 +1,17 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build of pushagent. The build stage runs `make dist`, which
-# `make test` (and so CI) runs too, so CI proves these commands work even
-# where no Docker engine is available. dist holds the agent, the plugins,
-# the bundled config and a compilation cache warmed by `validate`, shipped
-# in the image so the container starts without compiling (a cold compile of
-# a Go plugin takes seconds).
+# makes every file of the image: the agent, the plugins, the bundled
+# config, a compilation cache warmed by `validate` (a cold compile of a Go
+# plugin takes seconds; with the cache the container starts without
+# compiling), and the few system files a static binary needs (CA
+# certificates, a passwd entry for the non-root user).
+#
+# `make image` (run by `make test`, so by CI) builds this same file with
+# the `dist` stage replaced by the `make dist` output of the checkout:
+#   podman build --format docker --build-context dist=dist .
+# (`docker buildx build --build-context dist=dist .` does the same.) The
+# final stage CI runs is the one below, byte for byte, without pulling
+# anything from a registry.
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
@@ -17,18 +24,31 @@ COPY . .
 ENV CGO_ENABLED=0
 RUN make dist
 
-# distroless/static: no shell, no package manager, a nonroot user; the
-# agent is a static binary and needs nothing else.
-FROM gcr.io/distroless/static-debian12:nonroot
+# The image's files, laid out as `make dist` writes them (dist/).
+FROM scratch AS dist
+COPY --from=build /src/dist/ /
+
+# From scratch: the agent is a static binary and needs nothing but the
+# files dist/root holds (/etc/passwd and /etc/group naming the non-root
+# user 65532, /etc/ssl/certs/ca-certificates.crt for HTTPS gateways and
+# plugins). No shell, no package manager. Why not distroless:
+# docs/RATIONALE.md.
+FROM scratch
+COPY --from=dist /root/ /
+COPY --from=dist /pushagent /usr/local/bin/pushagent
 # Config and plugins live together so the relative plugin paths of the
 # bundled schedules.yaml resolve; mount your own config at
 # /opt/pushagent/schedules.yaml (and plugins under /opt/pushagent/plugins).
+COPY --from=dist /app/ /opt/pushagent/
+COPY --from=dist --chown=65532:65532 /cache/ /var/cache/pushagent/
 WORKDIR /opt/pushagent
-COPY --from=build /src/dist/pushagent /usr/local/bin/pushagent
-COPY --from=build /src/dist/app/ /opt/pushagent/
-COPY --from=build --chown=nonroot:nonroot /src/dist/cache /var/cache/pushagent
-USER nonroot
+USER 65532:65532
 ENV PUSHAGENT_CACHE_DIR=/var/cache/pushagent
+# The compilation cache is the one directory the agent writes to: a plugin
+# that is not in the warm cache (your own, or a changed one) is compiled
+# once and stored there. As a volume it stays writable under --read-only,
+# starts as a copy of the warm cache, and can outlive the container.
+VOLUME /var/cache/pushagent
 EXPOSE 9465
 # No curl in the image: the agent checks its own /healthz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s CMD ["/usr/local/bin/pushagent", "healthcheck"]

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	toolkit "github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pushagent/pushagent/internal/testenv"
 )
@@ -47,18 +50,18 @@ func composeAbs(t *testing.T, name string) string {
 	return p
 }
 
-// rewriteOnly replaces each old string of pairs (old, new, old, new…),
-// which must occur exactly once, and checks that no line other than the
+// rewriteOnly replaces every occurrence of each old string of pairs (old,
+// new, old, new…), which must occur, and checks that no line other than the
 // ones holding them changed: the test runs the example's file, not a copy
 // that drifted from it.
 func rewriteOnly(t *testing.T, name, text string, pairs ...string) string {
 	t.Helper()
 	out := text
 	for i := 0; i < len(pairs); i += 2 {
-		if n := strings.Count(text, pairs[i]); n != 1 {
-			t.Fatalf("%s: %q occurs %d times, want exactly once", name, pairs[i], n)
+		if !strings.Contains(text, pairs[i]) {
+			t.Fatalf("%s: %q does not occur", name, pairs[i])
 		}
-		out = strings.Replace(out, pairs[i], pairs[i+1], 1)
+		out = strings.ReplaceAll(out, pairs[i], pairs[i+1])
 	}
 	before, after := strings.Split(text, "\n"), strings.Split(out, "\n")
 	if len(before) != len(after) {
@@ -82,11 +85,11 @@ func rewriteOnly(t *testing.T, name, text string, pairs ...string) string {
 // composeReplica is one worker replica: worker/entrypoint.sh running the
 // worker and its agent, as the container's PID 1 does.
 type composeReplica struct {
-	name, workerAddr string
-	cmd              *exec.Cmd
-	done             chan error
-	mu               sync.Mutex
-	out              strings.Builder
+	name, workerAddr, listenAddr string
+	cmd                          *exec.Cmd
+	done                         chan error
+	mu                           sync.Mutex
+	out                          strings.Builder
 }
 
 func (r *composeReplica) Write(b []byte) (int, error) {
@@ -101,15 +104,15 @@ func (r *composeReplica) log() string {
 	return r.out.String()
 }
 
-func startComposeReplica(t *testing.T, name string, env []string) *composeReplica {
+func startComposeReplica(t *testing.T, name, listenAddr string, env []string) *composeReplica {
 	t.Helper()
-	r := &composeReplica{name: name, workerAddr: testenv.FreeAddr(t), done: make(chan error, 1)}
+	r := &composeReplica{name: name, workerAddr: testenv.FreeAddr(t), listenAddr: listenAddr, done: make(chan error, 1)}
 	r.cmd = exec.Command("/bin/sh", composeAbs(t, "worker/entrypoint.sh"))
 	r.cmd.Env = append(os.Environ(), append(env,
 		"HOSTNAME="+name,
 		"FAUST_LISTEN="+r.workerAddr,
 		"WORKER_ADDR="+r.workerAddr,
-		"PUSHAGENT_LISTEN="+testenv.FreeAddr(t),
+		"PUSHAGENT_LISTEN="+listenAddr,
 	)...)
 	r.cmd.Stdout, r.cmd.Stderr = r, r
 	// A process group of its own, so the cleanup can kill the worker and
@@ -178,10 +181,23 @@ func TestComposeTopology(t *testing.T) {
 		Password:      pushPassword,
 	})
 
+	names := []string{"replica-1", "replica-2", "replica-3"}
+	listens := make([]string, len(names))
+	for i := range names {
+		listens[i] = testenv.FreeAddr(t)
+	}
 	dir := t.TempDir()
+	// The pushagent job finds the replicas' listeners through Docker's DNS;
+	// here they are three 127.0.0.1 ports, listed instead. Its basic auth
+	// stays as it is.
 	promConfig := rewriteOnly(t, "prometheus.yml", string(composeExample(t, "prometheus.yml")),
 		`"pushgateway:9091"`, `"`+gw.Addr+`"`,
-		"/run/secrets/prometheus_password", composeAbs(t, "secrets/prometheus_password"))
+		"/run/secrets/prometheus_password", composeAbs(t, "secrets/prometheus_password"),
+		"dns_sd_configs:", "static_configs:",
+		`- names: ["worker"]`, `- targets: ["`+strings.Join(listens, `", "`)+`"]`,
+		"type: A", "# type: A",
+		"port: 9465", "# port: 9465",
+		"refresh_interval: 15s", "# refresh_interval: 15s")
 	promPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(promPath, []byte(promConfig), 0o644); err != nil {
 		t.Fatal(err)
@@ -199,6 +215,7 @@ func TestComposeTopology(t *testing.T) {
 		"PUSHGATEWAY_PASSWORD_FILE=" + composeAbs(t, "secrets/pushgateway_password"),
 		"PLUGINS_DIR=" + filepath.Dir(scrape),
 		"DEPLOY_ENV=prod",
+		"PUSHAGENT_WEB_CONFIG_FILE=" + composeAbs(t, "agent-web-config.yml"),
 	}
 	// As the worker image's build does: check the config and fill the
 	// compilation cache, so three agents do not compile at once.
@@ -208,10 +225,9 @@ func TestComposeTopology(t *testing.T) {
 		t.Fatalf("validate agent.yaml: %v\n%s", err, out)
 	}
 
-	names := []string{"replica-1", "replica-2", "replica-3"}
 	replicas := make([]*composeReplica, len(names))
 	for i, name := range names {
-		replicas[i] = startComposeReplica(t, name, env)
+		replicas[i] = startComposeReplica(t, name, listens[i], env)
 	}
 
 	// The first run may race the worker's start and fail; the next one
@@ -233,9 +249,17 @@ func TestComposeTopology(t *testing.T) {
 		t.Errorf("gateway groups of faust-prod = %v, want %v", got, names)
 	}
 
+	// The agents' listeners want basic auth (agent-web-config.yml):
+	// Prometheus scrapes them with prometheus.yml's credentials, anyone
+	// else gets 401, and the container's health check passes with the
+	// worker's environment from docker-compose.yml.
+	sortedListens := slices.Sorted(slices.Values(listens))
+	prom.WaitFor(t, `up{job="pushagent"} == 1`, wait, has(sortedListens))
+	checkComposeListeners(t, agentBin, replicas)
+
 	// Every panel of the example's dashboard is valid PromQL and, but for
-	// the one fed by the agents' own /metrics (not scraped here: there is
-	// no Docker DNS to find them), shows data.
+	// push failures (there are none: the series only appears with the
+	// first failure), shows data.
 	for _, q := range dashboardQueries(t) {
 		if strings.Contains(q, "pushagent_push_failures_total") {
 			prom.Query(t, q)
@@ -261,9 +285,48 @@ func TestComposeTopology(t *testing.T) {
 	if log := replicas[1].log(); !strings.Contains(log, "group deleted from the gateway") {
 		t.Errorf("replica-2's agent did not log deleting its group:\n%s", log)
 	}
+	promPassword := strings.TrimSpace(string(composeExample(t, "secrets/prometheus_password")))
+	hcPassword := strings.TrimSpace(string(composeExample(t, "secrets/agent_healthcheck_password")))
 	for _, r := range replicas {
-		if strings.Contains(r.log(), pushPassword) {
-			t.Errorf("replica %s logged the gateway password", r.name)
+		for _, pw := range []string{pushPassword, promPassword, hcPassword} {
+			if strings.Contains(r.log(), pw) {
+				t.Errorf("replica %s logged a password", r.name)
+			}
+		}
+	}
+}
+
+// checkComposeListeners: each replica's agent refuses a request without
+// credentials, and the worker service's health check, run as Docker would
+// with the service's environment, passes.
+func checkComposeListeners(t *testing.T, agentBin string, replicas []*composeReplica) {
+	t.Helper()
+	worker := loadCompose(t).Services["worker"]
+	test := worker.Healthcheck.Test
+	if len(test) < 3 || test[0] != "CMD" || filepath.Base(test[1]) != "pushagent" || test[2] != "healthcheck" {
+		t.Fatalf("worker healthcheck test = %q, want [CMD …/pushagent healthcheck …]", test)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	for _, r := range replicas {
+		resp, err := client.Get("http://" + r.listenAddr + "/metrics")
+		if err != nil {
+			t.Errorf("replica %s: GET /metrics: %v", r.name, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("replica %s: GET /metrics without credentials: %s, want 401", r.name, resp.Status)
+		}
+		env := []string{"PUSHAGENT_HEALTHCHECK_URL=http://" + r.listenAddr + "/healthz"}
+		for k, v := range worker.Environment {
+			if strings.HasPrefix(k, "PUSHAGENT_HEALTHCHECK_") {
+				env = append(env, k+"="+strings.ReplaceAll(v, "/run/secrets/", composeAbs(t, "secrets")+"/"))
+			}
+		}
+		cmd := exec.Command(agentBin, test[2:]...)
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("replica %s: the worker's health check failed: %v\n%s", r.name, err, out)
 		}
 	}
 }
@@ -391,27 +454,40 @@ func TestComposeDashboard(t *testing.T) {
 	}
 }
 
-// TestComposeFiles checks docker-compose.yml against the files beside it:
-// what it mounts exists, and the settings the README explains are there.
-func TestComposeFiles(t *testing.T) {
-	var c struct {
-		Services map[string]struct {
-			Image   string         `yaml:"image"`
-			Build   map[string]any `yaml:"build"`
-			Command []string       `yaml:"command"`
-			Volumes []string       `yaml:"volumes"`
-			Secrets []string       `yaml:"secrets"`
-			Deploy  struct {
-				Replicas int `yaml:"replicas"`
-			} `yaml:"deploy"`
-		} `yaml:"services"`
-		Secrets map[string]struct {
-			File string `yaml:"file"`
-		} `yaml:"secrets"`
-	}
+// composeFile is the part of docker-compose.yml the tests check.
+type composeFile struct {
+	Services map[string]struct {
+		Image       string            `yaml:"image"`
+		Build       map[string]any    `yaml:"build"`
+		Command     []string          `yaml:"command"`
+		Environment map[string]string `yaml:"environment"`
+		Volumes     []string          `yaml:"volumes"`
+		Secrets     []string          `yaml:"secrets"`
+		Healthcheck struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
+		Deploy struct {
+			Replicas int `yaml:"replicas"`
+		} `yaml:"deploy"`
+	} `yaml:"services"`
+	Secrets map[string]struct {
+		File string `yaml:"file"`
+	} `yaml:"secrets"`
+}
+
+func loadCompose(t *testing.T) composeFile {
+	t.Helper()
+	var c composeFile
 	if err := yaml.Unmarshal(composeExample(t, "docker-compose.yml"), &c); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
+	return c
+}
+
+// TestComposeFiles checks docker-compose.yml against the files beside it:
+// what it mounts exists, and the settings the README explains are there.
+func TestComposeFiles(t *testing.T) {
+	c := loadCompose(t)
 	for _, name := range []string{"pushgateway", "prometheus", "grafana", "pushagent", "worker"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("docker-compose.yml has no service %q", name)
@@ -453,5 +529,86 @@ func TestComposeFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(composeDir, "worker", "entrypoint.sh")); errors.Is(err, os.ErrNotExist) {
 		t.Error("worker/entrypoint.sh is missing")
+	}
+}
+
+// TestComposeWebConfigs checks the example's two web configs against the
+// files that use them: both pass exporter-toolkit's own validation, the
+// agents' is mounted where the worker's environment says, and every
+// password a client sends (Prometheus's password_file, the health
+// check's) is one a bcrypt hash of the right user accepts.
+func TestComposeWebConfigs(t *testing.T) {
+	c := loadCompose(t)
+	worker := c.Services["worker"]
+	for _, name := range []string{"web-config.yml", "agent-web-config.yml"} {
+		if err := toolkit.Validate(composeAbs(t, name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	webPath := worker.Environment["PUSHAGENT_WEB_CONFIG_FILE"]
+	if webPath == "" || !slices.Contains(worker.Volumes, "./agent-web-config.yml:"+webPath+":ro") {
+		t.Errorf("worker: PUSHAGENT_WEB_CONFIG_FILE=%q is not where ./agent-web-config.yml is mounted (%v)", webPath, worker.Volumes)
+	}
+	// secretFile maps a /run/secrets/NAME path to the example's file,
+	// checking that the worker or Prometheus is given that secret.
+	secretFile := func(service, path string) string {
+		t.Helper()
+		name, ok := strings.CutPrefix(path, "/run/secrets/")
+		if !ok || !slices.Contains(c.Services[service].Secrets, name) || c.Secrets[name].File == "" {
+			t.Fatalf("%s reads %s, which is not one of its compose secrets", service, path)
+		}
+		return c.Secrets[name].File
+	}
+	accepts := func(webConfig, user, secret string) {
+		t.Helper()
+		var w struct {
+			Users map[string]string `yaml:"basic_auth_users"`
+		}
+		if err := yaml.Unmarshal(composeExample(t, webConfig), &w); err != nil {
+			t.Fatalf("%s: %v", webConfig, err)
+		}
+		hash, ok := w.Users[user]
+		if !ok {
+			t.Errorf("%s has no user %q", webConfig, user)
+			return
+		}
+		password := strings.TrimRight(string(composeExample(t, secret)), "\n")
+		if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)); err != nil {
+			t.Errorf("%s: user %s's hash does not match %s: %v", webConfig, user, secret, err)
+		}
+	}
+	accepts("agent-web-config.yml", worker.Environment["PUSHAGENT_HEALTHCHECK_USERNAME"],
+		secretFile("worker", worker.Environment["PUSHAGENT_HEALTHCHECK_PASSWORD_FILE"]))
+	if test := worker.Healthcheck.Test; len(test) < 3 || test[2] != "healthcheck" {
+		t.Errorf("worker has no pushagent healthcheck: %q", test)
+	}
+
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName   string `yaml:"job_name"`
+			BasicAuth struct {
+				Username     string `yaml:"username"`
+				PasswordFile string `yaml:"password_file"`
+			} `yaml:"basic_auth"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(composeExample(t, "prometheus.yml"), &prom); err != nil {
+		t.Fatalf("prometheus.yml: %v", err)
+	}
+	scraped := map[string]string{"pushgateway": "web-config.yml", "pushagent": "agent-web-config.yml"}
+	for _, sc := range prom.ScrapeConfigs {
+		webConfig, ok := scraped[sc.JobName]
+		if !ok {
+			continue
+		}
+		delete(scraped, sc.JobName)
+		if sc.BasicAuth.Username == "" {
+			t.Errorf("prometheus.yml: job %s has no basic_auth", sc.JobName)
+			continue
+		}
+		accepts(webConfig, sc.BasicAuth.Username, secretFile("prometheus", sc.BasicAuth.PasswordFile))
+	}
+	if len(scraped) > 0 {
+		t.Errorf("prometheus.yml has no scrape job %v", scraped)
 	}
 }

@@ -436,25 +436,11 @@ func checkInvalidExample(t *testing.T, b docBlock, want string, opts config.Opti
 	}
 }
 
-// TestDocsConfigKeys checks that every key the loader accepts (the allowed
-// keys of each l.object call in agent/config) and every command-line flag
-// (cmd/pushagent) is mentioned in docs/config.md.
-func TestDocsConfigKeys(t *testing.T) {
+// TestDocsFlags checks that every command-line flag (cmd/pushagent) is
+// mentioned in docs/config.md. (Config keys are held to the reference tables
+// by agent/config's own test, from the declarations the loader reads them by.)
+func TestDocsFlags(t *testing.T) {
 	doc := readDoc(t, "config.md")
-	keys := stringArgs(t, filepath.Join("..", "agent", "config"), func(call *ast.CallExpr, name string) int {
-		if name == "object" {
-			return 3 // l.object(path, v, what, allowed...)
-		}
-		return -1
-	})
-	if len(keys) < 30 {
-		t.Fatalf("found only %d config keys in agent/config; has the schema walker changed shape?", len(keys))
-	}
-	for _, k := range keys {
-		if !strings.Contains(doc, "`"+k+"`") && !strings.Contains(doc, "."+k+"`") && !strings.Contains(doc, "."+k+" ") {
-			t.Errorf("config key %q is not documented in docs/config.md", k)
-		}
-	}
 	flags := stringArgs(t, filepath.Join("..", "cmd", "pushagent"), func(call *ast.CallExpr, name string) int {
 		switch name {
 		case "String", "Bool", "Duration", "Int":

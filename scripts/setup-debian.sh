@@ -25,6 +25,10 @@ readonly -a NEEDED=(
 	"curl:curl"
 	# agent/web's browser test loads the status page in headless Chromium.
 	"chromium:chromium"
+	# internal/imagetest builds the container image (Dockerfile) and runs
+	# it: podman without a daemon, runc as its runtime (see Makefile, image).
+	"podman:podman"
+	"runc:runc"
 )
 
 missing=()

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/v2"
@@ -124,8 +123,7 @@ type HTTPPlugin struct {
 const koanfDelim = "\x00"
 
 // Load reads, parses and validates the configuration file at path.
-// It reads the file with koanf's file provider, then parses it as [Parse] does
-// (the bytes are needed again to find line numbers for messages).
+// It reads the file with koanf's file provider, then parses it as [Parse] does.
 // Relative paths in the file are resolved against the file's directory.
 // On failure it returns an [*Error] listing every problem.
 func Load(path string, opts Options) (*Config, error) {
@@ -155,8 +153,14 @@ func Parse(data []byte, path string, opts Options) (*Config, error) {
 		name = "config"
 	}
 	k := koanf.New(koanfDelim)
-	if err := k.Load(rawbytes.Provider(data), yaml.Parser()); err != nil {
-		return nil, &Error{File: name, Problems: yamlProblems(err)}
+	tree := &yamlTree{}
+	if err := k.Load(rawbytes.Provider(data), tree); err != nil {
+		te := (*treeError)(nil)
+		if !errors.As(err, &te) {
+			return nil, &Error{File: name, cause: err, Problems: []Problem{{Message: "cannot load the configuration: " + err.Error()}}}
+		}
+		sortProblems(te.problems)
+		return nil, &Error{File: name, Problems: te.problems}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -176,9 +180,8 @@ func Parse(data []byte, path string, opts Options) (*Config, error) {
 	}
 	cfg := l.config(k.Raw())
 	if len(l.problems) > 0 {
-		lines := lineIndex(data)
 		for i := range l.problems {
-			l.problems[i].Line = lineOf(lines, l.problems[i].Path)
+			l.problems[i].Line = lineOf(tree.lines, l.problems[i].Path)
 		}
 		sortProblems(l.problems)
 		return nil, &Error{File: name, Problems: l.problems}

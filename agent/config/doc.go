@@ -7,7 +7,10 @@
 // at once, each with its YAML path (see [Error]), so a user fixes a broken file
 // in one round instead of one error per restart.
 //
-// The file is read with koanf (file provider + YAML parser); this package never
+// The file is read with koanf's file provider and parsed once, by this
+// package's koanf parser, into a YAML node tree that keeps positions: the
+// plain tree the loader walks and the line of every YAML path come from that
+// one parse. This package never
 // substitutes text into YAML before parsing: ${VAR} is expanded in the parsed
 // values, so an environment value can never change the structure of the file.
 //

@@ -3,9 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -112,59 +110,4 @@ func digitPrefix(s string) int {
 		n++
 	}
 	return n
-}
-
-var (
-	yamlLineRE   = regexp.MustCompile(`^line (\d+): (.*)$`)
-	yamlTopRE    = regexp.MustCompile("^cannot unmarshal !!(\\w+) .*into map\\[string\\]interface \\{\\}$")
-	yamlQuotedRE = regexp.MustCompile("`[^`]*`")
-)
-
-// yamlProblems turns an error from the YAML parser into problems with line
-// numbers. The parser sometimes quotes document content (for example
-// "cannot unmarshal !!str `hunter2`"); that content could be a secret, so it is
-// removed.
-func yamlProblems(err error) []Problem {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var raw []string
-	if rest, ok := strings.CutPrefix(msg, "unmarshal errors:\n"); ok {
-		for _, l := range strings.Split(rest, "\n") {
-			raw = append(raw, strings.TrimSpace(l))
-		}
-	} else {
-		raw = []string{msg}
-	}
-	var ps []Problem
-	for _, r := range raw {
-		p := Problem{Message: r}
-		if m := yamlLineRE.FindStringSubmatch(r); m != nil {
-			p.Line, _ = strconv.Atoi(m[1])
-			p.Message = m[2]
-		}
-		switch {
-		case yamlTopRE.MatchString(p.Message):
-			kind := yamlTopRE.FindStringSubmatch(p.Message)[1]
-			p.Message = fmt.Sprintf("the file must be a YAML mapping with gateway, defaults and jobs at the top level, got %s", yamlKind(kind))
-		case strings.HasPrefix(p.Message, "invalid map key"):
-			p.Message = "invalid YAML: a mapping key must be a plain value, not a list or mapping"
-		default:
-			p.Message = "invalid YAML: " + yamlQuotedRE.ReplaceAllString(p.Message, "a value")
-		}
-		ps = append(ps, p)
-	}
-	return ps
-}
-
-func yamlKind(tag string) string {
-	switch tag {
-	case "str":
-		return "a string"
-	case "seq":
-		return "a list"
-	case "int", "float":
-		return "a number"
-	case "bool":
-		return "a boolean"
-	}
-	return "a " + tag
 }

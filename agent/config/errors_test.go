@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -398,5 +399,48 @@ func TestUnreadableSecretFile(t *testing.T) {
 	want := path + `:1: gateway.basic_auth.password_file: cannot read "` + pw + `": permission denied; make it readable by the agent's user`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant %s", err, want)
+	}
+}
+
+// The document problems the YAML tree finds itself, each with its line.
+var treeErrorCases = []struct{ name, yaml, want string }{
+	{"alias cycle", "a: &x [*x]\n", `$FILE:1: invalid YAML: alias *x refers to a value that contains it; an alias can only repeat a value defined before it`},
+	{"key is a list", gw + "[a]: 1\n", `$FILE:2: invalid YAML: a mapping key must be a plain value, not a list or mapping`},
+	{"bad tag", gw + "jobs: !!int many\n", `$FILE:2: jobs: invalid YAML: the value cannot be read as !!int; remove the tag`},
+	{"merge of a string", gw + "defaults: {<<: x}\njobs: []\n", `$FILE:2: invalid YAML: a merge key (<<) must name a mapping or a list of mappings`},
+	{"billion laughs", "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+		`$FILE: invalid YAML: the file expands to more than 100000 values through aliases (*name); write the values out or use fewer aliases`},
+}
+
+func TestTreeErrors(t *testing.T) {
+	for _, tc := range treeErrorCases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "schedules.yaml")
+			_, err := config.Parse([]byte(tc.yaml), path, testOptions())
+			if err == nil {
+				t.Fatal("Parse accepted it")
+			}
+			if got, want := err.Error(), strings.ReplaceAll(tc.want, "$FILE", path); got != want {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
+		})
+	}
+}
+
+// Merge keys and aliases give the values YAML says they do.
+func TestMergeKeys(t *testing.T) {
+	dir, path := fixture(t)
+	yaml := gw + "jobs:\n  - name: j\n    every: 1s\n" +
+		"    collectors: [&c {name: c, plugin: plugins/textfile.wasm, timeout: 2s}, {<<: *c, name: d}, {<<: [*c], name: e, timeout: 3s}]\n"
+	cfg, err := config.Parse([]byte(yaml), path, testOptions("DIR="+dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cfg.Jobs[0].Collectors {
+		got = append(got, c.Name+" "+c.Timeout.String()+" "+filepath.Base(c.Plugin))
+	}
+	if want := []string{"c 2s textfile.wasm", "d 2s textfile.wasm", "e 3s textfile.wasm"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

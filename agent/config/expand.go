@@ -50,7 +50,7 @@ func (e *env) lookup(name string) (val string, ok bool, err error) {
 }
 
 // expandTree returns a copy of the parsed YAML tree with ${VAR} expanded in
-// every string value (never in keys), and map keys normalised to strings.
+// every string value (never in keys).
 // Expansion happens after parsing, so a variable's value is always a plain
 // string and can never inject YAML structure.
 func (l *loader) expandTree(path string, v any) any {
@@ -61,13 +61,6 @@ func (l *loader) expandTree(path string, v any) any {
 		out := make(map[string]any, len(v))
 		for k, val := range v {
 			out[k] = l.expandTree(keyPath(path, k), val)
-		}
-		return out
-	case map[any]any: // nested inside lists, koanf leaves these alone
-		out := make(map[string]any, len(v))
-		for k, val := range v {
-			ks := fmt.Sprint(k)
-			out[ks] = l.expandTree(keyPath(path, ks), val)
 		}
 		return out
 	case []any:

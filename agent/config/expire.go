@@ -19,26 +19,21 @@ const (
 	minExpireAfter = time.Minute
 )
 
-// expireAfter reads an optional expire_after: a duration, 0s for off. It
-// returns def when the key is absent or invalid (the problem is reported),
-// and the value as written, for messages.
-func (l *loader) expireAfter(o object, def time.Duration) (d time.Duration, raw string, set bool) {
-	v, p, ok := o.get("expire_after")
-	if !ok {
-		return def, "", false
-	}
-	d, raw, ok = l.duration(p, v)
+// expireAfter reads an expire_after (a duration, 0s for off) into dst and
+// returns it as written, for messages. A bad value is reported and leaves
+// dst as it was.
+func (l *loader) expireAfter(p string, v any, dst *time.Duration) string {
+	d, raw, ok := l.duration(p, v)
 	switch {
 	case !ok:
-		return def, raw, true
 	case d < 0:
 		l.add(p, "must not be negative (0s turns expiry off), got %s", quote(raw))
-		return def, raw, true
 	case d > 0 && d < minExpireAfter:
 		l.add(p, "must be at least %s, so that a replica that is merely slow is not deleted (0s turns expiry off), got %s", minExpireAfter, quote(raw))
-		return def, raw, true
+	default:
+		*dst = d
 	}
-	return d, raw, true
+	return raw
 }
 
 // checkExpireAfter checks a job's expire_after against its schedule. gap is

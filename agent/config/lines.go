@@ -1,51 +1,6 @@
 package config
 
-import (
-	"strings"
-
-	"go.yaml.in/yaml/v3"
-)
-
-// lineIndex maps YAML paths (as built by keyPath and indexPath) to the line
-// where the key or list item starts. koanf returns plain maps, which have no
-// positions, so the same bytes are also decoded into yaml.Node (the parser
-// koanf's YAML parser uses) just to find lines for messages. It is best
-// effort: a path it cannot find is reported under its nearest parent's line.
-func lineIndex(data []byte) map[string]int {
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil {
-		return nil
-	}
-	lines := map[string]int{}
-	var walk func(path string, n *yaml.Node)
-	walk = func(path string, n *yaml.Node) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(path, c)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := keyPath(path, k.Value)
-				if _, seen := lines[p]; !seen {
-					lines[p] = k.Line
-				}
-				walk(p, v)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				p := indexPath(path, i)
-				lines[p] = c.Line
-				walk(p, c)
-			}
-		}
-		// Aliases are not followed: their paths get the alias's line via the
-		// parent, and following them could blow up on alias-heavy input.
-	}
-	walk("", &doc)
-	return lines
-}
+import "strings"
 
 // lineOf returns the line of path, or of its nearest parent that has one.
 func lineOf(lines map[string]int, path string) int {

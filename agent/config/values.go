@@ -53,8 +53,9 @@ func indexPath(parent string, i int) string { return parent + "[" + strconv.Itoa
 
 // object is a YAML mapping whose keys were checked against a schema.
 type object struct {
-	path string
-	m    map[string]any
+	path    string
+	m       map[string]any
+	allowed []string
 }
 
 // object checks that v is a mapping and reports every key that is not in
@@ -70,12 +71,16 @@ func (l *loader) object(path string, v any, what string, allowed ...string) (obj
 			l.add(keyPath(path, k), "unknown key%s; valid keys here are %s", suggest(k, allowed), strings.Join(allowed, ", "))
 		}
 	}
-	return object{path: path, m: m}, true
+	return object{path: path, m: m, allowed: allowed}, true
 }
 
 // get returns the value of key and its path. A key that is absent or null
 // ("key:" with nothing after it) is not ok: the default applies.
+// Reading a key that is not declared is a bug in the loader, not in the file.
 func (o object) get(key string) (any, string, bool) {
+	if !slices.Contains(o.allowed, key) {
+		panic("config: key " + key + " read but not declared in " + o.path)
+	}
 	v := o.m[key]
 	return v, keyPath(o.path, key), v != nil
 }
@@ -228,22 +233,31 @@ func (l *loader) duration(path string, v any) (time.Duration, string, bool) {
 	return d, s, true
 }
 
-// positiveDuration reads an optional positive duration, returning def when
-// the key is absent or the value is invalid (the problem is reported).
-func (l *loader) positiveDuration(o object, key string, def time.Duration) time.Duration {
-	v, p, ok := o.get(key)
-	if !ok {
-		return def
-	}
+// positiveDuration reads a positive duration into dst; a bad value is
+// reported and leaves dst as it was.
+func (l *loader) positiveDuration(p string, v any, dst *time.Duration) {
 	d, raw, ok := l.duration(p, v)
-	if !ok {
-		return def
-	}
-	if d <= 0 {
+	switch {
+	case !ok:
+	case d <= 0:
 		l.add(p, "must be a positive duration, got %s", quote(raw))
-		return def
+	default:
+		*dst = d
 	}
-	return d
+}
+
+// method reads put or post, in any case, into dst.
+func (l *loader) method(p string, v any, dst *string) {
+	s, ok := l.str(p, v)
+	if !ok {
+		return
+	}
+	switch m := strings.ToLower(s); m {
+	case "put", "post":
+		*dst = m
+		return
+	}
+	l.add(p, "must be put (replace the group's metrics) or post (add to them), got %s", quote(s))
 }
 
 var sizeUnits = map[string]uint64{
@@ -254,20 +268,16 @@ var sizeUnits = map[string]uint64{
 
 const sizeHint = "a size like 32MiB (units B, KiB, MiB, GiB, KB, MB, GB) or a number of bytes"
 
-// size reads a byte size within [lo, hi], returning def when the key is
-// absent or the value is invalid (the problem is reported).
-func (l *loader) size(o object, key string, def, lo, hi uint64) uint64 {
-	v, p, ok := o.get(key)
-	if !ok {
-		return def
-	}
+// size reads a byte size within [lo, hi] into dst; a bad value is reported
+// and leaves dst as it was.
+func (l *loader) size(p string, v any, dst *uint64, lo, hi uint64) {
 	var n uint64
 	var got string
 	switch v := v.(type) {
 	case int:
 		if v < 0 {
 			l.add(p, "must be between %s and %s, got %d", formatSize(lo), formatSize(hi), v)
-			return def
+			return
 		}
 		n, got = uint64(v), strconv.Itoa(v)
 	case uint64:
@@ -276,27 +286,30 @@ func (l *loader) size(o object, key string, def, lo, hi uint64) uint64 {
 		var ok bool
 		if n, ok = parseSize(v); !ok {
 			l.add(p, "expected %s, got %s", sizeHint, quote(v))
-			return def
+			return
 		}
 		got = quote(v)
 	default:
 		l.add(p, "expected %s, got %s", sizeHint, describe(v))
-		return def
+		return
 	}
 	if n < lo || n > hi {
 		l.add(p, "must be between %s and %s, got %s", formatSize(lo), formatSize(hi), got)
-		return def
+		return
 	}
-	return n
+	*dst = n
 }
 
-// count reads a whole number from lo to hi: a YAML integer, or a string of
-// digits (what ${VAR} expands to).
-func (l *loader) count(o object, key string, def, lo, hi int) int {
-	v, p, ok := o.get(key)
-	if !ok {
-		return def
-	}
+// size64 is size for the limits kept as int64 (hi fits in one).
+func (l *loader) size64(p string, v any, dst *int64, lo, hi uint64) {
+	n := uint64(*dst)
+	l.size(p, v, &n, lo, hi)
+	*dst = int64(n)
+}
+
+// count reads a whole number from lo to hi into dst: a YAML integer, or a
+// string of digits (what ${VAR} expands to).
+func (l *loader) count(p string, v any, dst *int, lo, hi int) {
 	var n int
 	switch v := v.(type) {
 	case int:
@@ -307,17 +320,17 @@ func (l *loader) count(o object, key string, def, lo, hi int) int {
 		var err error
 		if n, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
 			l.add(p, "expected a whole number from %d to %d, got %s", lo, hi, quote(v))
-			return def
+			return
 		}
 	default:
 		l.add(p, "expected a whole number from %d to %d, got %s", lo, hi, describe(v))
-		return def
+		return
 	}
 	if n < lo || n > hi {
 		l.add(p, "must be a whole number from %d to %d, got %v", lo, hi, v)
-		return def
+		return
 	}
-	return n
+	*dst = n
 }
 
 // parseSize parses "32MiB", "32 MiB", "1GB" or "65536".

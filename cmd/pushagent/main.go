@@ -14,12 +14,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -51,7 +51,7 @@ Usage:
   pushagent version            print version and build information
   pushagent plugin new DIR     create a Go collector plugin module in DIR
   pushagent plugin run FILE    run one plugin once and print its metrics
-  pushagent healthcheck [--url URL]
+  pushagent healthcheck [--url URL] [TLS and basic auth flags]
                                exit 0 if the agent's /healthz answers 200 (for
                                container HEALTHCHECKs, where there is no curl)
 
@@ -206,6 +206,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var c common
 	c.register(fs)
 	listen := fs.String("listen", "", "address for the status page (/), /metrics, /healthz and /readyz (e.g. 127.0.0.1:9465); empty: no listener")
+	webConfig := fs.String("web.config.file", "", webConfigFlagHelp)
 	readyMaxFailing := fs.Duration("ready-max-failing", web.DefaultReadyMaxFailing, "how long a job's pushes may fail before /readyz reports not ready")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight runs may take to finish on SIGINT/SIGTERM")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
@@ -214,6 +215,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *readyMaxFailing <= 0 {
 		fmt.Fprintf(stderr, "pushagent run: --ready-max-failing: must be a positive duration, got %s\n", *readyMaxFailing)
 		return exitUsage
+	}
+	// Checked before the plugins compile (seconds), so a bad web config
+	// fails at once.
+	var webSec webSecurity
+	if *webConfig != "" {
+		if *listen == "" {
+			fmt.Fprintln(stderr, "pushagent run: --web.config.file secures the --listen listener: give --listen too")
+			return exitUsage
+		}
+		var err error
+		if webSec, err = checkWebConfig(*webConfig); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -230,7 +245,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer a.Close(context.Background())
 	if *listen != "" {
 		h := web.New(a, reg, web.Options{Logger: logger, ReadyMaxFailing: *readyMaxFailing, Version: versionString()})
-		srv, err := serve(*listen, h, logger)
+		if *webConfig != "" {
+			logger.Info("listener secured by the web config", "file", *webConfig, "security", webSec.String())
+			for _, w := range webSec.warnings() {
+				logger.Warn(w, "file", *webConfig)
+			}
+		}
+		srv, err := serve(*listen, *webConfig, h, logger)
 		if err != nil {
 			fmt.Fprintln(stderr, "pushagent: --listen:", err)
 			return exitUsage
@@ -244,22 +265,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("agent stopped")
 	return exitOK
-}
-
-// serve listens on addr and serves h until the server is closed.
-func serve(addr string, h http.Handler, logger *slog.Logger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("http listener stopped", "addr", addr, "err", err)
-		}
-	}()
-	logger.Info("serving the status page, /metrics, /healthz and /readyz", "addr", ln.Addr().String())
-	return srv, nil
 }
 
 func cmdOnce(args []string, stdout, stderr io.Writer) int {
@@ -328,14 +333,26 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	var c common
 	c.register(fs)
+	webConfig := fs.String("web.config.file", "", webConfigFlagHelp)
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
+	}
+	// Both files are checked, so one run reports the problems of both.
+	var webSec webSecurity
+	var webErr error
+	if *webConfig != "" {
+		if webSec, webErr = checkWebConfig(*webConfig); webErr != nil {
+			fmt.Fprintln(stderr, webErr)
+		}
 	}
 	a, cfg, _, code := setup(context.Background(), &c, stderr, agent.Options{})
 	if code != exitOK {
 		return code
 	}
 	defer a.Close(context.Background())
+	if webErr != nil {
+		return exitUsage
+	}
 	n := 0
 	for _, j := range cfg.Jobs {
 		n += len(j.Collectors)
@@ -351,6 +368,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "  job %q: %s, %s, grouping %s, %d collector(s)\n", j.Name, sched, j.Method, groupingString(j.Grouping), len(j.Collectors))
 	}
+	if *webConfig != "" {
+		fmt.Fprintf(stdout, "  web config %s: %s\n", *webConfig, webSec)
+		for _, w := range webSec.warnings() {
+			fmt.Fprintf(stdout, "  warning: web config %s: %s\n", *webConfig, w)
+		}
+	}
 	for _, w := range agent.TimeoutWarnings(cfg) {
 		fmt.Fprintf(stdout, "  warning: %s\n", w)
 	}
@@ -362,22 +385,73 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 
 func cmdHealthcheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	url := fs.String("url", "http://127.0.0.1:9465/healthz", "the agent's /healthz")
-	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
+	// Every flag but --timeout defaults to an environment variable, so
+	// that the image's HEALTHCHECK, which has no arguments, passes a
+	// secured listener once the container's environment says how.
+	hc := healthClient{}
+	skipVerify, err := envBool("PUSHAGENT_HEALTHCHECK_INSECURE_SKIP_VERIFY")
+	if err != nil {
+		fmt.Fprintln(stderr, "pushagent healthcheck:", err)
+		return exitUsage
+	}
+	fs.StringVar(&hc.url, "url", envOr("PUSHAGENT_HEALTHCHECK_URL", "http://127.0.0.1:9465/healthz"), "the agent's /healthz (https:// for a listener with TLS); env PUSHAGENT_HEALTHCHECK_URL")
+	fs.DurationVar(&hc.timeout, "timeout", 3*time.Second, "how long to wait for the answer")
+	fs.StringVar(&hc.caFile, "ca-file", os.Getenv("PUSHAGENT_HEALTHCHECK_CA_FILE"), "PEM CA certificate(s) to verify the listener's certificate with; default: the system's; env PUSHAGENT_HEALTHCHECK_CA_FILE")
+	fs.StringVar(&hc.certFile, "cert-file", os.Getenv("PUSHAGENT_HEALTHCHECK_CERT_FILE"), "client certificate (PEM), for a web config with client_auth_type; env PUSHAGENT_HEALTHCHECK_CERT_FILE")
+	fs.StringVar(&hc.keyFile, "key-file", os.Getenv("PUSHAGENT_HEALTHCHECK_KEY_FILE"), "the client certificate's private key (PEM); env PUSHAGENT_HEALTHCHECK_KEY_FILE")
+	fs.StringVar(&hc.serverName, "server-name", os.Getenv("PUSHAGENT_HEALTHCHECK_SERVER_NAME"), "name to verify the listener's certificate against, when it does not hold the --url's host; env PUSHAGENT_HEALTHCHECK_SERVER_NAME")
+	fs.BoolVar(&hc.insecureSkipVerify, "insecure-skip-verify", skipVerify, "do not verify the listener's certificate; only for a loopback --url; env PUSHAGENT_HEALTHCHECK_INSECURE_SKIP_VERIFY=true")
+	fs.StringVar(&hc.username, "username", os.Getenv("PUSHAGENT_HEALTHCHECK_USERNAME"), "basic auth user of the web config's basic_auth_users; env PUSHAGENT_HEALTHCHECK_USERNAME")
+	fs.StringVar(&hc.passwordFile, "password-file", os.Getenv("PUSHAGENT_HEALTHCHECK_PASSWORD_FILE"), "file holding that user's password (a trailing newline is ignored); there is no password flag, so it is never on a command line; env PUSHAGENT_HEALTHCHECK_PASSWORD_FILE")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	client := &http.Client{Timeout: *timeout}
-	resp, err := client.Get(*url)
+	client, req, err := hc.newRequest()
 	if err != nil {
 		fmt.Fprintln(stderr, "pushagent healthcheck:", err)
+		return exitUsage
+	}
+	url := req.URL.Redacted()
+	resp, err := client.Do(req)
+	if err != nil {
+		msg := fmt.Sprintf("pushagent healthcheck: %v", err)
+		if hint := healthHint(err, 0, ""); hint != "" {
+			msg += "; " + hint
+		}
+		fmt.Fprintln(stderr, msg)
 		return exitFailed
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "pushagent healthcheck: %s answered %s\n", *url, resp.Status)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		msg := fmt.Sprintf("pushagent healthcheck: %s answered %s", url, resp.Status)
+		if hint := healthHint(nil, resp.StatusCode, string(body)); hint != "" {
+			msg += "; " + hint
+		}
+		fmt.Fprintln(stderr, msg)
 		return exitFailed
 	}
 	fmt.Fprintln(stdout, "ok")
 	return exitOK
+}
+
+// envBool reads a boolean environment variable; unset or empty is false.
+func envBool(name string) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q is not true or false", name, v)
+	}
+	return b, nil
+}
+
+// envOr is the environment variable name, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

@@ -40,6 +40,10 @@ func TestCLI(t *testing.T) {
 		{[]string{"run", "--config", bad, "--log-level", "loud"}, exitUsage, "", "--log-level"},
 		{[]string{"healthcheck", "--url", "http://127.0.0.1:1/healthz", "--timeout", "1s"}, exitFailed, "", "connection refused"},
 		{[]string{"healthcheck", "--url", healthy.URL}, exitOK, "ok", ""},
+		{[]string{"healthcheck", "-h"}, exitOK, "", "-password-file"},
+		{[]string{"run", "--config", bad, "--web.config.file", filepath.Join(dir, "web.yml")}, exitUsage, "", "give --listen too"},
+		{[]string{"run", "--config", bad, "--listen", "127.0.0.1:0", "--web.config.file", filepath.Join(dir, "web.yml")}, exitUsage, "", "web.yml: cannot read the file"},
+		{[]string{"validate", "--config", bad, "--web.config.file", filepath.Join(dir, "web.yml")}, exitUsage, "", "web.yml: cannot read the file"},
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer

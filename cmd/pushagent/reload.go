@@ -25,10 +25,15 @@ const reloadDebounce = 300 * time.Millisecond
 // signal sent during start-up is served once the agent runs instead of
 // killing the process (SIGHUP's default action).
 func watchReloads(ctx context.Context, a *agent.Agent, path string, hup <-chan os.Signal, logger *slog.Logger) {
-	// Watch the directory, not the file: editors replace the file (rename),
-	// which ends a watch on the file itself; Kubernetes ConfigMap volumes
-	// swap a "..data" symlink in the directory instead of touching the file.
+	// Watch the directory: editors replace the file (rename), which ends a
+	// watch on the file itself; Kubernetes ConfigMap volumes swap a
+	// "..data" symlink in the directory instead of touching the file.
+	// And the file: one bind-mounted into a container (docker run -v
+	// ./schedules.yaml:/opt/pushagent/schedules.yaml) is written through
+	// the host's directory, which the watch of the container's directory
+	// never hears of, while a watch of the file (of its inode) does.
 	var events <-chan fsnotify.Event
+	watchFile := func() {}
 	abs, _ := filepath.Abs(path)
 	if w, err := fsnotify.NewWatcher(); err != nil {
 		logger.Warn("config file watching off; reload with SIGHUP", "err", err)
@@ -38,6 +43,10 @@ func watchReloads(ctx context.Context, a *agent.Agent, path string, hup <-chan o
 			logger.Warn("config file watching off; reload with SIGHUP", "dir", filepath.Dir(abs), "err", err)
 		} else {
 			events = w.Events
+			// Best effort, and again at each reload: a replaced file
+			// ended the watch of the one it replaced.
+			watchFile = func() { _ = w.Add(abs) }
+			watchFile()
 		}
 	}
 
@@ -55,6 +64,7 @@ func watchReloads(ctx context.Context, a *agent.Agent, path string, hup <-chan o
 			}
 		case <-timer:
 			timer = nil
+			watchFile()
 			reload(ctx, a, path, "file changed", logger)
 		}
 	}

@@ -23,6 +23,8 @@ var debianPackages = map[string]string{
 	"rustc":                  "rustc",
 	"/usr/bin/rustc":         "rustc",
 	"chromium":               "chromium",
+	"podman":                 "podman",
+	"runc":                   "runc",
 }
 
 // RequireBinary returns the path of the first of names that exists: a name

@@ -1,6 +1,8 @@
 // Package testenv starts the real programs that pushagent's tests run
 // against — a Prometheus Pushgateway, a Prometheus server, the Go toolchain
-// building plugins — and tears them down when the test ends.
+// building plugins — and tears them down when the test ends. It also makes
+// what such servers need: certificate authorities and certificates for
+// tests of TLS listeners (NewCA), never checked in and gone with the test.
 //
 // It is imported only from _test.go files. It must never talk to anything
 // but 127.0.0.0/8: every server it starts listens on 127.0.0.1, every

@@ -17,13 +17,20 @@ worker_bin=${FAUST_WORKER_BIN:-/usr/local/bin/faust-worker}
 agent_bin=${PUSHAGENT_BIN:-/usr/local/bin/pushagent}
 agent_config=${PUSHAGENT_CONFIG:-/etc/pushagent/agent.yaml}
 agent_listen=${PUSHAGENT_LISTEN:-:9465}
+# Set: the listener is secured as that exporter-toolkit web config says.
+agent_web_config=${PUSHAGENT_WEB_CONFIG_FILE:-}
 
 stopping=
 trap 'stopping=1' TERM INT
 
 "$worker_bin" &
 worker=$!
-"$agent_bin" run --config "$agent_config" --listen "$agent_listen" &
+if [ -n "$agent_web_config" ]; then
+	set -- --web.config.file "$agent_web_config"
+else
+	set --
+fi
+"$agent_bin" run --config "$agent_config" --listen "$agent_listen" "$@" &
 agent=$!
 
 # Poll rather than wait on one child: either may exit first. wait returns
