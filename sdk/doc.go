@@ -91,9 +91,13 @@
 // per call it reads the config (JSON) from stdin to EOF, runs the CollectFunc,
 // writes Prometheus text format 0.0.4 to stdout and returns 0, or writes the
 // error to stderr, nothing to stdout, and returns 1. The command form does
-// the same once from _start and exits with 0 or 1. Logs are logfmt lines on
-// stderr; the module imports nothing but WASI, unless it uses package
-// httpcall, which imports pushagent_v1.http_request and http_result.
+// the same once from _start and exits with 0 or 1. While the CollectFunc
+// runs, os.Stdout points at stderr, so that a stray fmt.Println becomes a
+// log line instead of corrupting the exposition. Logs are logfmt lines on
+// stderr, which the agent logs at their level; the last ERROR line is the
+// reason a failed run gives. The module imports nothing but WASI, unless
+// it uses package httpcall, which imports pushagent_v1.http_request and
+// http_result.
 //
 // # What a plugin must never do
 //

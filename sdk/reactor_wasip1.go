@@ -27,7 +27,7 @@ func pushagentCollect() int32 {
 		fmt.Fprintf(os.Stderr, "level=ERROR msg=\"reading config from stdin\" err=%q\n", err.Error())
 		return 1
 	}
-	if err := run(registered, config, os.Stdout, os.Stderr); err != nil {
+	if err := runStdio(config); err != nil {
 		return 1
 	}
 	return 0

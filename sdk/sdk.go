@@ -62,7 +62,7 @@ func Main() {
 		fmt.Fprintf(os.Stderr, "level=ERROR msg=\"reading config from stdin\" err=%q\n", err.Error())
 		os.Exit(1)
 	}
-	if err := run(registered, config, os.Stdout, os.Stderr); err != nil {
+	if err := runStdio(config); err != nil {
 		os.Exit(1)
 	}
 }
@@ -117,6 +117,18 @@ func run(fn CollectFunc, config []byte, stdout, stderr io.Writer) error {
 		return fmt.Errorf("sdk: writing metrics: %w", err)
 	}
 	return nil
+}
+
+// runStdio runs the registered function with the process's stdio, the
+// way the agent calls a plugin. Stdout is the exposition, so while the
+// function runs os.Stdout points at stderr: a stray fmt.Println becomes a
+// log line instead of a line the agent cannot parse, which would fail the
+// whole run.
+func runStdio(config []byte) error {
+	out := os.Stdout
+	os.Stdout = os.Stderr
+	defer func() { os.Stdout = out }()
+	return run(registered, config, out, os.Stderr)
 }
 
 func call(fn CollectFunc, c *Collection) (err error) {

@@ -116,7 +116,7 @@ func ParseText(text []byte) (map[string]*dto.MetricFamily, error) {
 	p := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadOutput, err)
+		return nil, explainParse(text, err)
 	}
 	return fams, nil
 }

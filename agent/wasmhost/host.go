@@ -20,8 +20,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -308,7 +310,7 @@ func (h *Host) compile(ctx context.Context, key pluginKey) (*Plugin, error) {
 	}
 	cm, err := compileModule(ctx, r, bin)
 	if err != nil {
-		return nil, wrap(fmt.Errorf("compile: %w", err))
+		return nil, wrap(explainCompile(err))
 	}
 	took := time.Since(start)
 	form, err := checkModule(r, cm)
@@ -342,6 +344,26 @@ func compileModule(ctx context.Context, r wazero.Runtime, bin []byte) (cm wazero
 		}
 	}()
 	return r.CompileModule(ctx, bin)
+}
+
+// memoryOverLimit matches wazero's refusal of a module whose declared
+// minimum memory exceeds the runtime's limit.
+var memoryOverLimit = regexp.MustCompile(`min (\d+) pages \([^)]*\) over limit of (\d+) pages`)
+
+// explainCompile turns a compile error into what a user can act on: a
+// memory minimum over the limit names memory_limit and the value needed.
+func explainCompile(err error) error {
+	m := memoryOverLimit.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("compile: %w", err)
+	}
+	need, _ := strconv.ParseUint(m[1], 10, 32)
+	have, _ := strconv.ParseUint(m[2], 10, 32)
+	// memory_limit is rounded down to whole pages; a whole MiB is what a
+	// user writes.
+	needMiB := (need*pageSize + 1<<20 - 1) >> 20
+	return fmt.Errorf("its memory needs at least %s (%d pages) at start, more than the collector's memory_limit of %s: set memory_limit to %dMiB or more (compile: %w)",
+		formatBytes(need*pageSize), need, formatBytes(have*pageSize), needMiB, err)
 }
 
 // checkModule refuses modules the host cannot serve, with the reason, so a

@@ -364,9 +364,37 @@ func TestGoSDKPluginBothForms(t *testing.T) {
 		if !strings.Contains(string(out), `example_value{greeting="hi"} 2`) || !strings.Contains(string(out), tc.lastRuns) {
 			t.Errorf("%s output:\n%s", tc.form, out)
 		}
-		// A failed run of a Go plugin fails the run, not the instance.
-		if _, err := p.Run(context.Background(), Request{Config: []byte(`{"fail":true}`)}); err == nil {
-			t.Errorf("%s: a failing collect succeeded", tc.form)
+		// A failed run of a Go plugin fails the run, not the instance. Its
+		// error carries the plugin's own reason, and the SDK's ERROR record
+		// is logged at ERROR with its text quoted once.
+		var logs testenv.Logs
+		_, err = p.Run(context.Background(), Request{Config: []byte(`{"fail":true}`), Logger: logs.Logger()})
+		if err == nil || !strings.Contains(err.Error(), "the plugin reported failure: collect failed: failing as configured") || !strings.Contains(err.Error(), "plugin "+tc.path+": ") {
+			t.Errorf("%s: a failing collect: err = %v", tc.form, err)
+		}
+		if l := logs.Take(); !strings.Contains(l, `level=ERROR msg="plugin log" message="collect failed" err="failing as configured"`) || strings.Contains(l, `\"`) {
+			t.Errorf("%s: the failure's log record:\n%s", tc.form, l)
+		}
+		// A stray fmt.Println in collect is logged, not mixed into the
+		// exposition, so the run still succeeds.
+		out, err = p.Run(context.Background(), Request{Config: []byte(`{"print":true}`), Logger: logs.Logger()})
+		if err != nil || !strings.HasPrefix(string(out), "# HELP ") || strings.Contains(string(out), "debug:") {
+			t.Errorf("%s: a collect that prints: err %v, output:\n%s", tc.form, err, out)
+		}
+		if l := logs.Take(); !strings.Contains(l, `msg="plugin stderr" line="debug: collect called"`) {
+			t.Errorf("%s: the print is not logged:\n%s", tc.form, l)
+		}
+		// A path no mount grants: the runtime's jargon (Go: "Bad file
+		// number") comes with a hint naming the collector's mounts.
+		for _, mounts := range []map[string]string{nil, {"/data": t.TempDir()}} {
+			_, err = p.Run(context.Background(), Request{Config: []byte(`{"read":"/etc/passwd"}`), Sandbox: Sandbox{Mounts: mounts}})
+			want := "its collector has no mounts"
+			if mounts != nil {
+				want = "outside its collector's mounts, which grant only /data"
+			}
+			if err == nil || !strings.Contains(err.Error(), "Bad file number") || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: reading an unmounted path with mounts %v: err = %v", tc.form, mounts, err)
+			}
 		}
 	}
 }

@@ -137,7 +137,7 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if !p.host.enter() {
-		return nil, fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
+		return nil, fmt.Errorf("plugin %s: %w", p.path, ErrClosed)
 	}
 	defer p.host.runs.Done()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -164,6 +164,15 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 	}
 	if err != nil {
 		err = p.explain(ctx, err)
+		// The plugin's own words are the reason a user needs: without them
+		// the error says only that it failed, and the reason hides in a
+		// separate log record.
+		if reason := stderr.reason(); reason != "" && (errors.Is(err, ErrExit) || errors.Is(err, ErrTrap)) {
+			err = fmt.Errorf("%w: %s", err, reason)
+		}
+		if stderr.noMount || outsideMounts(err.Error()) {
+			err = fmt.Errorf("%w (%s)", err, mountHint(req.Sandbox.Mounts))
+		}
 		// A refused memory.grow is not a trap: the plugin fails its own way
 		// (a trap, Go's "out of memory" and exit 2). Say what happened when
 		// its memory ended at the limit or it said so itself.
@@ -171,7 +180,9 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 		if uint64(memUsed)+pageSize >= limit || stderr.sawOOM {
 			err = fmt.Errorf("%w (%w: its memory_limit is %s; raise memory_limit)", err, ErrOutOfMemory, formatBytes(limit))
 		}
-		return nil, fmt.Errorf("plugin %s: %w", p.name, err)
+		// The full path, as the agent's other messages about the plugin
+		// give it.
+		return nil, fmt.Errorf("plugin %s: %w", p.path, err)
 	}
 	return stdout.buf.Bytes(), nil
 }
@@ -199,6 +210,15 @@ func (p *Plugin) explain(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %s", ErrTrap, line)
 	}
 	return err
+}
+
+// mountHint says what a path the runtime could not open means: the
+// plugin asked for a path that none of its collector's mounts grants.
+func mountHint(m map[string]string) string {
+	if len(m) == 0 {
+		return "the plugin opened a path, and its collector has no mounts: grant a host directory with mounts: {/guest/path: /host/dir} and name the guest path in the plugin's config"
+	}
+	return fmt.Sprintf("the plugin opened a path outside its collector's mounts, which grant only %s: add the directory to mounts or use a path under one of them", strings.Join(sortedKeys(m), ", "))
 }
 
 func formatBytes(n uint64) string {
@@ -649,65 +669,4 @@ func (w *limitWriter) Write(b []byte) (int, error) {
 		return 0, ErrOutputTooLarge
 	}
 	return w.buf.Write(b)
-}
-
-// lineLogger turns stderr into one log record per line, up to max bytes a
-// run; the rest is counted and reported once.
-type lineLogger struct {
-	logger  *slog.Logger
-	sawOOM  bool // a line said the plugin ran out of memory
-	max     int
-	seen    int
-	lines   int
-	dropped int
-	partial []byte
-}
-
-func (l *lineLogger) Write(b []byte) (int, error) {
-	n := len(b)
-	if l.seen >= l.max {
-		l.dropped += n
-		return n, nil
-	}
-	if room := l.max - l.seen; len(b) > room {
-		l.dropped += len(b) - room
-		b = b[:room]
-	}
-	l.seen += len(b)
-	l.partial = append(l.partial, b...)
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			break
-		}
-		l.emit(string(l.partial[:i]))
-		l.partial = l.partial[i+1:]
-	}
-	return n, nil
-}
-
-func (l *lineLogger) emit(line string) {
-	line = strings.TrimRight(line, "\r")
-	if line == "" {
-		return
-	}
-	if strings.Contains(line, "out of memory") || strings.Contains(line, "memory allocation of") {
-		l.sawOOM = true
-	}
-	if l.lines >= maxStderrLines {
-		l.dropped += len(line) + 1
-		return
-	}
-	l.lines++
-	l.logger.Info("plugin stderr", "line", line)
-}
-
-func (l *lineLogger) flush() {
-	if len(l.partial) > 0 {
-		l.emit(string(l.partial))
-		l.partial = nil
-	}
-	if l.dropped > 0 {
-		l.logger.Warn("plugin stderr truncated", "dropped_bytes", l.dropped, "limit_bytes", l.max, "limit_lines", maxStderrLines)
-	}
 }

@@ -49,6 +49,8 @@ Usage:
   pushagent once     [flags]   run every job (or --job) once; print what would be pushed
   pushagent validate [flags]   check the config and compile its plugins
   pushagent version            print version and build information
+  pushagent plugin new DIR     create a Go collector plugin module in DIR
+  pushagent plugin run FILE    run one plugin once and print its metrics
   pushagent healthcheck [--url URL] [TLS and basic auth flags]
                                exit 0 if the agent's /healthz answers 200 (for
                                container HEALTHCHECKs, where there is no curl)
@@ -83,6 +85,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "healthcheck":
 		return cmdHealthcheck(rest, stdout, stderr)
+	case "plugin":
+		return cmdPlugin(rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "pushagent: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage
@@ -395,6 +399,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	for _, w := range agent.TimeoutWarnings(cfg) {
+		fmt.Fprintf(stdout, "  warning: %s\n", w)
+	}
+	for _, w := range agent.MountWarnings(cfg) {
 		fmt.Fprintf(stdout, "  warning: %s\n", w)
 	}
 	return exitOK

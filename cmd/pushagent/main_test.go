@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pushagent/pushagent/internal/testenv"
 )
 
 func TestCLI(t *testing.T) {
@@ -58,5 +61,39 @@ func TestVersionWithoutRevision(t *testing.T) {
 	v := versionString()
 	if strings.Contains(v, "revision ,") || strings.Contains(v, "revision )") || !strings.HasPrefix(v, "pushagent ") || !strings.Contains(v, "go1.") {
 		t.Errorf("version = %q", v)
+	}
+}
+
+// validate's summary of a job without grouping labels says so (it once
+// printed "grouping , 1 collector(s)"), and a config path no mount grants
+// is warned about before a run fails on it.
+func TestValidateSummaryAndMountWarning(t *testing.T) {
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "hello.wasm")
+	if b, err := exec.Command(wat2wasm, filepath.Join("..", "..", "agent", "wasmhost", "testdata", "hello.wat"), "-o", wasm).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	cfg := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(cfg, []byte(`gateway: {url: http://127.0.0.1:9091}
+jobs:
+  - name: j
+    every: 1m
+    collectors:
+      - {name: c, plugin: hello.wasm, config: {proc: /proc}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"validate", "--config", cfg, "--cache-dir", ""}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("code %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{
+		`job "j": every 1m0s, put, grouping no grouping labels, 1 collector(s)`,
+		`warning: job "j" collector "c": config.proc is "/proc", a path no mount grants (the collector has no mounts)`,
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("validate output lacks %s:\n%s", want, stdout.String())
+		}
 	}
 }

@@ -126,8 +126,9 @@ func TestHTTPCall(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`err=\\"Get \\\\\\"http://127.0.0.2:1/\\\\\\": pushagent_v1.http_request: host 127.0.0.2:1 is not in the collector's allow_hosts`),
-		regexp.MustCompile(`err=\\"Get \\\\\\"` + regexp.QuoteMeta(srv.URL) + `/slow\\\\\\": pushagent_v1.http_request: GET ` + regexp.QuoteMeta(srv.URL) + `/slow: timed out after`),
+		// The plugin's WARN record, at its level and quoted once.
+		regexp.MustCompile(`level=WARN msg="plugin log" message="request failed" req=0 err="Get \\"http://127.0.0.2:1/\\": pushagent_v1.http_request: host 127.0.0.2:1 is not in the collector's allow_hosts`),
+		regexp.MustCompile(`level=WARN msg="plugin log" message="request failed" req=1 err="Get \\"` + regexp.QuoteMeta(srv.URL) + `/slow\\": pushagent_v1.http_request: GET ` + regexp.QuoteMeta(srv.URL) + `/slow: timed out after`),
 	} {
 		if !want.MatchString(logs.String()) {
 			t.Errorf("logs do not match %s:\n%s", want, logs.String())

@@ -209,7 +209,10 @@ static int collect(void) {
 	struct config cfg;
 	const char *err;
 
-	for (;;) { /* to EOF: a reactor gets a fresh stdin per call */
+	/* To EOF: a reactor gets a fresh stdin per call. read(2), not stdio:
+	 * stdio's EOF flag would stay set after the first call, and later
+	 * calls would read nothing (see docs/plugin-abi.md, "Reactor"). */
+	for (;;) {
 		ssize_t r = read(0, buf + n, sizeof buf - n);
 		if (r == 0)
 			break;

@@ -7,6 +7,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
 
 	"github.com/pushagent/pushagent/sdk"
 )
@@ -18,6 +20,12 @@ type config struct {
 	// instance usable for the next one.
 	Fail  bool `json:"fail"`
 	Panic bool `json:"panic"`
+	// Print makes collect write to stdout itself, as a plugin author's
+	// debugging fmt.Println does; the output must still parse.
+	Print bool `json:"print"`
+	// Read names a file to read; failing to read it fails the run, as a
+	// path outside the collector's mounts does.
+	Read string `json:"read"`
 }
 
 // runs survives between calls on a warm reactor instance and restarts at
@@ -38,6 +46,14 @@ func collect(c *sdk.Collection) error {
 		return errors.New("failing as configured")
 	case cfg.Panic:
 		panic("panicking as configured")
+	}
+	if cfg.Read != "" {
+		if _, err := os.ReadFile(cfg.Read); err != nil {
+			return fmt.Errorf("reading %s: %w", cfg.Read, err)
+		}
+	}
+	if cfg.Print {
+		fmt.Println("debug: collect called")
 	}
 	runs++
 	c.Logf("run %d greets %q", runs, cfg.Greeting)

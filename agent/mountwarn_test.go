@@ -1,0 +1,46 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pushagent/pushagent/agent/config"
+)
+
+func TestMountWarnings(t *testing.T) {
+	col := func(name, cfg string, mounts map[string]string) config.Collector {
+		return config.Collector{Name: name, Plugin: "/p.wasm", Config: []byte(cfg), Mounts: mounts}
+	}
+	cfg := &config.Config{Jobs: []config.Job{{Name: "j", Collectors: []config.Collector{
+		col("none", `{"proc": "/proc"}`, nil),
+		col("other", `{"directory": "/textfile/sub", "files": ["/data/a.prom", "/etc/x"]}`, map[string]string{"/data": "/srv", "/textfile": "/var/lib"}),
+		col("granted", `{"dir": "/data/x"}`, map[string]string{"/data": "/srv"}),
+		col("not paths", `{"path": "$.items[*]", "url": "http://x/metrics", "q": "/a b", "n": 3, "s": "/"}`, nil),
+		{Name: "http", HTTP: &config.HTTPPlugin{}, Config: []byte(`{"dir": "/data"}`)},
+	}}}}
+	got := strings.Join(MountWarnings(cfg), "\n")
+	want := strings.Join([]string{
+		`job "j" collector "none": config.proc is "/proc", a path no mount grants (the collector has no mounts): the plugin cannot open it; add mounts: {/proc: /host/dir}`,
+		`job "j" collector "other": config.files[1] is "/etc/x", a path no mount grants (its mounts grant only /data, /textfile): the plugin cannot open it; add mounts: {/etc/x: /host/dir}`,
+	}, "\n")
+	if got != want {
+		t.Errorf("warnings:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// docs/config.md shows the warning as validate prints it.
+func TestMountWarningAsDocumented(t *testing.T) {
+	cfg := &config.Config{Jobs: []config.Job{{Name: "node", Collectors: []config.Collector{
+		{Name: "procfs", Plugin: "/p.wasm", Config: []byte(`{"proc": "/proc"}`)},
+	}}}}
+	w := MountWarnings(cfg)
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "config.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w) != 1 || !strings.Contains(string(doc), "  warning: "+w[0]+"\n") {
+		t.Errorf("docs/config.md does not show the warning %q", w)
+	}
+}
