@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,12 +19,8 @@ import (
 // internal/imagetest checks the real bind mount.
 func TestReloadThroughAnotherDirectory(t *testing.T) {
 	agentBin := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
-	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
 	dir := t.TempDir()
-	hello := filepath.Join(dir, "hello.wasm")
-	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "wasmhost", "testdata", "hello.wat"), "-o", hello).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
+	hello := helloPlugin(t, dir)
 	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
 	hostDir, mountDir := filepath.Join(dir, "host"), filepath.Join(dir, "container")
 	for _, d := range []string{hostDir, mountDir} {

@@ -18,12 +18,8 @@ import (
 // problems while the old one keeps running.
 func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 	agentBin := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
-	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
 	dir := t.TempDir()
-	hello := filepath.Join(dir, "hello.wasm")
-	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "wasmhost", "testdata", "hello.wat"), "-o", hello).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
+	helloPlugin(t, dir)
 	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
 	cfgPath := filepath.Join(dir, "schedules.yaml")
 	write := func(jobs ...string) {
@@ -88,12 +84,8 @@ func countLines(s, substr string) int {
 // through it whose own name never changes.
 func TestReloadOnConfigMapSwap(t *testing.T) {
 	agentBin := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
-	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
 	dir := t.TempDir()
-	hello := filepath.Join(dir, "hello.wasm")
-	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "wasmhost", "testdata", "hello.wat"), "-o", hello).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
+	hello := helloPlugin(t, dir)
 	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
 	mount := filepath.Join(dir, "config")
 	version := func(name string, jobs ...string) {
@@ -127,4 +119,17 @@ func TestReloadOnConfigMapSwap(t *testing.T) {
 	version("..v2", "cm-one", "cm-two")
 	testenv.Eventually(t, 10*time.Second, "cm-two added after the ..data swap", func() bool { return strings.Contains(gw.Metrics(t), `job="cm-two"`) })
 	a.stop(t)
+}
+
+// helloPlugin builds the tiny wat plugin the reload, secret and listener
+// tests run into dir and returns its path: it prints one series, so a push
+// shows which config ran.
+func helloPlugin(t *testing.T, dir string) string {
+	t.Helper()
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	hello := filepath.Join(dir, "hello.wasm")
+	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "wasmhost", "testdata", "hello.wat"), "-o", hello).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	return hello
 }

@@ -28,12 +28,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	)
 	secrets := []string{gwPassword, header, token, envValue}
 	agentBin := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
-	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
 	dir := t.TempDir()
-	hello := filepath.Join(dir, "hello.wasm")
-	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "wasmhost", "testdata", "hello.wat"), "-o", hello).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
+	helloPlugin(t, dir)
 	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{Username: "u", Password: "the-right-one"})
 	// An HTTP plugin that checks it received its credentials, then fails, so
 	// that the agent logs an error about the collector that holds them.

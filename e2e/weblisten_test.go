@@ -79,12 +79,8 @@ func TestSecuredListener(t *testing.T) {
 		password = "listener-pw-4c1e9a"
 	)
 	agentBin := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
-	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
 	dir := t.TempDir()
-	hello := filepath.Join(dir, "hello.wasm")
-	if b, err := exec.Command(wat2wasm, filepath.Join("..", "agent", "wasmhost", "testdata", "hello.wat"), "-o", hello).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
+	helloPlugin(t, dir)
 	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
 	cfg := filepath.Join(dir, "schedules.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`

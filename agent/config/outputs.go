@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -214,30 +213,14 @@ type rwDraft struct {
 
 var remoteWriteSection = section[rwDraft]{what: "a remote_write output", fields: endpointFields(
 	func(d *rwDraft) *endpoint { return &d.e },
-	"is required; set the receiver's remote-write URL, like http://mimir:9009/api/v1/push", (*loader).remoteWriteURL,
+	"is required; set the receiver's remote-write URL, like http://mimir:9009/api/v1/push", endpointURL("http://mimir:9009/api/v1/push", "basic_auth or bearer_token_file instead"),
 	field[rwDraft]{
 		name: "timeout", typ: "duration", def: code(defaultRemoteWriteTimeout.String()),
 		set: func(l *loader, p string, v any, d *rwDraft) { l.positiveDuration(p, v, &d.rw.Timeout) },
 	},
-	field[rwDraft]{
-		name: "headers", typ: "map name → secret string", def: code("{}"),
-		set: func(l *loader, p string, v any, d *rwDraft) {
-			m, isMap := v.(map[string]any)
-			if !isMap {
-				l.add(p, "expected a mapping of header names to values, like X-Scope-OrgID: tenant-1, got %s", describe(v))
-			}
-			for _, k := range slices.Sorted(maps.Keys(m)) {
-				switch strings.ToLower(k) {
-				case "content-type", "content-encoding", "x-prometheus-remote-write-version", "user-agent":
-					l.add(keyPath(p, k), "is set by the agent for the remote-write protocol; remove it")
-					continue
-				}
-				if s, ok := l.secret(keyPath(p, k), m[k]); ok {
-					d.rw.Headers[k] = s
-				}
-			}
-		},
-	},
+	headersField(func(d *rwDraft) map[string]Secret { return d.rw.Headers }, "X-Scope-OrgID: tenant-1",
+		"is set by the agent for the remote-write protocol; remove it",
+		"content-type", "content-encoding", "x-prometheus-remote-write-version", "user-agent"),
 	field[rwDraft]{
 		name: "buffer", typ: "mapping", def: requiredDef,
 		required: "is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}",
@@ -260,33 +243,10 @@ var bufferSection = section[Buffer]{what: "the disk buffer", fields: []field[Buf
 	},
 }}}
 
-func (l *loader) remoteWriteURL(p, s string) (string, bool) {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		l.add(p, "expected an http:// or https:// URL, like http://mimir:9009/api/v1/push")
-	case u.User != nil:
-		l.add(p, "must not contain credentials; use basic_auth or bearer_token_file instead")
-	default:
-		return s, u.Scheme == "https"
-	}
-	return "", false
-}
-
 func (l *loader) checkRemoteWrite(p string, d *rwDraft) *RemoteWrite {
 	rw := d.rw
 	rw.URL, rw.BasicAuth, rw.TLS = d.e.url, d.e.auth.basic, d.e.auth.tls
-	hasToken := l.checkEndpoint(p, &d.e, "applies only to https:// URLs; use https:// or remove tls")
-	rw.BearerToken = d.e.auth.token
-	auths := 0
-	for _, set := range []bool{d.e.auth.hasBasic, hasToken, hasHeader(rw.Headers, "Authorization")} {
-		if set {
-			auths++
-		}
-	}
-	if auths > 1 {
-		l.add(p, "set one of basic_auth, a bearer token or an Authorization header, not several; a request carries one Authorization header")
-	}
+	rw.BearerToken = l.checkHeaderEndpoint(p, &d.e, rw.Headers)
 	return &rw
 }
 

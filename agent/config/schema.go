@@ -383,18 +383,22 @@ func checkAllowHost(s string) error {
 	return nil
 }
 
-// pluginURL checks an HTTP plugin's URL and says whether it is https.
-func (l *loader) pluginURL(p, s string) (string, bool) {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		l.add(p, "expected an http:// or https:// URL, like http://127.0.0.1:8080/collect")
-	case u.User != nil:
-		l.add(p, "must not carry credentials; use basic_auth or a header")
-	default:
-		return s, u.Scheme == "https"
+// endpointURL returns the URL check of an endpoint (see endpointFields):
+// http:// or https:// with a host, and no credentials. example is a URL like
+// the one expected; creds says where credentials go instead.
+func endpointURL(example, creds string) func(l *loader, p, s string) (string, bool) {
+	return func(l *loader, p, s string) (string, bool) {
+		u, err := url.Parse(s)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			l.add(p, "expected an http:// or https:// URL, like %s", example)
+		case u.User != nil:
+			l.add(p, "must not contain credentials; use %s", creds)
+		default:
+			return s, u.Scheme == "https"
+		}
+		return "", false
 	}
-	return "", false
 }
 
 func hasHeader(h map[string]Secret, name string) bool {

@@ -177,6 +177,23 @@ func (l *loader) checkEndpoint(p string, e *endpoint, notHTTPS string) bool {
 	return a.hasToken || a.hasFile
 }
 
+// checkHeaderEndpoint checks an endpoint that also sends headers of the
+// user's (an HTTP plugin, remote_write) and returns its bearer token: a
+// request carries one Authorization header, so only one way to set it.
+func (l *loader) checkHeaderEndpoint(p string, e *endpoint, headers map[string]Secret) Secret {
+	hasToken := l.checkEndpoint(p, e, "applies only to https:// URLs; use https:// or remove tls")
+	auths := 0
+	for _, set := range []bool{e.auth.hasBasic, hasToken, hasHeader(headers, "Authorization")} {
+		if set {
+			auths++
+		}
+	}
+	if auths > 1 {
+		l.add(p, "set one of basic_auth, a bearer token or an Authorization header, not several; a request carries one Authorization header")
+	}
+	return e.auth.token
+}
+
 type gatewayDraft struct {
 	g Gateway
 	e endpoint
@@ -510,7 +527,7 @@ var collectorSection = section[collectorDraft]{what: "a collector", fields: []fi
 	sub: func() docSection { return &httpSection },
 	set: func(l *loader, p string, v any, c *collectorDraft) {
 		c.hasHTTP = true
-		var h httpDraft
+		h := httpDraft{h: HTTPPlugin{Headers: map[string]Secret{}}}
 		if _, ok := httpSection.read(l, p, v, &h); ok {
 			c.c.HTTP = l.checkHTTP(p, &h)
 		}
@@ -604,6 +621,29 @@ func (l *loader) collector(p string, v any, d *defaults, job *Job) (Collector, b
 	return cd.c, cd.named
 }
 
+// headersField declares headers: a mapping of header names to secret
+// values, read into the map dst returns. example is a header like the ones
+// expected; reserved are names (lower case) the agent sets itself, refused
+// with the message ownsIt.
+func headersField[T any](dst func(*T) map[string]Secret, example, ownsIt string, reserved ...string) field[T] {
+	return field[T]{name: "headers", typ: "map name → secret string", def: code("{}"),
+		set: func(l *loader, p string, v any, d *T) {
+			m, isMap := v.(map[string]any)
+			if !isMap {
+				l.add(p, "expected a mapping of header names to values, like %s, got %s", example, describe(v))
+			}
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				if slices.Contains(reserved, strings.ToLower(k)) {
+					l.add(keyPath(p, k), "%s", ownsIt)
+					continue
+				}
+				if s, ok := l.secret(keyPath(p, k), m[k]); ok {
+					dst(d)[k] = s
+				}
+			}
+		}}
+}
+
 type httpDraft struct {
 	h HTTPPlugin
 	e endpoint
@@ -611,22 +651,9 @@ type httpDraft struct {
 
 var httpSection = section[httpDraft]{what: "an HTTP plugin", fields: endpointFields(
 	func(h *httpDraft) *endpoint { return &h.e },
-	"is required; set the plugin endpoint, like http://127.0.0.1:8080/collect", (*loader).pluginURL,
-	field[httpDraft]{
-		name: "headers", typ: "map name → secret string", def: code("{}"),
-		set: func(l *loader, p string, v any, h *httpDraft) {
-			m, isMap := v.(map[string]any)
-			if !isMap {
-				l.add(p, "expected a mapping of header names to values, got %s", describe(v))
-			}
-			h.h.Headers = map[string]Secret{}
-			for _, k := range slices.Sorted(maps.Keys(m)) {
-				if s, ok := l.secret(keyPath(p, k), m[k]); ok {
-					h.h.Headers[k] = s
-				}
-			}
-		},
-	})}
+	"is required; set the plugin endpoint, like http://127.0.0.1:8080/collect", endpointURL("http://127.0.0.1:8080/collect", "basic_auth or a header"),
+	headersField(func(h *httpDraft) map[string]Secret { return h.h.Headers }, "X-Api-Key: secret", ""),
+)}
 
 func (l *loader) checkHTTP(p string, d *httpDraft) *HTTPPlugin {
 	h := d.h
@@ -634,16 +661,6 @@ func (l *loader) checkHTTP(p string, d *httpDraft) *HTTPPlugin {
 		h.Headers = map[string]Secret{}
 	}
 	h.URL, h.BasicAuth, h.TLS = d.e.url, d.e.auth.basic, d.e.auth.tls
-	hasToken := l.checkEndpoint(p, &d.e, "applies only to https:// URLs; use https:// or remove tls")
-	h.BearerToken = d.e.auth.token
-	auths := 0
-	for _, set := range []bool{d.e.auth.hasBasic, hasToken, hasHeader(h.Headers, "Authorization")} {
-		if set {
-			auths++
-		}
-	}
-	if auths > 1 {
-		l.add(p, "set one of basic_auth, a bearer token or an Authorization header, not several; a request carries one Authorization header")
-	}
+	h.BearerToken = l.checkHeaderEndpoint(p, &d.e, h.Headers)
 	return &h
 }

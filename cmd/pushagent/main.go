@@ -180,6 +180,28 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok
 	return exitOK, true
 }
 
+// parseFlagsWithArg parses the flags of a command that takes one argument
+// after them (what names it in the message), printing usage under
+// "Flags" after -h or a usage error.
+func parseFlagsWithArg(fs *flag.FlagSet, args []string, stderr io.Writer, usage, what string) (arg string, code int, ok bool) {
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage, "\nFlags of ", fs.Name(), ":\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", exitOK, false
+		}
+		return "", exitUsage, false
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "pushagent %s: want %s, got %d arguments (flags go before it)\n", fs.Name(), what, fs.NArg())
+		return "", exitUsage, false
+	}
+	return fs.Arg(0), exitOK, true
+}
+
 // setup loads the config and builds the agent, printing problems to stderr.
 func setup(ctx context.Context, c *common, stderr io.Writer, opts agent.Options) (*agent.Agent, *config.Config, *slog.Logger, int) {
 	logger, err := c.logger(stderr)

@@ -53,22 +53,10 @@ func cmdPlugin(args []string, stdout, stderr io.Writer) int {
 func cmdPluginNew(args []string, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("plugin new", flag.ContinueOnError)
 	module := flags.String("module", "", "Go module path of the plugin (default example.com/<name>)")
-	flags.SetOutput(stderr)
-	flags.Usage = func() {
-		fmt.Fprint(stderr, pluginUsage, "\nFlags:\n")
-		flags.PrintDefaults()
+	dir, code, ok := parseFlagsWithArg(flags, args, stderr, pluginUsage, "one directory")
+	if !ok {
+		return code
 	}
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if flags.NArg() != 1 {
-		fmt.Fprintf(stderr, "pushagent plugin new: want one directory, got %d arguments\n\n%s", flags.NArg(), pluginUsage)
-		return exitUsage
-	}
-	dir := flags.Arg(0)
 	s, err := newScaffold(dir, *module)
 	if err != nil {
 		fmt.Fprintln(stderr, "pushagent plugin new:", err)

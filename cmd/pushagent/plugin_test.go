@@ -112,7 +112,7 @@ func TestPluginRun(t *testing.T) {
 		{[]string{"--mount", "/data", hello}, exitUsage, "", `--mount: "/data" is not GUEST=HOST`},
 		{[]string{"--mount", "/data=" + filepath.Join(dir, "missing"), hello}, exitUsage, "", "missing"},
 		{[]string{"--config", "{oops", hello}, exitUsage, "", "--config"},
-		{[]string{hello, "--config", "{}"}, exitUsage, "", "flags go before the file"},
+		{[]string{hello, "--config", "{}"}, exitUsage, "", "flags go before it"},
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer

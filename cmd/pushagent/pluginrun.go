@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -45,22 +44,11 @@ func cmdPluginRun(args []string, stdout, stderr io.Writer) int {
 	flags.Var(&allow, "allow-host", "HOST[:PORT] or *.DOMAIN the plugin's HTTP calls may reach (repeatable)")
 	timeout := flags.String("timeout", "", "the run's timeout (default: the collector default)")
 	memLimit := flags.String("memory-limit", "", "the plugin's memory limit, e.g. 64MiB (default: the collector default)")
-	flags.SetOutput(stderr)
-	flags.Usage = func() {
-		fmt.Fprint(stderr, pluginUsage, "\nFlags of run:\n")
-		flags.PrintDefaults()
+	file, code, ok := parseFlagsWithArg(flags, args, stderr, pluginUsage, "one .wasm file")
+	if !ok {
+		return code
 	}
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if flags.NArg() != 1 {
-		fmt.Fprintf(stderr, "pushagent plugin run: want one .wasm file, got %d arguments (flags go before the file)\n", flags.NArg())
-		return exitUsage
-	}
-	yaml, err := pluginRunConfig(flags.Arg(0), *cfgJSON, mounts, env, allow, *timeout, *memLimit)
+	yaml, err := pluginRunConfig(file, *cfgJSON, mounts, env, allow, *timeout, *memLimit)
 	if err != nil {
 		fmt.Fprintln(stderr, "pushagent plugin run:", err)
 		return exitUsage
