@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,33 @@ func wat(t *testing.T, name string) string {
 		t.Fatalf("wat2wasm: %v\n%s", err, b)
 	}
 	return out
+}
+
+// newAgent builds an agent that is closed when the test ends.
+func newAgent(t *testing.T, cfg *config.Config, opts Options) *Agent {
+	t.Helper()
+	a, err := New(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(context.Background()) })
+	return a
+}
+
+// start runs a until the returned stop is called (or the test ends, before
+// a is closed); stop returns what Run returned.
+func start(t *testing.T, a *Agent) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
 
 func testCollector(name, plugin, cfg string) config.Collector {

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,17 +46,10 @@ func TestFailureCarriesThePluginsReason(t *testing.T) {
 			Collectors: []config.Collector{testCollector("files", bin, "{}")},
 		}},
 	}
-	a, err := New(context.Background(), cfg, Options{Logger: logs.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close(context.Background())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	a := newAgent(t, cfg, Options{Logger: logs.Logger()})
+	stop := start(t, a)
 	testenv.Eventually(t, 15*time.Second, "a finished run", func() bool { return !a.Status()[0].LastRun.IsZero() })
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	const reason = "exited with code 1: wasmhost: the plugin reported failure: collect failed: reading /data: open /data: Bad file number (the plugin opened a path, and its collector has no mounts"

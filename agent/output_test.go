@@ -81,17 +81,10 @@ func TestRunsCountedOnce(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := &config.Config{Gateway: config.Gateway{URL: "http://127.0.0.1:1", Timeout: 100 * time.Millisecond},
 		Jobs: []config.Job{{Name: "j", Every: time.Second, Method: "put", Collectors: []config.Collector{testCollector("c", hello, "1")}}}}
-	a, err := New(context.Background(), cfg, Options{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close(context.Background())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	a := newAgent(t, cfg, Options{Registry: reg})
+	stop := start(t, a)
 	testenv.Eventually(t, 15*time.Second, "two finished runs", func() bool { return a.Status()[0].Runs >= 2 && !a.Status()[0].Running })
-	cancel()
-	<-done
+	stop()
 	want := a.Status()[0].Runs
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`# HELP pushagent_job_runs_total Runs of each job started (skipped runs are not counted).
 # TYPE pushagent_job_runs_total counter

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -46,18 +45,8 @@ func TestOutputsFailOnTheirOwn(t *testing.T) {
 			Collectors: []config.Collector{testCollector("c", hello, "1")}}},
 	}
 	logs := &testenv.Logs{}
-	a, err := New(context.Background(), cfg, Options{Logger: logs.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close(context.Background())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	a := newAgent(t, cfg, Options{Logger: logs.Logger()})
+	start(t, a)
 	delivered := func() float64 {
 		s := vm.Query(t, `count_over_time(wat_hello{job="multi"}[10m])`)
 		if len(s) != 1 {

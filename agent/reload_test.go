@@ -28,14 +28,8 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 	// On a fake clock, runs happen when the test advances it: interval jobs
 	// run once at start, and again one interval later.
 	clock := clockwork.NewFakeClock()
-	a, err := New(context.Background(), first, Options{Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close(context.Background())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	a := newAgent(t, first, Options{Clock: clock})
+	stop := start(t, a)
 
 	// The scheduler owns the run counts (the metric reads them there).
 	runs := func(job string) float64 {
@@ -53,7 +47,7 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 	// An invalid plugin in the new config: rejected, nothing changes.
 	broken := &config.Config{Gateway: gateway, Jobs: []config.Job{mk("keep", "1"),
 		{Name: "bad", Every: time.Second, Collectors: []config.Collector{testCollector("x", hello+".missing", "1")}}}}
-	if _, err := a.Reload(ctx, broken); err == nil || !strings.Contains(err.Error(), `job "bad" collector "x"`) {
+	if _, err := a.Reload(context.Background(), broken); err == nil || !strings.Contains(err.Error(), `job "bad" collector "x"`) {
 		t.Fatalf("reload with a missing plugin: %v", err)
 	}
 	if got := a.Jobs(); !slices.Equal(got, []string{"keep", "change", "drop"}) {
@@ -62,7 +56,7 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 
 	keepBefore := runs("keep")
 	second := &config.Config{Gateway: gateway, Jobs: []config.Job{mk("keep", "1"), mk("change", "2"), mk("add", "1")}}
-	res, err := a.Reload(ctx, second)
+	res, err := a.Reload(context.Background(), second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +88,7 @@ func TestReloadKeepsUnchangedJobsAndSwapsTheRest(t *testing.T) {
 			t.Errorf("gateway lacks %s after reload", want)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

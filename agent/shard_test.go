@@ -35,21 +35,11 @@ func TestThreeShards(t *testing.T) {
 			j.Grouping = map[string]string{"agent": strconv.Itoa(idx)} // what ${HOSTNAME} tells apart
 			cfg.Jobs = append(cfg.Jobs, j)
 		}
-		a, err := New(context.Background(), cfg, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close(context.Background())
+		a := newAgent(t, cfg, Options{})
 		if n := len(a.Jobs()); n < 2 || n > 12 {
 			t.Errorf("agent %d runs %d jobs (%v); want some of the 12 and the replicated one", idx, n, a.Jobs())
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Run(ctx) }()
-		defer func() {
-			cancel()
-			<-done
-		}()
+		start(t, a)
 	}
 	// Interval jobs run once at start: 12 sharded groups and 3 replicated.
 	var groups []testenv.Group
@@ -87,11 +77,7 @@ func TestCollectNamesTheShardOfAJobRunElsewhere(t *testing.T) {
 		cfg.Jobs = append(cfg.Jobs, config.Job{Name: fmt.Sprintf("job-%d", i), Every: time.Minute, Method: "put",
 			Collectors: []config.Collector{testCollector("c", hello, "1")}})
 	}
-	a, err := New(context.Background(), cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close(context.Background())
+	a := newAgent(t, cfg, Options{})
 	for _, j := range cfg.Jobs {
 		_, err := a.Collect(context.Background(), j.Name)
 		owned := cfg.Owned(j)

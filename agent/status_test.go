@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -21,11 +20,7 @@ func TestStatusAndReadiness(t *testing.T) {
 			Collectors: []config.Collector{testCollector("ok", hello, "1"), testCollector("traps", bad, `"trap"`)},
 		}},
 	}
-	a, err := New(context.Background(), cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close(context.Background())
+	a := newAgent(t, cfg, Options{})
 	if ok, reasons := a.Ready(time.Minute); ok || !strings.Contains(reasons[0], "not running") {
 		t.Errorf("ready before Run: %v %v", ok, reasons)
 	}
@@ -33,9 +28,7 @@ func TestStatusAndReadiness(t *testing.T) {
 	if st.Schedule != "every 1s ±10ms" || st.Runs != 0 || st.Collectors[0].Ran {
 		t.Errorf("status before any run = %+v", st)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	stop := start(t, a)
 	testenv.Eventually(t, 15*time.Second, "a finished run", func() bool { return !a.Status()[0].LastRun.IsZero() })
 	st = a.Status()[0]
 	if p := st.Outputs; len(p) != 1 || p[0].Output != "gateway" || p[0].OK || !strings.Contains(p[0].Error, "127.0.0.1:1") || p[0].FailingSince.IsZero() || st.NextRun.IsZero() {
@@ -50,8 +43,7 @@ func TestStatusAndReadiness(t *testing.T) {
 	if ok, reasons := a.Ready(0); ok || !strings.Contains(reasons[0], `job "j" output "gateway": pushes failing for`) {
 		t.Errorf("ready although pushes fail past the bound: %v", reasons)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
