@@ -56,6 +56,28 @@ func (s composeService) mounts() map[string]string {
 	return out
 }
 
+// commandSource is the agent command's Go source (tests left out): the
+// environment variables it reads are named there.
+func commandSource(t *testing.T) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "cmd", "pushagent", "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("cmd/pushagent sources: %v", err)
+	}
+	var b strings.Builder
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(data)
+	}
+	return b.String()
+}
+
 func readExample(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(composeDir, name))
@@ -205,15 +227,17 @@ func TestComposeMatchesImage(t *testing.T) {
 		t.Errorf("prometheus.yml: the pushagent job must discover service worker on port %s", agentPort)
 	}
 
-	// The environment: what compose sets is what agent.yaml reads, and
-	// the defaults the compose file quotes are agent.yaml's.
+	// The environment: what compose sets is read by agent.yaml, by the
+	// entrypoint or by the agent itself (healthcheck's PUSHAGENT_HEALTHCHECK_*),
+	// and the defaults the compose file quotes are agent.yaml's.
+	agentSource := commandSource(t)
 	for name := range worker.Environment {
-		if !strings.Contains(agentYAML, "${"+name) {
-			t.Errorf("%s: worker sets %s, which agent.yaml never reads", dc, name)
+		if !strings.Contains(agentYAML, "${"+name) && !strings.Contains(entrypoint, "${"+name) && !strings.Contains(agentSource, `"`+name+`"`) {
+			t.Errorf("%s: worker sets %s, which neither agent.yaml, worker/entrypoint.sh nor the agent reads", dc, name)
 		}
 	}
 	quoted := regexp.MustCompile(`(\w+)=(\S+?)[,.]?(?:\s|$)`).FindAllStringSubmatch(
-		regexp.MustCompile(`# Defaults in agent.yaml: ((?:.|\n\s*#)*?)\n\s*volumes:`).FindString(readExample(t, "docker-compose.yml")), -1)
+		regexp.MustCompile(`# Defaults in agent.yaml: ((?:.|\n\s*#)*?)\n\s*[^#\s]`).FindString(readExample(t, "docker-compose.yml")), -1)
 	if len(quoted) == 0 {
 		t.Errorf("%s: the worker's comment quoting agent.yaml's defaults is gone", dc)
 	}
