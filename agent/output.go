@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,7 @@ type output interface {
 // families left out.
 type pushgateway struct {
 	name    string
+	log     *slog.Logger
 	client  *push.Client
 	sweeper *expire.Sweeper
 	timeout time.Duration // per request; bounds the delete at shutdown
@@ -92,7 +94,10 @@ func newPushgateway(name string, gw config.Gateway, m *selfMetrics, logger *slog
 	if err != nil {
 		return nil, err
 	}
-	return &pushgateway{name: name, client: client, sweeper: sweeper, timeout: gw.Timeout}, nil
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &pushgateway{name: name, log: logger, client: client, sweeper: sweeper, timeout: gw.Timeout}, nil
 }
 
 func (p *pushgateway) describe() (string, string) { return "pushgateway", p.client.URL() }
@@ -100,7 +105,13 @@ func (p *pushgateway) describe() (string, string) { return "pushgateway", p.clie
 func (p *pushgateway) reserve() time.Duration { return p.timeout }
 
 func (p *pushgateway) push(ctx context.Context, c *Collection) error {
-	fams := gatewayFamilies(c.Families)
+	fams, dropped := gatewayFamilies(c.Families)
+	if dropped.timestamps > 0 {
+		p.log.Info("output rule: timestamps dropped (the Pushgateway refuses timestamped samples)", "job", c.Job, "output", p.name, "samples", dropped.timestamps)
+	}
+	if len(dropped.families) > 0 {
+		p.log.Warn("output rule: families the Pushgateway writes itself dropped", "job", c.Job, "output", p.name, "families", strings.Join(dropped.families, ","))
+	}
 	err := p.client.Push(ctx, c.Job, c.Grouping, c.Method, gatherer(fams))
 	n := uint64(countSamples(fams))
 	p.mu.Lock()
@@ -119,25 +130,37 @@ func (p *pushgateway) push(ctx context.Context, c *Collection) error {
 	return nil
 }
 
+// gatewayDropped is what gatewayFamilies left out, for the log: a plugin
+// author should learn why a timestamp or a family never reached the gateway.
+type gatewayDropped struct {
+	timestamps int      // samples whose timestamp was dropped
+	families   []string // push_time_seconds, push_failure_time_seconds
+}
+
 // gatewayFamilies is what the Pushgateway accepts of fams: no sample
 // timestamps (it refuses them; the push time is what it records) and none
 // of the families it writes itself. The families are shared with other
 // outputs, so changed ones are copies.
-func gatewayFamilies(fams []*dto.MetricFamily) []*dto.MetricFamily {
+func gatewayFamilies(fams []*dto.MetricFamily) ([]*dto.MetricFamily, gatewayDropped) {
+	var d gatewayDropped
 	out := make([]*dto.MetricFamily, 0, len(fams))
 	for _, f := range fams {
 		if n := f.GetName(); n == "push_time_seconds" || n == "push_failure_time_seconds" {
+			d.families = append(d.families, n)
 			continue
 		}
 		if slices.ContainsFunc(f.Metric, func(m *dto.Metric) bool { return m.TimestampMs != nil }) {
 			f = proto.Clone(f).(*dto.MetricFamily)
 			for _, m := range f.Metric {
-				m.TimestampMs = nil
+				if m.TimestampMs != nil {
+					m.TimestampMs = nil
+					d.timestamps++
+				}
 			}
 		}
 		out = append(out, f)
 	}
-	return out
+	return out, d
 }
 
 func (p *pushgateway) fill(s *OutputStatus) {

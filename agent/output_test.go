@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,7 +44,10 @@ func TestTimestampsAreTheOutputsBusiness(t *testing.T) {
 	for i, f := range fams {
 		before[i] = proto.Clone(f).(*dto.MetricFamily)
 	}
-	got := gatewayFamilies(fams)
+	got, dropped := gatewayFamilies(fams)
+	if dropped.timestamps != 1 || !slices.Equal(dropped.families, []string{"push_time_seconds"}) {
+		t.Errorf("dropped = %+v, want 1 timestamp and push_time_seconds, for the log", dropped)
+	}
 	for _, f := range got {
 		if f.GetName() == "push_time_seconds" {
 			t.Error("push_time_seconds sent to the gateway, which writes it itself")
