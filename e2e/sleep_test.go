@@ -62,9 +62,7 @@ jobs:
 		a := startAgent(t, agent, nil, "run", "--config", cfg, "--cache-dir", cache, "--listen", listen, "--shutdown-grace", "2s")
 		// Runs at about 0, 3, 6, 9 and 12 s: every one must push.
 		time.Sleep(13 * time.Second)
-		runs := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_job_runs_total{job="sleepy"}`)
-		pushes := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_pushes_total{job="sleepy",output="gateway"}`) -
-			scrapeSum(t, "http://"+listen+"/metrics", `pushagent_push_failures_total{job="sleepy",`)
+		runs, pushes := runsAndPushes(t, listen, "sleepy")
 		t.Logf("runs %v, pushes %v in 13 s", runs, pushes)
 		if runs < 4 || pushes < runs-1 {
 			t.Errorf("runs %v, pushes %v in 13 s at every: 3s: the sleeping collector held its job", runs, pushes)
@@ -117,9 +115,7 @@ jobs:
 	defer a.stop(t)
 	// Runs at about 0, 2, 4 and 6 s: each must push the good collector.
 	time.Sleep(7 * time.Second)
-	runs := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_job_runs_total{job="stuck"}`)
-	pushes := scrapeCounter(t, "http://"+listen+"/metrics", `pushagent_pushes_total{job="stuck",output="gateway"}`) -
-		scrapeSum(t, "http://"+listen+"/metrics", `pushagent_push_failures_total{job="stuck",`)
+	runs, pushes := runsAndPushes(t, listen, "stuck")
 	t.Logf("runs %v, successful pushes %v in 7 s", runs, pushes)
 	if runs < 3 || pushes < runs-1 {
 		t.Errorf("runs %v, pushes %v in 7 s at every: 2s: the stuck collector starved the push", runs, pushes)
@@ -193,4 +189,15 @@ func scrapeSum(t *testing.T, url, prefix string) float64 {
 		sum += f
 	}
 	return sum
+}
+
+// runsAndPushes reads, from the agent's /metrics at listen, how many runs
+// job started and how many of its pushes to the gateway succeeded.
+func runsAndPushes(t *testing.T, listen, job string) (runs, pushes float64) {
+	t.Helper()
+	url := "http://" + listen + "/metrics"
+	runs = scrapeCounter(t, url, `pushagent_job_runs_total{job="`+job+`"}`)
+	pushes = scrapeCounter(t, url, `pushagent_pushes_total{job="`+job+`",output="gateway"}`) -
+		scrapeSum(t, url, `pushagent_push_failures_total{job="`+job+`",`)
+	return runs, pushes
 }

@@ -48,13 +48,7 @@ var rootSection = section[root]{what: "the configuration", fields: []field[root]
 	// The jobs are read after the whole file, once defaults are known,
 	// wherever the defaults section is written.
 	set: func(l *loader, p string, v any, r *root) {
-		list, ok := v.([]any)
-		switch {
-		case !ok:
-			l.add(p, "expected a list of jobs, got %s", describe(v))
-		case len(list) == 0:
-			l.add(p, "at least one job is required; add a job with a name, a schedule (every or cron) and collectors")
-		}
+		list := l.nonEmptyList(p, v, "jobs", "at least one job is required; add a job with a name, a schedule (every or cron) and collectors")
 		r.jobsPath, r.jobs = p, list
 	},
 }}}
@@ -385,13 +379,7 @@ var jobSection = section[jobDraft]{what: "a job", fields: []field[jobDraft]{{
 	required: "at least one collector is required; add collectors: with a name and a plugin",
 	sub:      func() docSection { return &collectorSection },
 	set: func(l *loader, p string, v any, j *jobDraft) {
-		list, ok := v.([]any)
-		switch {
-		case !ok:
-			l.add(p, "expected a list of collectors, got %s", describe(v))
-		case len(list) == 0:
-			l.add(p, "at least one collector is required; add a collector with a name and a plugin")
-		}
+		list := l.nonEmptyList(p, v, "collectors", "at least one collector is required; add a collector with a name and a plugin")
 		seen := map[string]string{}
 		for i, c := range list {
 			ip := indexPath(p, i)

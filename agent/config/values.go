@@ -193,6 +193,18 @@ func (l *loader) secret(path string, v any) (Secret, bool) {
 	return Secret(s), ok
 }
 
+// nonEmptyList reads a list of what; empty is the message for an empty one.
+func (l *loader) nonEmptyList(path string, v any, what, empty string) []any {
+	list, ok := v.([]any)
+	switch {
+	case !ok:
+		l.add(path, "expected a list of %s, got %s", what, describe(v))
+	case len(list) == 0:
+		l.add(path, "%s", empty)
+	}
+	return list
+}
+
 // nonEmpty reads a string that must not be empty.
 func (l *loader) nonEmpty(path string, v any, hint string) (string, bool) {
 	s, ok := l.str(path, v)
