@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -299,10 +300,13 @@ jobs:
 	}
 }
 
-func TestQuickstartScript(t *testing.T) {
-	// README command 1, as a user runs it: needs make build's outputs.
+// quickstartRoot checks what scripts/quickstart.sh needs, make build's
+// outputs among them, and returns the repository's root.
+func quickstartRoot(t *testing.T) string {
+	t.Helper()
 	testenv.RequireBinary(t, "prometheus-pushgateway")
 	testenv.RequireBinary(t, "curl")
+	testenv.RequireBinary(t, "setsid")
 	root, _ := filepath.Abs("..")
 	for _, f := range []string{"bin/pushagent", "plugins/textfile.wasm", "plugins/procfs.wasm"} {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
@@ -312,6 +316,12 @@ func TestQuickstartScript(t *testing.T) {
 			t.Skipf("%s missing: run make build first", f)
 		}
 	}
+	return root
+}
+
+func TestQuickstartScript(t *testing.T) {
+	// README command 1, as a user runs it: needs make build's outputs.
+	root := quickstartRoot(t)
 	addr := testenv.FreeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -326,5 +336,52 @@ func TestQuickstartScript(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("quickstart output lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// Ctrl-C in a terminal signals the whole foreground process group: the
+// script, the agent and, unless the script keeps it apart, the gateway it
+// started. The agent must still delete its groups there
+// (delete_on_shutdown) and the quick start end without an error.
+func TestQuickstartCtrlC(t *testing.T) {
+	root := quickstartRoot(t)
+	addr := testenv.FreeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "scripts/quickstart.sh")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "PUSHGATEWAY_URL=http://"+addr, "PUSHAGENT_CACHE_DIR="+t.TempDir())
+	// Its own process group, as a shell's foreground job has.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &agentProc{} // its Write and log are a locked buffer
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	defer syscall.Kill(-pgid, syscall.SIGKILL)
+	for !strings.Contains(out.log(), "Ctrl-C stops it") {
+		if ctx.Err() != nil {
+			t.Fatalf("the quick start did not get to its first pushes:\n%s", out.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := syscall.Kill(-pgid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	log := out.log()
+	if err != nil {
+		t.Errorf("after Ctrl-C the quick start ended with %v, want status 0\n%s", err, log)
+	}
+	if strings.Contains(log, "level=ERROR") || strings.Contains(log, "connection refused") {
+		t.Errorf("after Ctrl-C the log has an error:\n%s", log)
+	}
+	if !strings.Contains(log, "group deleted from the gateway") {
+		t.Errorf("the agent did not delete its groups (delete_on_shutdown):\n%s", log)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("the gateway the quick start started still listens on %s", addr)
 	}
 }

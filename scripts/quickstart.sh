@@ -7,6 +7,11 @@
 # the bundled 10s intervals), prints the pushed series as the gateway
 # serves them, then keeps the agent in the foreground until Ctrl-C.
 # QUICKSTART_EXIT=1 stops after printing (used by the tests).
+#
+# Ctrl-C in a terminal signals the whole foreground process group at once.
+# The gateway runs in a session of its own (setsid), so only this script
+# stops it, after the agent has stopped and deleted its groups there
+# (delete_on_shutdown); a stop by Ctrl-C ends with status 0.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,11 +28,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+stopping=0
 
 if ! curl -fsS "$gateway/-/ready" >/dev/null 2>&1; then
 	addr=${gateway#http://}
 	echo "quickstart: starting prometheus-pushgateway on $addr"
-	prometheus-pushgateway --web.listen-address="$addr" --persistence.file="" \
+	setsid prometheus-pushgateway --web.listen-address="$addr" --persistence.file="" \
 		>/tmp/pushagent-quickstart-gateway.log 2>&1 &
 	pids+=($!)
 	for _ in $(seq 50); do
@@ -61,4 +67,17 @@ if [[ ${QUICKSTART_EXIT:-0} == 1 ]]; then
 	exit 0
 fi
 echo "quickstart: the agent keeps pushing every 10s; Ctrl-C stops it (and the gateway it started)."
-wait "$agent"
+# From here Ctrl-C is the way out: the agent has the same signal and
+# shuts down; wait for it, then stop the gateway (cleanup).
+trap 'stopping=1; kill -TERM "$agent" 2>/dev/null || true' INT TERM
+while :; do
+	status=0
+	wait "$agent" || status=$?
+	# wait also returns when a trapped signal arrives, the agent still
+	# shutting down: wait again until it has exited.
+	kill -0 "$agent" 2>/dev/null || break
+done
+if ((stopping && status == 0)); then
+	echo "quickstart: stopped"
+fi
+exit "$status"
