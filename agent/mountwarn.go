@@ -41,8 +41,12 @@ func MountWarnings(cfg *config.Config) []string {
 				if !looksLikePath(s) || slices.ContainsFunc(guests, func(g string) bool { return under(s, g) }) {
 					return
 				}
-				out = append(out, fmt.Sprintf("job %q collector %q: %s is %q, a path no mount grants (%s): the plugin cannot open it; add mounts: {%s: /host/dir}",
-					j.Name, c.Name, key, s, have, s))
+				fix := fmt.Sprintf("add mounts: {%s: /host/dir}", path.Clean(s))
+				if namesFile(key, s) {
+					fix = fmt.Sprintf("add mounts: {%s: /host/dir}, the directory that holds it (a mount maps a directory)", path.Dir(path.Clean(s)))
+				}
+				out = append(out, fmt.Sprintf("job %q collector %q: %s is %q, a path no mount grants (%s): the plugin cannot open it; %s",
+					j.Name, c.Name, key, s, have, fix))
 			})
 		}
 	}
@@ -69,6 +73,24 @@ func walkStrings(v any, key string, fn func(key, s string)) {
 			walkStrings(v[k], key+"."+k, fn)
 		}
 	}
+}
+
+// namesFile guesses whether s, the string at key of a collector's config,
+// names a file rather than a directory: by the key's name (file, files,
+// script_file; dir, directory) and else by an extension. A mount maps a
+// directory, so a file's hint names the directory holding it.
+func namesFile(key, s string) bool {
+	k := strings.ToLower(key[strings.LastIndex(key, ".")+1:])
+	if i := strings.IndexByte(k, '['); i >= 0 {
+		k = k[:i]
+	}
+	switch {
+	case strings.HasSuffix(k, "dir"), strings.HasSuffix(k, "dirs"), strings.HasSuffix(k, "directory"), strings.HasSuffix(k, "directories"):
+		return false
+	case strings.HasSuffix(k, "file"), strings.HasSuffix(k, "files"):
+		return true
+	}
+	return path.Ext(s) != ""
 }
 
 // looksLikePath is an absolute, clean-enough file path: a leading slash,

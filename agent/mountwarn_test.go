@@ -17,13 +17,17 @@ func TestMountWarnings(t *testing.T) {
 		col("none", `{"proc": "/proc"}`, nil),
 		col("other", `{"directory": "/textfile/sub", "files": ["/data/a.prom", "/etc/x"]}`, map[string]string{"/data": "/srv", "/textfile": "/var/lib"}),
 		col("granted", `{"dir": "/data/x"}`, map[string]string{"/data": "/srv"}),
+		col("file", `{"path": "/srv/app/stats.json", "script_file": "/etc/pushagent/check", "dir": "/var/lib/x.d"}`, nil),
 		col("not paths", `{"path": "$.items[*]", "url": "http://x/metrics", "q": "/a b", "n": 3, "s": "/"}`, nil),
 		{Name: "http", HTTP: &config.HTTPPlugin{}, Config: []byte(`{"dir": "/data"}`)},
 	}}}}
 	got := strings.Join(MountWarnings(cfg), "\n")
 	want := strings.Join([]string{
 		`job "j" collector "none": config.proc is "/proc", a path no mount grants (the collector has no mounts): the plugin cannot open it; add mounts: {/proc: /host/dir}`,
-		`job "j" collector "other": config.files[1] is "/etc/x", a path no mount grants (its mounts grant only /data, /textfile): the plugin cannot open it; add mounts: {/etc/x: /host/dir}`,
+		`job "j" collector "other": config.files[1] is "/etc/x", a path no mount grants (its mounts grant only /data, /textfile): the plugin cannot open it; add mounts: {/etc: /host/dir}, the directory that holds it (a mount maps a directory)`,
+		`job "j" collector "file": config.dir is "/var/lib/x.d", a path no mount grants (the collector has no mounts): the plugin cannot open it; add mounts: {/var/lib/x.d: /host/dir}`,
+		`job "j" collector "file": config.path is "/srv/app/stats.json", a path no mount grants (the collector has no mounts): the plugin cannot open it; add mounts: {/srv/app: /host/dir}, the directory that holds it (a mount maps a directory)`,
+		`job "j" collector "file": config.script_file is "/etc/pushagent/check", a path no mount grants (the collector has no mounts): the plugin cannot open it; add mounts: {/etc/pushagent: /host/dir}, the directory that holds it (a mount maps a directory)`,
 	}, "\n")
 	if got != want {
 		t.Errorf("warnings:\n%s\nwant:\n%s", got, want)

@@ -223,6 +223,14 @@ func setup(ctx context.Context, c *common, stderr io.Writer, opts agent.Options)
 	return a, cfg, logger, exitOK
 }
 
+// warnMounts logs at start what validate prints as warnings about paths
+// no mount grants: a run that fails on one then has its reason above it.
+func warnMounts(logger *slog.Logger, cfg *config.Config) {
+	for _, w := range agent.MountWarnings(cfg) {
+		logger.Warn("a collector's config names a path no mount grants", "detail", w)
+	}
+}
+
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var c common
@@ -260,10 +268,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a, _, logger, code := setup(ctx, &c, stderr, agent.Options{Registry: reg, ShutdownGrace: *grace})
+	a, cfg, logger, code := setup(ctx, &c, stderr, agent.Options{Registry: reg, ShutdownGrace: *grace})
 	if code != exitOK {
 		return code
 	}
+	warnMounts(logger, cfg)
 	defer a.Close(context.Background())
 	if *listen != "" {
 		h := web.New(a, reg, web.Options{Logger: logger, ReadyMaxFailing: *readyMaxFailing, Version: versionString()})
@@ -300,10 +309,11 @@ func cmdOnce(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	a, _, logger, code := setup(ctx, &c, stderr, agent.Options{})
+	a, cfg, logger, code := setup(ctx, &c, stderr, agent.Options{})
 	if code != exitOK {
 		return code
 	}
+	warnMounts(logger, cfg)
 	defer a.Close(context.Background())
 	jobs := a.Jobs()
 	if *only != "" {

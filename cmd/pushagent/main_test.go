@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -94,6 +95,24 @@ jobs:
 	} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("validate output lacks %s:\n%s", want, stdout.String())
+		}
+	}
+	// once and run log the same warning at start; run here stops at its
+	// --listen address, taken, right after the start.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, args := range [][]string{
+		{"once", "--config", cfg, "--cache-dir", ""},
+		{"run", "--config", cfg, "--cache-dir", "", "--listen", taken.Addr().String()},
+	} {
+		var stdout, stderr bytes.Buffer
+		realMain(args, &stdout, &stderr)
+		want := `config.proc is \"/proc\", a path no mount grants (the collector has no mounts): the plugin cannot open it; add mounts: {/proc: /host/dir}`
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("pushagent %s logged no mount warning at start:\n%s", args[0], stderr.String())
 		}
 	}
 }
