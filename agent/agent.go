@@ -147,6 +147,7 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 		if !cfg.Owned(jc) {
 			continue
 		}
+		jc = fitTimeouts(cfg, jc)
 		if prev != nil {
 			if old := prev.job(jc.Name); old != nil && old.unchanged(jc) {
 				// Its outputs may have changed all the same (an output
@@ -671,9 +672,10 @@ func TimeoutWarnings(cfg *config.Config) []string {
 		run := runLength(j.Every)
 		collectFor := run - pushReserve(run, configReserve(cfg, j))
 		for _, c := range j.Collectors {
-			if c.Timeout > collectFor {
-				out = append(out, fmt.Sprintf("job %q collector %q: timeout %v does not fit every %v: a run stops its collectors after %v to leave the push %v; set timeout to at most %v or raise every",
-					j.Name, c.Name, c.Timeout, j.Every, collectFor.Round(time.Millisecond), (run-collectFor).Round(time.Millisecond), collectFor.Truncate(100*time.Millisecond)))
+			// The built-in default is lowered instead (fitTimeouts).
+			if c.Timeout > collectFor && c.TimeoutSetAt != "" {
+				out = append(out, fmt.Sprintf("job %q collector %q: timeout %v (set at %s) does not fit every %v: a run stops its collectors after %v to leave the push %v; set timeout to at most %v or raise every",
+					j.Name, c.Name, c.Timeout, c.TimeoutSetAt, j.Every, collectFor.Round(time.Millisecond), (run-collectFor).Round(time.Millisecond), collectFor.Truncate(100*time.Millisecond)))
 			}
 		}
 	}

@@ -82,7 +82,7 @@ jobs:
 }
 
 // TestStuckCollectorLeavesRoomForThePush is issue 9's first bug: a job
-// every 2s whose stuck collector keeps the default timeout (5s). The
+// every 2s whose stuck collector has a timeout of 5s. The
 // collectors and the push shared the run's deadline, so the push always
 // failed with "context deadline exceeded" (0 pushes). Now collectors are
 // stopped early enough for the push, and validate says the timeout cannot
@@ -99,14 +99,15 @@ jobs:
     every: 2s
     collectors:
       - {name: good, plugin: %s}
-      - {name: sleeper, plugin: %s}
+      - {name: sleeper, plugin: %s, timeout: 5s}
 `, gw.URL, good, sleeper))
 	cache := filepath.Join(dir, "cache")
 	out, err := exec.Command(agent, "validate", "--config", cfg, "--cache-dir", cache).CombinedOutput()
 	if err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), `collector "sleeper": timeout 5s does not fit`) {
+	// The timeout is set: the built-in default would be lowered instead.
+	if !strings.Contains(string(out), `collector "sleeper": timeout 5s (set at jobs[0].collectors[1].timeout) does not fit`) {
 		t.Errorf("validate does not say that the 5s timeout cannot fit a job every 2s:\n%s", out)
 	}
 

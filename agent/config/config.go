@@ -98,6 +98,11 @@ type Collector struct {
 	Mounts      map[string]string // guest path -> absolute host directory, read-only
 	Env         map[string]string // granted name -> value read at load
 
+	// TimeoutSetAt is the YAML path of the key Timeout comes from (the
+	// collector's timeout or defaults.timeout); "" for the built-in
+	// default, which the agent lowers where it cannot fit the job's every.
+	TimeoutSetAt string
+
 	// What the http_request host call may reach. Empty AllowHosts: nothing.
 	AllowHosts  []string // "host:port", "host", "*.example.com", "*.example.com:443"
 	CAFile      string   // extra PEM root for HTTPS, absolute

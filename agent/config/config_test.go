@@ -155,6 +155,8 @@ func TestParseFull(t *testing.T) {
 				"/etc/app.d": filepath.Join(dir, "app.d"),
 			},
 			Env: map[string]string{"API_TOKEN": "tok-123", "EMPTY": ""},
+
+			TimeoutSetAt: "jobs[0].collectors[0].timeout",
 		}, {
 			Name:        "load",
 			Plugin:      plugin,
@@ -166,6 +168,8 @@ func TestParseFull(t *testing.T) {
 			Labels:      map[string]string{},
 			Mounts:      map[string]string{},
 			Env:         map[string]string{},
+
+			TimeoutSetAt: "defaults.timeout",
 		}},
 	}, {
 		Name:        "nightly",
@@ -184,6 +188,8 @@ func TestParseFull(t *testing.T) {
 			Labels:      map[string]string{},
 			Mounts:      map[string]string{},
 			Env:         map[string]string{},
+
+			TimeoutSetAt: "defaults.timeout",
 		}},
 	}}
 	compareJobs(t, cfg.Jobs, wantJobs)
@@ -217,6 +223,7 @@ func compareJobs(t *testing.T, got, want []config.Job) {
 			check("Plugin", g.Plugin, w.Plugin)
 			check("Config", string(g.Config), string(w.Config))
 			check("Timeout", g.Timeout, w.Timeout)
+			check("TimeoutSetAt", g.TimeoutSetAt, w.TimeoutSetAt)
 			check("MemoryLimit", g.MemoryLimit, w.MemoryLimit)
 			check("MaxOutput", g.MaxOutput, w.MaxOutput)
 			check("SeriesLimit", g.SeriesLimit, w.SeriesLimit)

@@ -288,6 +288,7 @@ type defaults struct {
 	grouping    map[string]string
 	method      string
 	timeout     time.Duration
+	timeoutAt   string // YAML path of defaults.timeout; "" when absent
 	memoryLimit uint64
 	maxOutput   int64
 	seriesLimit int
@@ -302,7 +303,10 @@ var defaultsSection = section[defaults]{what: "defaults", fields: []field[defaul
 	set: func(l *loader, p string, v any, d *defaults) { l.method(p, v, &d.method) },
 }, {
 	name: "timeout", typ: "duration", def: code(defaultTimeout.String()),
-	set: func(l *loader, p string, v any, d *defaults) { l.positiveDuration(p, v, &d.timeout) },
+	set: func(l *loader, p string, v any, d *defaults) {
+		l.positiveDuration(p, v, &d.timeout)
+		d.timeoutAt = p
+	},
 }, {
 	name: "memory_limit", typ: "size", def: code(formatSize(defaultMemoryLimit)),
 	set: func(l *loader, p string, v any, d *defaults) {
@@ -532,7 +536,10 @@ var collectorSection = section[collectorDraft]{what: "a collector", fields: []fi
 	},
 }, {
 	name: "timeout", typ: "duration", def: "`defaults.timeout` (" + code(defaultTimeout.String()) + ")",
-	set: func(l *loader, p string, v any, c *collectorDraft) { l.positiveDuration(p, v, &c.c.Timeout) },
+	set: func(l *loader, p string, v any, c *collectorDraft) {
+		l.positiveDuration(p, v, &c.c.Timeout)
+		c.c.TimeoutSetAt = p
+	},
 }, wasmOnly(field[collectorDraft]{
 	name: "memory_limit", typ: "size", def: "`defaults.memory_limit` (" + code(formatSize(defaultMemoryLimit)) + ")",
 	set: func(l *loader, p string, v any, c *collectorDraft) {
@@ -593,6 +600,7 @@ func (l *loader) collector(p string, v any, d *defaults, job *Job) (Collector, b
 		Mounts:      map[string]string{},
 		Env:         map[string]string{},
 	}}
+	cd.c.TimeoutSetAt = d.timeoutAt
 	if _, ok := collectorSection.read(l, p, v, &cd); !ok {
 		return Collector{}, false
 	}

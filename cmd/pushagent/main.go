@@ -410,6 +410,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 			sched += " ±jitter " + j.Jitter.String()
 		}
 		var where string
+		if d := agent.LoweredTimeout(cfg, j); d > 0 {
+			where += fmt.Sprintf(", default timeout lowered to %v to fit every %v", d, j.Every)
+		}
 		if j.Outputs != nil {
 			where += ", outputs " + strings.Join(j.Outputs, ", ")
 		}

@@ -82,6 +82,10 @@ jobs:
     every: 1m
     collectors:
       - {name: c, plugin: hello.wasm, config: {proc: /proc}}
+  - name: short
+    every: 5s
+    collectors:
+      - {name: c, plugin: hello.wasm}
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -92,10 +96,15 @@ jobs:
 	for _, want := range []string{
 		`job "j": every 1m0s, put, grouping no grouping labels, 1 collector(s)`,
 		`warning: job "j" collector "c": config.proc is "/proc", a path no mount grants (the collector has no mounts)`,
+		// The default timeout, 5s, does not fit every 5s: lowered, not warned about.
+		`job "short": every 5s, put, grouping no grouping labels, 1 collector(s), default timeout lowered to 3.5s to fit every 5s`,
 	} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("validate output lacks %s:\n%s", want, stdout.String())
 		}
+	}
+	if strings.Contains(stdout.String(), "does not fit") {
+		t.Errorf("validate warns about the default timeout, which the user never set:\n%s", stdout.String())
 	}
 	// once and run log the same warning at start; run here stops at its
 	// --listen address, taken, right after the start.
