@@ -228,6 +228,13 @@ jobs:
 	if code, out := healthcheck(nil, url, "--ca-file", serverCA.CertFile); code != 1 || !strings.Contains(out, "401") || !strings.Contains(out, "--password-file") {
 		t.Errorf("healthcheck without credentials: exit %d, want 1 naming 401 and --password-file\n%s", code, out)
 	}
+	wrongPw := filepath.Join(t.TempDir(), "wrong")
+	if err := os.WriteFile(wrongPw, []byte("wrong-"+password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := healthcheck(nil, url, "--ca-file", serverCA.CertFile, "--username", user, "--password-file", wrongPw); code != 1 || !strings.Contains(out, "refused the credentials") || strings.Contains(out, "give --username") {
+		t.Errorf("healthcheck with a wrong password: exit %d, want 1 saying the credentials were refused\n%s", code, out)
+	}
 	if code, out := healthcheck(nil, url, "--username", user, "--password-file", pwFile); code != 1 || !strings.Contains(out, "--ca-file") {
 		t.Errorf("healthcheck without the CA: exit %d, want 1 pointing at --ca-file\n%s", code, out)
 	}

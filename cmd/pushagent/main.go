@@ -474,7 +474,7 @@ func cmdHealthcheck(args []string, stdout, stderr io.Writer) int {
 	resp, err := client.Do(req)
 	if err != nil {
 		msg := fmt.Sprintf("pushagent healthcheck: %v", err)
-		if hint := healthHint(err, 0, ""); hint != "" {
+		if hint := healthHint(err, 0, "", hc.username); hint != "" {
 			msg += "; " + hint
 		}
 		fmt.Fprintln(stderr, msg)
@@ -484,7 +484,7 @@ func cmdHealthcheck(args []string, stdout, stderr io.Writer) int {
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		msg := fmt.Sprintf("pushagent healthcheck: %s answered %s", url, resp.Status)
-		if hint := healthHint(nil, resp.StatusCode, string(body)); hint != "" {
+		if hint := healthHint(nil, resp.StatusCode, string(body), hc.username); hint != "" {
 			msg += "; " + hint
 		}
 		fmt.Fprintln(stderr, msg)

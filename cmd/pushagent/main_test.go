@@ -18,7 +18,13 @@ import (
 func TestCLI(t *testing.T) {
 	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
 	defer healthy.Close()
+	refuses := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "Unauthorized", http.StatusUnauthorized) }))
+	defer refuses.Close()
 	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("gateway: {url: ftp://x}\njobs: []\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -39,7 +45,9 @@ func TestCLI(t *testing.T) {
 		{[]string{"validate", "--config", bad}, exitUsage, "", "gateway.url"},
 		{[]string{"validate", "--config", bad, "extra"}, exitUsage, "", `unexpected argument "extra"`},
 		{[]string{"run", "--config", bad, "--log-level", "loud"}, exitUsage, "", "--log-level"},
-		{[]string{"healthcheck", "--url", "http://127.0.0.1:1/healthz", "--timeout", "1s"}, exitFailed, "", "connection refused"},
+		{[]string{"healthcheck", "--url", "http://127.0.0.1:1/healthz", "--timeout", "1s"}, exitFailed, "", "connection refused; nothing listens there: the agent serves /healthz only when run with --listen"},
+		{[]string{"healthcheck", "--url", refuses.URL, "--username", "hc", "--password-file", pw}, exitFailed, "", `answered 401 Unauthorized; the listener refused the credentials of user "hc"`},
+		{[]string{"healthcheck", "--url", refuses.URL}, exitFailed, "", "answered 401 Unauthorized; the listener wants basic auth: give --username and --password-file"},
 		{[]string{"healthcheck", "--url", healthy.URL}, exitOK, "ok", ""},
 		{[]string{"healthcheck", "-h"}, exitOK, "", "-password-file"},
 		{[]string{"run", "--config", bad, "--web.config.file", filepath.Join(dir, "web.yml")}, exitUsage, "", "give --listen too"},

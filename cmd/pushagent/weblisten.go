@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	toolkit "github.com/prometheus/exporter-toolkit/web"
@@ -317,8 +318,10 @@ func (hc *healthClient) newRequest() (*http.Client, *http.Request, error) {
 }
 
 // healthHint says what to change after a failed healthcheck, for the
-// failures a secured listener causes.
-func healthHint(err error, status int, body string) string {
+// failures a secured listener causes, and for no listener at all. username
+// is --username: a 401 to a request that carried credentials means they
+// were refused, not that they are missing.
+func healthHint(err error, status int, body, username string) string {
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	switch {
@@ -330,6 +333,10 @@ func healthHint(err error, status int, body string) string {
 		return "the listener speaks plain HTTP: use an http:// --url"
 	case err != nil && (strings.Contains(err.Error(), "certificate required") || strings.Contains(err.Error(), "bad certificate")):
 		return "the listener asks for a client certificate: give --cert-file and --key-file"
+	case err != nil && errors.Is(err, syscall.ECONNREFUSED):
+		return "nothing listens there: the agent serves /healthz only when run with --listen (e.g. pushagent run --listen 127.0.0.1:9465); give that address in --url"
+	case status == http.StatusUnauthorized && username != "":
+		return fmt.Sprintf("the listener refused the credentials of user %q: check that the web config's basic_auth_users holds that user, and that --password-file holds its password", username)
 	case status == http.StatusUnauthorized:
 		return "the listener wants basic auth: give --username and --password-file"
 	case status == http.StatusBadRequest && strings.Contains(body, "HTTPS server"):
