@@ -416,16 +416,10 @@ func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collec
 // and waits until buffering outputs (remote_write) have delivered it, or
 // ctx ends; the error joins those of the outputs that failed.
 func (a *Agent) Push(ctx context.Context, c *Collection) error {
-	st := a.cur.Load()
-	j := st.job(c.Job)
-	if j == nil {
-		return fmt.Errorf("no job named %q in %s", c.Job, st.cfg.Path)
-	}
-	errs := a.pushAll(ctx, st, j, c)
-	for i, o := range st.outputsOf(j.cfg) {
-		if w, ok := o.out.(interface{ wait(context.Context) error }); ok && errs[i] == nil {
-			errs[i] = w.wait(ctx)
-		}
+	res, err := a.PushEach(ctx, c)
+	errs := []error{err}
+	for _, r := range res {
+		errs = append(errs, r.Err)
 	}
 	return errors.Join(errs...)
 }

@@ -332,12 +332,21 @@ func cmdOnce(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if *doPush {
-			if err := a.Push(ctx, col); err != nil {
-				logger.Error("push failed", "job", name, "err", err)
-				code = exitFailed
-				continue
+			// One line per output: one that fails hides no other's
+			// success. The agent has logged each failure already.
+			results, err := a.PushEach(ctx, col)
+			if err != nil {
+				fmt.Fprintln(stderr, "pushagent once:", err)
+				return exitUsage
 			}
-			fmt.Fprintf(stdout, "pushed job %q (%s): %d families\n", name, groupingString(col.Grouping), len(col.Families))
+			for _, r := range results {
+				if r.Err != nil {
+					fmt.Fprintf(stdout, "push of job %q (%s) to output %q (%s %s) failed: %v\n", name, groupingString(col.Grouping), r.Output, r.Kind, r.URL, r.Err)
+					code = exitFailed
+					continue
+				}
+				fmt.Fprintf(stdout, "pushed job %q (%s) to output %q (%s %s): %d families\n", name, groupingString(col.Grouping), r.Output, r.Kind, r.URL, len(col.Families))
+			}
 			continue
 		}
 		fmt.Fprintf(stdout, "# job=%q grouping: %s method: %s\n", name, groupingString(col.Grouping), col.Method)

@@ -133,3 +133,50 @@ jobs:
 		}
 	}
 }
+
+// once --push reports every output, the ones that worked too, and each
+// failure is logged once, by the agent, with its output; it used to print
+// nothing when any output failed, and log the failure twice.
+func TestOncePushReportsEveryOutput(t *testing.T) {
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "hello.wasm")
+	if b, err := exec.Command(wat2wasm, filepath.Join("..", "..", "agent", "wasmhost", "testdata", "hello.wat"), "-o", wasm).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	cfg := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`gateway: {url: %s}
+outputs:
+  dead: {pushgateway: {url: "http://%s", timeout: 1s}}
+  vm: {remote_write: {url: "http://%s/api/v1/write", timeout: 1s, buffer: {dir: %s}}}
+defaults: {grouping: {instance: i}}
+jobs:
+  - {name: j, every: 1m, collectors: [{name: c, plugin: hello.wasm, config: 1}]}
+`, gw.URL, testenv.FreeAddr(t), testenv.FreeAddr(t), filepath.Join(dir, "buf"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"once", "--push", "--config", cfg, "--cache-dir", ""}, &stdout, &stderr); code != exitFailed {
+		t.Errorf("code %d, want %d: an output failed", code, exitFailed)
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		`pushed job "j" (instance="i") to output "gateway" (pushgateway ` + gw.URL + `): `,
+		`push of job "j" (instance="i") to output "dead" (pushgateway http://`,
+		`push of job "j" (instance="i") to output "vm" (remote_write http://`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %s:\n%s", want, out)
+		}
+	}
+	log := stderr.String()
+	for _, o := range []string{"dead", "vm"} {
+		if n := strings.Count(log, `msg="push failed" job=j output=`+o+" "); n != 1 {
+			t.Errorf("output %s's failure logged %d times, want once:\n%s", o, n, log)
+		}
+	}
+	if n := strings.Count(log, "push failed"); n != 2 {
+		t.Errorf("%d push failures logged, want 2 (dead, vm):\n%s", n, log)
+	}
+}
