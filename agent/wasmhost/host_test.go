@@ -366,14 +366,14 @@ func TestGoSDKPluginBothForms(t *testing.T) {
 		}
 		// A failed run of a Go plugin fails the run, not the instance. Its
 		// error carries the plugin's own reason, and the SDK's ERROR record
-		// is logged at ERROR with its text quoted once.
+		// is not logged besides: the agent logs the error, once.
 		var logs testenv.Logs
 		_, err = p.Run(context.Background(), Request{Config: []byte(`{"fail":true}`), Logger: logs.Logger()})
 		if err == nil || !strings.Contains(err.Error(), "the plugin reported failure: collect failed: failing as configured") || !strings.Contains(err.Error(), "plugin "+tc.path+": ") {
 			t.Errorf("%s: a failing collect: err = %v", tc.form, err)
 		}
-		if l := logs.Take(); !strings.Contains(l, `level=ERROR msg="plugin log" message="collect failed" err="failing as configured"`) || strings.Contains(l, `\"`) {
-			t.Errorf("%s: the failure's log record:\n%s", tc.form, l)
+		if l := logs.Take(); strings.Contains(l, "failing as configured") {
+			t.Errorf("%s: the failure is logged by the plugin host besides the run's error:\n%s", tc.form, l)
 		}
 		// A stray fmt.Println in collect is logged, not mixed into the
 		// exposition, so the run still succeeds.

@@ -167,9 +167,12 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 		// The plugin's own words are the reason a user needs: without them
 		// the error says only that it failed, and the reason hides in a
 		// separate log record.
-		if reason := stderr.reason(); reason != "" && (errors.Is(err, ErrExit) || errors.Is(err, ErrTrap)) {
+		reason := stderr.reason()
+		carried := reason != "" && (errors.Is(err, ErrExit) || errors.Is(err, ErrTrap))
+		if carried {
 			err = fmt.Errorf("%w: %s", err, reason)
 		}
+		stderr.release(carried)
 		if stderr.noMount || outsideMounts(err.Error()) {
 			err = fmt.Errorf("%w (%s)", err, mountHint(req.Sandbox.Mounts))
 		}
@@ -184,6 +187,7 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 		// give it.
 		return nil, fmt.Errorf("plugin %s: %w", p.path, err)
 	}
+	stderr.release(false)
 	return stdout.buf.Bytes(), nil
 }
 

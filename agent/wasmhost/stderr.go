@@ -38,6 +38,18 @@ type lineLogger struct {
 	// not log levels (C's fprintf(stderr), Rust's panic message).
 	lastError, lastPlain string
 	crashed              bool // a Go crash began: keep its first line
+	// held is the record of the line that is the reason so far, not yet
+	// logged: a failed run's error carries the reason, and the agent logs
+	// that error, so the line is logged only if the error does not carry
+	// it (see release).
+	held *heldRecord
+}
+
+// heldRecord is a log record whose logging waits for the run's end.
+type heldRecord struct {
+	level slog.Level
+	msg   string
+	args  []any
 }
 
 func (l *lineLogger) Write(b []byte) (int, error) {
@@ -75,32 +87,57 @@ func (l *lineLogger) emit(line string) {
 		l.noMount = true
 	}
 	rec, leveled := parseLogfmt(line)
+	isReason := false // the line is the reason so far
 	switch {
 	case leveled && rec.level == slog.LevelError:
-		l.lastError = rec.reason()
+		l.lastError, isReason = rec.reason(), true
 	case leveled || l.crashed:
 	case strings.HasPrefix(line, "fatal error: ") || strings.HasPrefix(line, "panic: "):
 		// A Go crash: its first line says why, the stack after it does not.
 		l.lastPlain, l.crashed = line, true
+		isReason = l.lastError == ""
 	case !strings.HasPrefix(line, "note: run with `RUST_BACKTRACE"):
 		// Rust's panic handler ends with that hint, after the message.
 		l.lastPlain = line
+		isReason = l.lastError == ""
 	}
 	if l.lines >= maxStderrLines {
 		l.dropped += len(line) + 1
 		return
 	}
 	l.lines++
-	if !leveled {
-		l.logger.Info("plugin stderr", "line", line)
+	r := &heldRecord{level: slog.LevelInfo, msg: "plugin stderr", args: []any{"line", line}}
+	if leveled {
+		r = &heldRecord{level: rec.level, msg: "plugin log", args: make([]any, 0, 2+2*len(rec.attrs))}
+		r.args = append(r.args, "message", rec.msg)
+		for _, kv := range rec.attrs {
+			r.args = append(r.args, kv[0], kv[1])
+		}
+	}
+	if !isReason {
+		l.log(r)
 		return
 	}
-	args := make([]any, 0, 2+2*len(rec.attrs))
-	args = append(args, "message", rec.msg)
-	for _, kv := range rec.attrs {
-		args = append(args, kv[0], kv[1])
+	// A newer reason replaces the held one, which is no longer the reason.
+	l.log(l.held)
+	l.held = r
+}
+
+func (l *lineLogger) log(r *heldRecord) {
+	if r != nil {
+		l.logger.Log(context.Background(), r.level, r.msg, r.args...)
 	}
-	l.logger.Log(context.Background(), rec.level, "plugin log", args...)
+}
+
+// release ends the run's logging: it logs the held reason line unless
+// carried, when the run's error carries it (the agent logs that error,
+// once, with the reason inside). A run that succeeded, or failed for
+// another reason (a timeout), logs it as it was written.
+func (l *lineLogger) release(carried bool) {
+	if !carried {
+		l.log(l.held)
+	}
+	l.held = nil
 }
 
 func (l *lineLogger) flush() {

@@ -73,6 +73,7 @@ func TestStderrLinesKeepLevelsAndReason(t *testing.T) {
 			l := &lineLogger{logger: logs.Logger(), max: maxStderr}
 			_, _ = l.Write([]byte(tc.stderr))
 			l.flush()
+			l.release(false) // a run that succeeded logs every line
 			got := logs.String()
 			for _, w := range tc.wantLog {
 				if !strings.Contains(got, w) {
@@ -84,6 +85,41 @@ func TestStderrLinesKeepLevelsAndReason(t *testing.T) {
 			}
 			if l.noMount != tc.noMount {
 				t.Errorf("noMount = %v", l.noMount)
+			}
+		})
+	}
+}
+
+// The line that is a failed run's reason is left to the run's error, which
+// the agent logs: the failure is logged once, with the reason inside. The
+// plugin's other lines are logged as they come.
+func TestStderrReasonLoggedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, stderr string
+		logged       []string
+		notLogged    string // when the error carries the reason
+	}{
+		{"sdk error", "level=INFO msg=\"read 3 entries\"\nlevel=ERROR msg=\"collect failed\" err=boom\n",
+			[]string{`level=INFO msg="plugin log" message="read 3 entries"`}, "collect failed"},
+		{"a later error is the reason", "level=ERROR msg=first\nlevel=ERROR msg=second\n",
+			[]string{`level=ERROR msg="plugin log" message=first`}, "second"},
+		{"C fprintf, then a warning", "opendir /data: Capabilities insufficient\nlevel=WARN msg=retrying\n",
+			[]string{`level=WARN msg="plugin log" message=retrying`}, "opendir"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs testenv.Logs
+			l := &lineLogger{logger: logs.Logger(), max: maxStderr}
+			_, _ = l.Write([]byte(tc.stderr))
+			l.flush()
+			l.release(true)
+			got := logs.String()
+			for _, w := range tc.logged {
+				if !strings.Contains(got, w) {
+					t.Errorf("log lacks %s:\n%s", w, got)
+				}
+			}
+			if strings.Contains(got, tc.notLogged) {
+				t.Errorf("the reason %q is logged though the run's error carries it:\n%s", tc.notLogged, got)
 			}
 		})
 	}
