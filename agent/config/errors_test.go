@@ -33,6 +33,12 @@ var parseErrorCases = []struct {
 	yaml: gw + "jobs:\n  - name: a\n    every: 1s: 2s\n",
 	want: []string{`$FILE:4: invalid YAML: mapping values are not allowed in this context`},
 }, {
+	// yaml.v3 names the line where the list starts (5); the token that
+	// breaks it is on line 9.
+	name: "indentation error",
+	yaml: gw + "jobs:\n  - name: a\n    every: 1s\n    collectors:\n      - name: c\n        plugin: p.wasm\n        config: {x: 1}\n       timeout: 1s\n",
+	want: []string{`$FILE:9: invalid YAML: did not find expected '-' indicator at "timeout: 1s" (in the block that starts at line 5: check the indentation)`},
+}, {
 	name: "duplicate key",
 	yaml: gw + "gateway: {url: http://x}\n",
 	want: []string{`$FILE:2: invalid YAML: mapping key "gateway" already defined at line 1`},

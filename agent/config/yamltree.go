@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,6 +14,9 @@ import (
 // schedules.yaml has hundreds; a few lines of nested aliases ("billion
 // laughs") would otherwise make the agent build a tree of billions.
 const maxValues = 100_000
+
+// maxScanLines bounds offendingLine's search for a syntax error's line.
+const maxScanLines = 200
 
 // yamlTree is the koanf parser of schedules.yaml. It decodes the bytes once,
 // into yaml.Node (the parser koanf's own YAML parser uses, in the form that
@@ -42,7 +46,7 @@ func (t *yamlTree) Unmarshal(b []byte) (map[string]any, error) {
 	t.lines = map[string]int{}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, &treeError{problems: []Problem{syntaxProblem(err)}}
+		return nil, &treeError{problems: []Problem{offendingLine(b, syntaxProblem(err))}}
 	}
 	if len(doc.Content) == 0 { // an empty file, or only comments
 		return map[string]any{}, nil
@@ -193,6 +197,35 @@ func (t *yamlTree) mapping(path string, n *yaml.Node, lines bool) (map[string]an
 // which has read "yaml: line N: …" since yaml.v2; the line is taken from
 // there so that the problem reads file:line like all others. A message in
 // another form is kept whole, without a line.
+// offendingLine moves p, a syntax error, to the line of the token it is
+// about. yaml.v3 gives the line where the enclosing block starts (its
+// context), so an indentation error on line 18 of a list that starts on
+// line 16 said line 16. The first prefix of the file, in whole lines from
+// that one on, that fails with the same message ends with the offending
+// line. Only the error path pays, a parse per line, for at most
+// maxScanLines lines past the block's start; past that the block's line
+// stands.
+func offendingLine(b []byte, p Problem) Problem {
+	if p.Line == 0 {
+		return p
+	}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	for n := p.Line; n <= min(len(lines), p.Line+maxScanLines); n++ {
+		var doc yaml.Node
+		err := yaml.Unmarshal(bytes.Join(lines[:n], nil), &doc)
+		if err == nil || syntaxProblem(err).Message != p.Message {
+			continue
+		}
+		if n != p.Line {
+			text := strings.TrimRight(string(lines[n-1]), "\r\n")
+			p.Message = fmt.Sprintf("%s at %q (in the block that starts at line %d: check the indentation)", p.Message, strings.TrimSpace(text), p.Line)
+			p.Line = n
+		}
+		break
+	}
+	return p
+}
+
 func syntaxProblem(err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	p := Problem{Message: "invalid YAML: " + msg}
