@@ -240,6 +240,11 @@ var parseErrorCases = []struct {
 	yaml: gw + job("    every: 1s\n", "{name: c, plugin: plugins/nope.wasm}"),
 	want: []string{`$FILE:5: jobs[0].collectors[0].plugin: plugin file "$DIR/plugins/nope.wasm": no such file; check the path (relative paths are resolved from the config file's directory)`},
 }, {
+	// The hint about relative paths is for relative paths only.
+	name: "missing plugin file, absolute",
+	yaml: gw + job("    every: 1s\n", "{name: c, plugin: /nonexistent/nope.wasm}"),
+	want: []string{`$FILE:5: jobs[0].collectors[0].plugin: plugin file "/nonexistent/nope.wasm": no such file; check the path`},
+}, {
 	name: "plugin is a directory",
 	yaml: gw + job("    every: 1s\n", "{name: c, plugin: plugins}"),
 	want: []string{`$FILE:5: jobs[0].collectors[0].plugin: "$DIR/plugins" is a directory, not a plugin file; name the file itself`},

@@ -78,7 +78,7 @@ func (l *loader) secretFile(p string, v any) (Secret, bool) {
 	fp := l.resolve(name)
 	fi, err := os.Stat(fp)
 	if err != nil {
-		l.add(p, "cannot read %s: %s", quote(fp), fileErr(err))
+		l.add(p, "cannot read %s: %s", quote(fp), pathErr(err, name))
 		return "", false
 	}
 	// Only regular files: a FIFO or a device like /dev/zero could block or
@@ -89,14 +89,14 @@ func (l *loader) secretFile(p string, v any) (Secret, bool) {
 	}
 	f, err := os.Open(fp)
 	if err != nil {
-		l.add(p, "cannot read %s: %s", quote(fp), fileErr(err))
+		l.add(p, "cannot read %s: %s", quote(fp), pathErr(err, name))
 		return "", false
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretSize+1))
 	switch {
 	case err != nil:
-		l.add(p, "cannot read %s: %s", quote(fp), fileErr(err))
+		l.add(p, "cannot read %s: %s", quote(fp), pathErr(err, name))
 		return "", false
 	case len(b) > maxSecretSize:
 		l.add(p, "%s is larger than %s; is it the right file?", quote(fp), formatSize(maxSecretSize))
@@ -125,6 +125,16 @@ func fileErr(err error) string {
 	return err.Error()
 }
 
+// pathErr is fileErr for a path as the config wrote it: the hint that
+// relative paths are resolved from the config file's directory is for a
+// relative path only; for an absolute one it points the wrong way.
+func pathErr(err error, written string) string {
+	if filepath.IsAbs(written) && errors.Is(err, fs.ErrNotExist) {
+		return "no such file; check the path"
+	}
+	return fileErr(err)
+}
+
 // resolve makes a path from the config absolute, relative to the config
 // file's directory, and cleans it.
 func (l *loader) resolve(name string) string {
@@ -145,7 +155,7 @@ func (l *loader) regularFile(p string, v any, what string) (string, bool) {
 	fi, err := os.Stat(fp)
 	switch {
 	case err != nil:
-		l.add(p, "%s %s: %s", what, quote(fp), fileErr(err))
+		l.add(p, "%s %s: %s", what, quote(fp), pathErr(err, name))
 	case fi.IsDir():
 		l.add(p, "%s is a directory, not a %s; name the file itself", quote(fp), what)
 	case !fi.Mode().IsRegular():
@@ -290,7 +300,7 @@ func (l *loader) mounts(p string, v any) map[string]string {
 		fi, err := os.Stat(hp)
 		switch {
 		case err != nil:
-			l.add(mp, "host directory %s: %s", quote(hp), fileErr(err))
+			l.add(mp, "host directory %s: %s", quote(hp), pathErr(err, host))
 		case !fi.IsDir():
 			l.add(mp, "host path %s is not a directory; mounts grant directories", quote(hp))
 		default:
