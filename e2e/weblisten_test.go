@@ -483,3 +483,73 @@ func TestDocsWebConfigExample(t *testing.T) {
 		}
 	}
 }
+
+// The commands docs/operations.md gives for making the listener's secrets,
+// run as written: the hashes hash-password prints and the certificate
+// openssl makes secure a real listener that the health check then passes,
+// verifying the certificate for 127.0.0.1.
+func TestDocsSecretsCommands(t *testing.T) {
+	testenv.RequireBinary(t, "openssl")
+	agentBin := testenv.BuildGo(t, "pushagent", "./cmd/pushagent")
+	doc := readDoc(t, "operations.md")
+	_, block, ok := strings.Cut(doc, "<!-- docs-test: secrets -->\n```sh\n")
+	if !ok {
+		t.Fatal("docs/operations.md has no secrets block (<!-- docs-test: secrets -->)")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(agentBin, filepath.Join(bin, "pushagent")); err != nil {
+		t.Fatal(err)
+	}
+	etc := filepath.Join(dir, "etc")
+	if err := os.Mkdir(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", block)
+	cmd.Dir = etc
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the documented commands failed: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	hashes := strings.Fields(stdout.String())
+	if len(hashes) != 2 || !strings.HasPrefix(hashes[0], "$2a$10$") || !strings.HasPrefix(hashes[1], "$2a$10$") {
+		t.Fatalf("hash-password printed %q, want two bcrypt hashes", stdout.String())
+	}
+	for i, user := range []string{"prometheus", "healthcheck"} {
+		pw, err := os.ReadFile(filepath.Join(etc, user+"_password"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bcrypt.CompareHashAndPassword([]byte(hashes[i]), []byte(strings.TrimSpace(string(pw)))); err != nil {
+			t.Errorf("the hash printed for %s does not match its password file: %v", user, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(etc, "web-config.yml"), []byte(fmt.Sprintf(
+		"tls_server_config:\n  cert_file: tls/pushagent.crt\n  key_file: tls/pushagent.key\nbasic_auth_users:\n  prometheus: %s\n  healthcheck: %s\n",
+		hashes[0], hashes[1])), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	helloPlugin(t, etc)
+	// No push is needed for /healthz: the gateway may be down.
+	if err := os.WriteFile(filepath.Join(etc, "schedules.yaml"), []byte(
+		"gateway: {url: http://127.0.0.1:1}\njobs:\n  - {name: j, every: 1m, collectors: [{name: c, plugin: hello.wasm, config: 1}]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listen := testenv.FreeAddr(t)
+	startAgent(t, agentBin, nil, "run", "--config", filepath.Join(etc, "schedules.yaml"), "--cache-dir", "",
+		"--listen", listen, "--web.config.file", filepath.Join(etc, "web-config.yml"))
+	var out []byte
+	testenv.Eventually(t, 30*time.Second, "the health check passes with the documented secrets", func() bool {
+		var err error
+		out, err = exec.Command(agentBin, "healthcheck", "--url", "https://"+listen+"/healthz",
+			"--ca-file", filepath.Join(etc, "tls", "pushagent.crt"),
+			"--username", "healthcheck", "--password-file", filepath.Join(etc, "healthcheck_password")).CombinedOutput()
+		return err == nil && strings.TrimSpace(string(out)) == "ok"
+	})
+}

@@ -54,6 +54,9 @@ Usage:
   pushagent healthcheck [--url URL] [TLS and basic auth flags]
                                exit 0 if the agent's /healthz answers 200 (for
                                container HEALTHCHECKs, where there is no curl)
+  pushagent hash-password [--password-file FILE]
+                               print the bcrypt hash of a password (standard input
+                               by default) for a web config's basic_auth_users
 
 Run 'pushagent <command> -h' for a command's flags.
 
@@ -87,6 +90,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return cmdHealthcheck(rest, stdout, stderr)
 	case "plugin":
 		return cmdPlugin(rest, stdout, stderr)
+	case "hash-password":
+		return cmdHashPassword(rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "pushagent: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage

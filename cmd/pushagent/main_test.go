@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pushagent/pushagent/internal/testenv"
 )
@@ -178,5 +181,45 @@ jobs:
 	}
 	if n := strings.Count(log, "push failed"); n != 2 {
 		t.Errorf("%d push failures logged, want 2 (dead, vm):\n%s", n, log)
+	}
+}
+
+// hash-password prints a hash basic_auth_users accepts, from a file or
+// standard input, and refuses what bcrypt cannot hash.
+func TestHashPassword(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer func(r io.Reader) { stdin = r }(stdin)
+	for _, tc := range []struct {
+		args   []string
+		stdin  string
+		code   int
+		stderr string
+	}{
+		{[]string{"--password-file", pw}, "", exitOK, ""},
+		{[]string{"--cost", "4"}, "s3cret\nnext line\n", exitOK, ""},
+		{nil, "", exitUsage, "the password is empty"},
+		{[]string{"--cost", "99"}, "s3cret\n", exitUsage, "--cost 99"},
+		{nil, strings.Repeat("x", 73) + "\n", exitUsage, "longer than bcrypt's 72 bytes"},
+		{[]string{"--password-file", filepath.Join(dir, "nope")}, "", exitUsage, "--password-file"},
+	} {
+		stdin = strings.NewReader(tc.stdin)
+		var stdout, stderr bytes.Buffer
+		code := realMain(append([]string{"hash-password"}, tc.args...), &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("hash-password %v: code %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.stderr)
+		}
+		if code != exitOK {
+			continue
+		}
+		if err := bcrypt.CompareHashAndPassword(bytes.TrimSpace(stdout.Bytes()), []byte("s3cret")); err != nil {
+			t.Errorf("hash-password %v printed %q, not a hash of the password: %v", tc.args, stdout.String(), err)
+		}
+		if strings.Contains(stdout.String()+stderr.String(), "s3cret") {
+			t.Errorf("hash-password %v printed the password", tc.args)
+		}
 	}
 }
