@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,8 +34,8 @@ func docBlock(t *testing.T, doc, marker string) string {
 }
 
 // buildCReactor compiles C source into a WASI reactor with Debian's clang
-// and wasi-libc.
-func buildCReactor(t *testing.T, name, src string) string {
+// and wasi-libc, with extra compiler or linker flags.
+func buildCReactor(t *testing.T, name, src string, flags ...string) string {
 	t.Helper()
 	clang := testenv.RequireBinary(t, "clang")
 	testenv.RequireBinary(t, "wasm-ld")
@@ -46,7 +47,8 @@ func buildCReactor(t *testing.T, name, src string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, name+".wasm")
-	if b, err := exec.Command(clang, "--target=wasm32-wasi", "--sysroot=/usr", "-mexec-model=reactor", "-O2", "-o", out, c).CombinedOutput(); err != nil {
+	args := append([]string{"--target=wasm32-wasi", "--sysroot=/usr", "-mexec-model=reactor", "-O2", "-o", out, c}, flags...)
+	if b, err := exec.Command(clang, args...).CombinedOutput(); err != nil {
 		t.Fatalf("clang %s: %v\n%s", name, err, b)
 	}
 	return out
@@ -127,5 +129,52 @@ int pushagent_collect(void) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v\nwant it to contain %s", err, want)
 		}
+	}
+}
+
+// stackC keeps 64 KiB on its stack, all of wasm-ld's default stack.
+const stackC = `#include <stdio.h>
+
+static unsigned sum(volatile unsigned char *b, unsigned n) {
+	unsigned s = 0;
+	for (unsigned i = 0; i < n; i++) b[i] = (unsigned char)i;
+	for (unsigned i = 0; i < n; i++) s += b[i];
+	return s;
+}
+
+__attribute__((export_name("pushagent_collect")))
+int pushagent_collect(void) {
+	volatile unsigned char buf[64 * 1024];
+	printf("# TYPE c_stack_sum gauge\n");
+	printf("c_stack_sum %u\n", sum(buf, sizeof buf));
+	fflush(stdout);
+	return 0;
+}
+`
+
+// The stack flags docs/plugin-abi.md gives: with them a C plugin with a
+// 64 KiB local array prints its series; with wasm-ld's defaults the same
+// plugin's output was corrupted, with no error of its own, which is what
+// the doc warns about.
+func TestCStackFlagsFromTheDoc(t *testing.T) {
+	flags := strings.Fields(docBlock(t, "plugin-abi.md", "c-stack-flags"))
+	if !slices.Contains(flags, "-Wl,--stack-first") || !slices.ContainsFunc(flags, func(f string) bool { return strings.HasPrefix(f, "-Wl,-z,stack-size=") }) {
+		t.Fatalf("the doc's stack flags are %q, want -Wl,-z,stack-size=… and -Wl,--stack-first", flags)
+	}
+	const want = "# TYPE c_stack_sum gauge\nc_stack_sum 8355840\n" // 256 × (0+…+255)
+	h := newHost(t, Options{})
+	run := func(wasm string) (string, error) {
+		p, err := h.Load(context.Background(), wasm, 16<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := p.Run(context.Background(), Request{Config: []byte("{}")})
+		return string(out), err
+	}
+	if out, err := run(buildCReactor(t, "stack", stackC, flags...)); err != nil || out != want {
+		t.Errorf("with the doc's flags: output %q, err %v; want %q", out, err, want)
+	}
+	if out, err := run(buildCReactor(t, "small-stack", stackC)); err == nil && out == want {
+		t.Errorf("without the flags the 64 KiB array fits after all (output %q): is the doc's 64 KiB default stale?", out)
 	}
 }

@@ -18,7 +18,10 @@ sysroot=${WASI_SYSROOT:-/usr}
 # libc6-dev (libc.a) on Debian, so -static works with either.
 native_cc=${NATIVE_CC:-$(command -v cc || command -v clang || echo cc)}
 
-wasm=("$clang" --target=wasm32-wasi --sysroot="$sysroot" -O2 -Wall -Wextra -Wl,--strip-all)
+# A 1 MiB stack at the bottom of memory: wasm-ld's default is 64 KiB above
+# the static data, which a deeper stack overwrites silently; placed first,
+# an overflow traps instead (docs/plugin-abi.md, "The stack").
+wasm=("$clang" --target=wasm32-wasi --sysroot="$sysroot" -O2 -Wall -Wextra -Wl,--strip-all -Wl,-z,stack-size=1048576 -Wl,--stack-first)
 "${wasm[@]}" -o "$out/c-command.wasm" "$here/example.c"
 "${wasm[@]}" -mexec-model=reactor -o "$out/c-reactor.wasm" "$here/example.c"
 "$native_cc" -static -O2 -s -Wall -Wextra -o "$out/c-native" "$here/example.c"
