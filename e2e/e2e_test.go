@@ -323,7 +323,7 @@ func TestQuickstartScript(t *testing.T) {
 	// README command 1, as a user runs it: needs make build's outputs.
 	root := quickstartRoot(t)
 	addr := testenv.FreeAddr(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second) // the script's 120 s and the stop
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "scripts/quickstart.sh")
 	cmd.Dir = root
@@ -346,7 +346,7 @@ func TestQuickstartScript(t *testing.T) {
 func TestQuickstartCtrlC(t *testing.T) {
 	root := quickstartRoot(t)
 	addr := testenv.FreeAddr(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second) // the script's 120 s and the stop
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "scripts/quickstart.sh")
 	cmd.Dir = root

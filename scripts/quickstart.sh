@@ -3,9 +3,10 @@
 # local Pushgateway, and show what it pushed.
 #
 # Starts prometheus-pushgateway on 127.0.0.1:9091 unless one already answers
-# there, starts bin/pushagent, waits for the first pushes (at most two of
-# the bundled 10s intervals), prints the pushed series as the gateway
-# serves them, then keeps the agent in the foreground until Ctrl-C.
+# there, starts bin/pushagent, waits for the first pushes (compiling the
+# plugins, then at most two of the bundled 10s intervals), prints the
+# pushed series as the gateway serves them, then keeps the agent in the
+# foreground until Ctrl-C.
 # QUICKSTART_EXIT=1 stops after printing (used by the tests).
 #
 # Ctrl-C in a terminal signals the whole foreground process group at once.
@@ -47,12 +48,14 @@ bin/pushagent run --config schedules.yaml &
 agent=$!
 pids+=("$agent")
 
-# Two intervals of the bundled jobs (10s each) plus jitter.
-deadline=$((SECONDS + 22))
+# The first start compiles the plugins (seconds on an idle machine, much
+# longer on a busy one), then two intervals of the bundled jobs (10s each)
+# plus jitter.
+deadline=$((SECONDS + 120))
 until curl -fsS "$gateway/metrics" | grep -q '^pushagent_collector_success{.*job="textfile"' &&
 	curl -fsS "$gateway/metrics" | grep -q '^pushagent_collector_success{.*job="node"'; do
 	if ((SECONDS > deadline)); then
-		echo "quickstart: no pushes at $gateway within two intervals" >&2
+		echo "quickstart: no pushes at $gateway within 120 s (compiling the plugins, then two intervals)" >&2
 		exit 1
 	fi
 	kill -0 "$agent" 2>/dev/null || { echo "quickstart: the agent exited" >&2; exit 1; }
