@@ -26,6 +26,9 @@ readonly -a NEEDED=(
 	"wat2wasm:wabt"
 	"make:make"
 	"curl:curl"
+	# docs/operations.md makes the listener's test certificate with
+	# openssl, and e2e runs those commands as written.
+	"openssl:openssl"
 	# agent/web's browser test loads the status page in headless Chromium.
 	"chromium:chromium"
 	# internal/imagetest builds the container image (Dockerfile) and runs
