@@ -18,6 +18,7 @@ import (
 // module serves every plugin and every run concurrently.
 type runState struct {
 	logger     *slog.Logger
+	lines      *lineLogger // the run's stderr, which keeps its failure reason
 	http       HTTPGrant
 	httpCalls  int
 	pending    []byte // the result of the last http_request, until read
@@ -132,9 +133,14 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	default:
 		lvl = slog.LevelError
 	}
+	r := &heldRecord{level: lvl, msg: "plugin log", args: []any{"message", text}}
 	if truncated {
-		st.logger.Log(ctx, lvl, "plugin log", "message", text, "truncated", true)
+		r.args = append(r.args, "truncated", true)
+	}
+	if lvl == slog.LevelError && st.lines != nil {
+		// The reason of a run that then fails: logged inside its error.
+		st.lines.logCallError(r, text)
 		return
 	}
-	st.logger.Log(ctx, lvl, "plugin log", "message", text)
+	st.logger.Log(ctx, r.level, r.msg, r.args...)
 }

@@ -148,6 +148,7 @@ func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 
 	stdout := &limitWriter{max: req.MaxOutput, onOverflow: func() { cancel(ErrOutputTooLarge) }}
 	stderr := &lineLogger{logger: logger, max: maxStderr}
+	st.lines = stderr
 	var (
 		err     error
 		memUsed uint32 // linear memory at the end of the run, in bytes

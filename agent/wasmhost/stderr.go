@@ -118,9 +118,21 @@ func (l *lineLogger) emit(line string) {
 		l.log(r)
 		return
 	}
-	// A newer reason replaces the held one, which is no longer the reason.
+	l.hold(r)
+}
+
+// hold keeps r, the record of the reason so far, until the run ends. The
+// record it replaces is no longer the reason, and is logged.
+func (l *lineLogger) hold(r *heldRecord) {
 	l.log(l.held)
 	l.held = r
+}
+
+// logCallError takes an ERROR record of the log host call: like a
+// level=ERROR line on stderr, it is the reason so far.
+func (l *lineLogger) logCallError(r *heldRecord, reason string) {
+	l.lastError = truncate(reason, maxReason)
+	l.hold(r)
 }
 
 func (l *lineLogger) log(r *heldRecord) {

@@ -174,3 +174,51 @@ func TestLoadNamesMemoryLimitNeeded(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// logErrorWAT calls the log host call at ERROR, then returns what its
+// config says: 1 fails the run, 0 succeeds.
+const logErrorWAT = `(module
+  (import "wasi_snapshot_preview1" "fd_read"
+    (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "pushagent_v1" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 32) "disk gone")
+  (func (export "pushagent_collect") (result i32)
+    (i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 1))
+    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $log (i32.const 3) (i32.const 32) (i32.const 9))
+    (i32.sub (i32.load8_u (i32.const 100)) (i32.const 48))))
+`
+
+// An ERROR record of the log host call is the reason too: a failed run
+// carries it and it is not logged besides; a run that succeeds logs it.
+func TestLogCallErrorIsTheReason(t *testing.T) {
+	wat2wasm := testenv.RequireBinary(t, "wat2wasm")
+	dir := t.TempDir()
+	src, wasm := filepath.Join(dir, "logerr.wat"), filepath.Join(dir, "logerr.wasm")
+	if err := os.WriteFile(src, []byte(logErrorWAT), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(wat2wasm, src, "-o", wasm).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	p, err := newHost(t, Options{}).Load(context.Background(), wasm, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.Logs
+	_, err = p.Run(context.Background(), Request{Config: []byte("1"), Logger: logs.Logger()})
+	if err == nil || !strings.Contains(err.Error(), "the plugin reported failure: disk gone") {
+		t.Errorf("a failed run's error %v does not carry the logged reason", err)
+	}
+	if l := logs.Take(); strings.Contains(l, "disk gone") {
+		t.Errorf("the reason is logged besides the run's error:\n%s", l)
+	}
+	if _, err := p.Run(context.Background(), Request{Config: []byte("0"), Logger: logs.Logger()}); err != nil {
+		t.Fatal(err)
+	}
+	if l := logs.Take(); !strings.Contains(l, `level=ERROR msg="plugin log" message="disk gone"`) {
+		t.Errorf("a run that succeeds does not log its ERROR record:\n%s", l)
+	}
+}
