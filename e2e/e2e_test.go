@@ -377,7 +377,7 @@ func TestQuickstartCtrlC(t *testing.T) {
 	if strings.Contains(log, "level=ERROR") || strings.Contains(log, "connection refused") {
 		t.Errorf("after Ctrl-C the log has an error:\n%s", log)
 	}
-	if !strings.Contains(log, "group deleted from the gateway") {
+	if !strings.Contains(log, "group deleted from the gateway") || !strings.Contains(log, "quickstart: the agent stopped; stopping the gateway") {
 		t.Errorf("the agent did not delete its groups (delete_on_shutdown):\n%s", log)
 	}
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {

@@ -29,7 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-stopping=0
 
 if ! curl -fsS "$gateway/-/ready" >/dev/null 2>&1; then
 	addr=${gateway#http://}
@@ -70,9 +69,10 @@ if [[ ${QUICKSTART_EXIT:-0} == 1 ]]; then
 	exit 0
 fi
 echo "quickstart: the agent keeps pushing every 10s; Ctrl-C stops it (and the gateway it started)."
-# From here Ctrl-C is the way out: the agent has the same signal and
-# shuts down; wait for it, then stop the gateway (cleanup).
-trap 'stopping=1; kill -TERM "$agent" 2>/dev/null || true' INT TERM
+# From here Ctrl-C is the way out: the agent gets it too and shuts down
+# (a TERM sent to this script alone is passed on to it); wait for it, then
+# stop the gateway (cleanup).
+trap 'kill -TERM "$agent" 2>/dev/null || true' INT TERM
 while :; do
 	status=0
 	wait "$agent" || status=$?
@@ -80,7 +80,7 @@ while :; do
 	# shutting down: wait again until it has exited.
 	kill -0 "$agent" 2>/dev/null || break
 done
-if ((stopping && status == 0)); then
-	echo "quickstart: stopped"
+if ((status == 0)); then
+	echo "quickstart: the agent stopped; stopping the gateway"
 fi
 exit "$status"
