@@ -24,6 +24,7 @@ outputs:
       bearer_token: tok
       timeout: 5s
       buffer: {dir: buffer/tsdb, max_size: 1GiB}
+      queue_config: {min_backoff: 100ms, max_backoff: 10s}
   vm:
     remote_write:
       url: http://vm:8428/api/v1/write
@@ -59,8 +60,12 @@ func TestParseOutputs(t *testing.T) {
 		rw.Headers["X-Scope-OrgID"].Reveal() != "tenant-1" || rw.Buffer.Dir != filepath.Join(dir, "buffer", "tsdb") || rw.Buffer.MaxSize != 1<<30 {
 		t.Errorf("tsdb = %+v", rw)
 	}
-	if vm := cfg.Outputs[2].RemoteWrite; vm.Timeout != 30*time.Second || vm.Buffer.MaxSize != 256<<20 {
-		t.Errorf("defaults of vm = %+v; want timeout 30s, max_size 256MiB", vm)
+	if q := rw.Queue; q.MinBackoff != 100*time.Millisecond || q.MaxBackoff != 10*time.Second {
+		t.Errorf("tsdb queue_config = %+v", q)
+	}
+	if vm := cfg.Outputs[2].RemoteWrite; vm.Timeout != 30*time.Second || vm.Buffer.MaxSize != 256<<20 ||
+		vm.Queue.MinBackoff != 30*time.Millisecond || vm.Queue.MaxBackoff != 5*time.Second {
+		t.Errorf("defaults of vm = %+v; want timeout 30s, max_size 256MiB, min_backoff 30ms and max_backoff 5s (Prometheus')", vm)
 	}
 	if gw2 := cfg.Outputs[0].Pushgateway; gw2 == nil || gw2.URL != "http://gw2:9091" || gw2.Timeout != 2*time.Second {
 		t.Errorf("gw2 = %+v", gw2)
@@ -97,7 +102,7 @@ func TestOutputsErrors(t *testing.T) {
 		yaml: "outputs:\n  o:\n    remote_write: {url: http://x/w, timeot: 1s}\n" + job("    every: 1s\n", col),
 		want: []string{
 			`$FILE:3: outputs.o.remote_write.buffer: is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}`,
-			`$FILE:3: outputs.o.remote_write.timeot: unknown key (did you mean "timeout"?); valid keys here are url, timeout, headers, buffer, basic_auth, bearer_token, bearer_token_file, tls`,
+			`$FILE:3: outputs.o.remote_write.timeot: unknown key (did you mean "timeout"?); valid keys here are url, timeout, headers, buffer, queue_config, basic_auth, bearer_token, bearer_token_file, tls`,
 		},
 	}, {
 		name: "two outputs on one buffer, bad size, protocol header",
@@ -106,6 +111,14 @@ func TestOutputsErrors(t *testing.T) {
 			`$FILE:3: outputs.b.remote_write.buffer.dir: is also the buffer of outputs.a; each remote_write output needs its own directory`,
 			`$FILE:3: outputs.b.remote_write.buffer.max_size: must be between 1MiB and 1024GiB, got "1KiB"`,
 			`$FILE:3: outputs.b.remote_write.headers.Content-Type: is set by the agent for the remote-write protocol; remove it`,
+		},
+	}, {
+		name: "min_backoff above max_backoff, a bad duration",
+		yaml: "outputs:\n  a:\n    remote_write:\n      url: http://x/w\n      buffer: {dir: b}\n      queue_config: {min_backoff: 10s, max_backoff: 1s}\n" +
+			"  b: {remote_write: {url: http://y/w, buffer: {dir: c}, queue_config: {max_backoff: 0s}}}\n" + job("    every: 1s\n", col),
+		want: []string{
+			`$FILE:6: outputs.a.remote_write.queue_config.min_backoff: 10s is more than max_backoff 1s; the wait grows from min_backoff to max_backoff`,
+			`$FILE:7: outputs.b.remote_write.queue_config.max_backoff: must be a positive duration, got "0s"`,
 		},
 	}, {
 		name: "gateway twice",
