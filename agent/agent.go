@@ -460,7 +460,14 @@ func (a *Agent) push(ctx context.Context, o *namedOutput, j *job, c *Collection)
 		j.logger.Error("push failed", "output", o.name, kind, url, "reason", reason, "err", err)
 		return err
 	}
-	j.logger.Info("pushed", "output", o.name, kind, url, "series", countSeries(c.Families), "duration", time.Since(start).Round(time.Millisecond))
+	// A buffering output has only written its buffer: it logs "sent" once
+	// the receiver takes the data. A line that says "pushed" must mean it
+	// arrived.
+	msg := "pushed"
+	if o.out.buffers() {
+		msg = "buffered"
+	}
+	j.logger.Info(msg, "output", o.name, kind, url, "series", countSeries(c.Families), "samples", countSamples(c.Families), "duration", time.Since(start).Round(time.Millisecond))
 	o.out.afterPush(ctx, j.cfg, j.logger)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,4 +125,61 @@ func TestRemoteWriteToVictoriaMetrics(t *testing.T) {
 	t.Parallel()
 	v := testenv.StartVictoriaMetrics(t)
 	checkRemoteWrite(t, v.WriteURL, v)
+}
+
+// TestRemoteWriteLogsBufferedSentAndRefused: a run's line for a
+// remote_write output says "buffered", never "pushed" (the data has only
+// reached the disk); the sender says "sent" with the samples once the
+// receiver took them, and "refused" when it never will (here, a wrong
+// path on a real VictoriaMetrics).
+func TestRemoteWriteLogsBufferedSentAndRefused(t *testing.T) {
+	t.Parallel()
+	v := testenv.StartVictoriaMetrics(t)
+	plugin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, exposition)
+	}))
+	defer plugin.Close()
+	rw := func(url string) *config.RemoteWrite {
+		return &config.RemoteWrite{URL: url, Timeout: 5 * time.Second,
+			Buffer: config.Buffer{Dir: filepath.Join(t.TempDir(), "buffer"), MaxSize: 16 << 20}}
+	}
+	cfg := &config.Config{
+		Outputs: []config.Output{
+			{Name: "good", RemoteWrite: rw(v.WriteURL)},
+			{Name: "wrongpath", RemoteWrite: rw(v.URL + "/api/v1/wirte")},
+		},
+		Jobs: []config.Job{{
+			Name: "rw", Every: time.Minute, Method: "put", Grouping: map[string]string{"instance": "host-1"},
+			Collectors: []config.Collector{{Name: "app", HTTP: &config.HTTPPlugin{URL: plugin.URL}, Timeout: 5 * time.Second,
+				MaxOutput: 1 << 20, SeriesLimit: 100}},
+		}},
+	}
+	var logs testenv.Logs
+	a := newAgent(t, cfg, Options{Logger: logs.Logger()})
+	c, err := a.Collect(context.Background(), "rw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Push(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// 4 families plus the collector's 4 status series; the histogram and
+	// summary are 5 and 3 samples, as the receiver stores them.
+	const series, samples = 8, 14
+	text := logs.String()
+	for _, want := range []string{
+		fmt.Sprintf(`level=INFO msg=buffered job=rw output=good remote_write=%s series=%d samples=%d`, v.WriteURL, series, samples),
+		fmt.Sprintf(`level=INFO msg=buffered job=rw output=wrongpath remote_write=%s/api/v1/wirte series=%d samples=%d`, v.URL, series, samples),
+		fmt.Sprintf(`level=INFO msg=sent output=good url=%s samples=%d`, v.WriteURL, samples),
+		fmt.Sprintf(`level=ERROR msg="refused: the receiver will not take this request, so its samples are dropped, not sent" output=wrongpath url=%s/api/v1/wirte status=`, v.URL),
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the log lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "msg=pushed") || strings.Contains(text, "msg=sent output=wrongpath") {
+		t.Errorf("data only buffered, or refused, is logged as pushed or sent:\n%s", text)
+	}
 }

@@ -307,9 +307,20 @@ func (q *Queue) send(r record) bool {
 		}
 		q.mu.Lock()
 		if err == nil {
+			failingSince := q.stats.FailingSince
 			q.stats.SentSamples += uint64(r.samples)
 			q.stats.LastError, q.stats.FailingSince, q.stats.LastSuccess = "", time.Time{}, time.Now()
 			q.mu.Unlock()
+			// "sent" is the receiver's acceptance; the run logged
+			// "buffered" when it wrote the data.
+			args := []any{"url", q.url, "samples", r.samples, "delay", time.Since(time.UnixMilli(r.oldest)).Round(time.Millisecond)}
+			if attempt > 1 {
+				args = append(args, "attempts", attempt)
+			}
+			if !failingSince.IsZero() {
+				args = append(args, "failed_for", time.Since(failingSince).Round(time.Millisecond))
+			}
+			q.log.Info("sent", args...)
 			return true
 		}
 		q.stats.LastError = err.Error()
@@ -323,7 +334,7 @@ func (q *Queue) send(r record) bool {
 		}
 		q.mu.Unlock()
 		if permanent {
-			q.log.Error("remote_write request refused; its samples are dropped", "samples", r.samples, "err", err)
+			q.log.Error("refused: the receiver will not take this request, so its samples are dropped, not sent", "url", q.url, "status", se.Status, "samples", r.samples, "err", err)
 			return true
 		}
 		if attempt == 1 || attempt%10 == 0 {
