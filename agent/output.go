@@ -251,6 +251,7 @@ func (r *remoteWrite) reason(error) string { return "buffer" }
 func (r *remoteWrite) fill(s *OutputStatus) {
 	st := r.q.Stats()
 	s.SentSamples, s.FailedSamples, s.DroppedSamples = st.SentSamples, st.FailedSamples, st.DroppedSamples
+	s.BufferCorruptions = st.Corrupt
 	s.BufferBytes, s.Oldest, s.LastError, s.FailingSince = st.BufferBytes, st.Oldest, st.LastError, st.FailingSince
 }
 

@@ -210,7 +210,7 @@ func fixture() agent.Snapshot {
 	},
 		Outputs: []agent.OutputStatus{
 			{Name: "gw", Kind: "pushgateway", URL: gw, SentSamples: 1200, FailedSamples: 12, LastError: "connection refused"},
-			{Name: "tsdb", Kind: "remote_write", URL: "http://127.0.0.1:8428/api/v1/write", SentSamples: 5800, DroppedSamples: 40,
+			{Name: "tsdb", Kind: "remote_write", URL: "http://127.0.0.1:8428/api/v1/write", SentSamples: 5800, DroppedSamples: 40, BufferCorruptions: 2,
 				BufferBytes: 3 << 20, Oldest: now.Add(-95 * time.Second), FailingSince: now.Add(-100 * time.Second), LastError: "remotewrite: output \"tsdb\": connection refused"},
 		},
 		Shard:      &config.Shard{Index: 1, Count: 3},
@@ -259,6 +259,7 @@ func TestRenderShowsWhatMatters(t *testing.T) {
 		"push failing; 1 of 2 collectors failed",
 		"Last push to tsdb", "remote_write http://127.0.0.1:8428/api/v1/write",
 		"Push error (gw):", "5800 samples sent · 0 failed · 40 dropped · buffer 3.0 MiB, oldest sample 1m35s ago",
+		"2 corrupt stretches of the buffer skipped: their data is lost",
 		"shard 1 of 3: this agent runs 4 of the 10 configured jobs",
 		"✗ FAILED", "running now", "not run yet",
 		"57 samples · 0 dropped", "1 sample · 2 dropped",
