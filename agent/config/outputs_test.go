@@ -3,6 +3,8 @@ package config_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -194,5 +196,73 @@ func TestShardsSplitJobsAndResizeMovesFew(t *testing.T) {
 	}
 	if moved > jobs*30/100 || moved < jobs*20/100 {
 		t.Errorf("growing 3 to 4 shards moved %d of %d jobs; want about a quarter", moved, jobs)
+	}
+}
+
+// TestCheckBufferDirs: validate's check of the buffer directories passes
+// for one that exists or can be made, leaving no trace, and fails for one
+// the agent cannot create or write, naming the key's file and line, the
+// directory, and what to do.
+func TestCheckBufferDirs(t *testing.T) {
+	dir, path := fixture(t)
+	notDir := filepath.Join(dir, "afile")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	existing := filepath.Join(dir, "existing")
+	if err := os.MkdirAll(existing, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(existing, "00000000"), []byte("segment"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(`outputs:
+  fresh: {remote_write: {url: http://x/w, buffer: {dir: new/deep/buffer}}}
+  existing: {remote_write: {url: http://x/w, buffer: {dir: existing}}}
+  gw: {pushgateway: {url: http://gw:9091}}
+  blocked:
+    remote_write:
+      url: http://x/w
+      buffer:
+        dir: %s/buffer
+jobs:
+  - {name: j, every: 1s, collectors: [%s]}
+`, notDir, col)
+	cfg, err := config.Parse([]byte(yaml), path, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.CheckBufferDirs()
+	var ce *config.Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 {
+		t.Fatalf("err = %v, want one problem, of blocked", err)
+	}
+	want := fmt.Sprintf("%s:9: outputs.blocked.remote_write.buffer.dir: the agent cannot create or write %s/buffer: stat %s/buffer: not a directory; "+
+		"create it writable by the agent's user (uid %d runs this check), or in a container mount a volume there owned by the image's user, like a volume at /var/lib/pushagent owned by 65532",
+		path, notDir, notDir, os.Getuid())
+	if err.Error() != want {
+		t.Errorf("error:\n%s\nwant:\n%s", err, want)
+	}
+	// No trace: what did not exist still does not, what did is unchanged.
+	if _, err := os.Stat(filepath.Join(dir, "new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the check left %s behind (%v)", filepath.Join(dir, "new"), err)
+	}
+	if entries, _ := os.ReadDir(existing); len(entries) != 1 {
+		t.Errorf("the check changed %s: %v", existing, entries)
+	}
+
+	if os.Getuid() == 0 {
+		return // root writes anywhere; the case above fails for root too
+	}
+	readOnly := filepath.Join(dir, "ro")
+	if err := os.Mkdir(readOnly, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = config.Parse([]byte(fmt.Sprintf("outputs:\n  tsdb: {remote_write: {url: http://x/w, buffer: {dir: %s/buffer}}}\njobs:\n  - {name: j, every: 1s, collectors: [%s]}\n", readOnly, col)), path, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.CheckBufferDirs(); err == nil || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), ":2: outputs.tsdb.remote_write.buffer.dir") {
+		t.Errorf("a directory under a read-only one: %v", err)
 	}
 }

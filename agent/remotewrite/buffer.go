@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/prometheus/tsdb/fileutil"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 	"github.com/prometheus/prometheus/util/compression"
+
+	"github.com/pushagent/pushagent/agent/config"
 )
 
 // pageSize is wlog's page: records are checksummed fragments within
@@ -84,9 +86,6 @@ func segmentSize(maxSize int64) int {
 // queue holds: another agent's, or another output's of this one.
 var ErrBufferInUse = errors.New("remotewrite: buffer directory in use")
 
-// lockFile is the file in a buffer directory whose flock says who owns it.
-const lockFile = "lock"
-
 func openBuffer(dir string, maxSize int64, log *slog.Logger) (*buffer, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("buffer directory: %w", err)
@@ -132,7 +131,7 @@ func openBuffer(dir string, maxSize int64, log *slog.Logger) (*buffer, error) {
 // with its own locks. A file system without locks (some FUSE ones) is
 // logged and used unlocked, as before locks existed.
 func lockDir(dir string, log *slog.Logger) (fileutil.Releaser, error) {
-	path := filepath.Join(dir, lockFile)
+	path := filepath.Join(dir, config.BufferLockFile)
 	lock, _, err := fileutil.Flock(path)
 	switch {
 	case err == nil:

@@ -372,6 +372,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	defer a.Close(context.Background())
+	// What run would fail on at start: a buffer directory it cannot
+	// create or write. (Not whether another agent holds it: see
+	// CheckBufferDirs.)
+	if err := cfg.CheckBufferDirs(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
 	if webErr != nil {
 		return exitUsage
 	}
