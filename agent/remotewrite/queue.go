@@ -246,7 +246,7 @@ func (q *Queue) run() {
 			// is retried after a pause.
 			if !corrupt {
 				q.log.Error("reading the remote_write buffer", "err", err)
-				if !q.sleep(q.opts.Config.Queue.MinBackoff) {
+				if !q.sleep(q.opts.Config.Queue.MaxBackoff) {
 					return
 				}
 			}
@@ -344,11 +344,12 @@ func (q *Queue) send(r record) bool {
 		if se != nil && se.retryAfter > 0 {
 			d = se.retryAfter
 		}
-		// Jitter spreads the retries of agents that failed together; it
-		// stays within max_backoff, the promise of how soon sending
-		// resumes once the receiver is back.
-		d += time.Duration(rand.Int64N(int64(d)/4 + 1))
-		if !q.sleep(min(d, backoff.MaxBackoff)) {
+		// Jitter spreads the retries of agents that failed together. It
+		// shortens the wait, never lengthens it: max_backoff is the
+		// promise of how soon sending resumes once the receiver is back.
+		d = min(d, backoff.MaxBackoff)
+		d -= time.Duration(rand.Int64N(int64(d)/4 + 1))
+		if !q.sleep(d) {
 			return false
 		}
 		wait = min(2*wait, backoff.MaxBackoff)

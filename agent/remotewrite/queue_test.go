@@ -448,10 +448,10 @@ func TestSendingResumesWithinMaxBackoff(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	// Backoff from 30ms to 5s over 40s is about 14 tries; 5s from the
+	// Backoff from 30ms to 5s over 40s is about 16 tries; 5s from the
 	// start is 8. Far more would be no backoff at all.
 	if failed < 10 || failed > 30 {
-		t.Errorf("%d failed requests in a %v outage, want about 14", failed, outage)
+		t.Errorf("%d failed requests in a %v outage, want about 16", failed, outage)
 	}
 	t.Logf("%d failed requests in %v; sent %v after the receiver's return", failed, outage, late)
 }
