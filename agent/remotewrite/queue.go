@@ -295,6 +295,7 @@ func (q *Queue) sleep(d time.Duration) bool {
 func (q *Queue) send(r record) bool {
 	backoff := q.opts.Config.Queue
 	wait := backoff.MinBackoff
+	var warned time.Time
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := q.post(r.body)
@@ -337,7 +338,10 @@ func (q *Queue) send(r record) bool {
 			q.log.Error("refused: the receiver will not take this request, so its samples are dropped, not sent", "url", q.url, "status", se.Status, "samples", r.samples, "err", err)
 			return true
 		}
-		if attempt == 1 || attempt%10 == 0 {
+		// Retries come every max_backoff at most (5s by default): a line
+		// for each would bury the log in a long outage, so once a minute.
+		if now := q.opts.Clock.Now(); attempt == 1 || now.Sub(warned) >= time.Minute {
+			warned = now
 			q.log.Warn("remote_write failing; retrying (the buffer keeps new data)", "attempt", attempt, "err", err)
 		}
 		d := wait
