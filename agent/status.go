@@ -63,13 +63,14 @@ type CollectorStatus struct {
 type OutputStatus struct {
 	Name, Kind, URL                            string
 	SentSamples, FailedSamples, DroppedSamples uint64
+	BufferBytes                                int64
+	Oldest                                     time.Time // oldest sample not yet delivered; zero when none
+	LastError                                  string
+	FailingSince                               time.Time
+
 	// BufferCorruptions counts the corrupt stretches of a remote_write
 	// buffer skipped (a torn write, a flipped bit): their data is lost.
 	BufferCorruptions uint64
-	BufferBytes       int64
-	Oldest            time.Time // oldest sample not yet delivered; zero when none
-	LastError         string
-	FailingSince      time.Time
 }
 
 // jobRecord is a job's RunStatus, updated by its runs.
