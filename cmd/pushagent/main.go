@@ -300,7 +300,9 @@ func cmdOnce(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	a, _, logger, code := setup(ctx, &c, stderr, agent.Options{})
+	// Printing opens no output: a remote_write buffer is locked by its
+	// owner, often a running agent this once only looks beside.
+	a, _, logger, code := setup(ctx, &c, stderr, agent.Options{Offline: !*doPush})
 	if code != exitOK {
 		return code
 	}

@@ -156,6 +156,15 @@ jobs:
 	if code, stdout, stderr := validate(write(buffer)); code != exitOK || !strings.Contains(stdout, "OK") {
 		t.Errorf("validate beside a running agent: code %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
+	// once prints beside it too; only once --push needs the buffer.
+	var stdout2, stderr2 bytes.Buffer
+	if code := realMain([]string{"once", "--config", write(buffer), "--cache-dir", ""}, &stdout2, &stderr2); code != exitOK || !strings.Contains(stdout2.String(), "wat_hello") {
+		t.Errorf("once beside a running agent: code %d\nstdout: %s\nstderr: %s", code, stdout2.String(), stderr2.String())
+	}
+	stderr2.Reset()
+	if code := realMain([]string{"once", "--push", "--config", write(buffer), "--cache-dir", ""}, &stdout2, &stderr2); code != exitUsage || !strings.Contains(stderr2.String(), "locked by another pushagent") {
+		t.Errorf("once --push beside a running agent: code %d\nstderr: %s", code, stderr2.String())
+	}
 	if after, _ := os.ReadDir(buffer); len(after) != len(before) {
 		t.Errorf("validate changed the buffer directory: %v, was %v", after, before)
 	}
