@@ -60,6 +60,7 @@ type Agent struct {
 	logger  *slog.Logger
 	host    *wasmhost.Host
 	metrics *selfMetrics
+	reloads *reloadRecord
 
 	cur atomic.Pointer[state] // what runs now; replaced whole by Reload
 
@@ -118,7 +119,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{opts: opts, logger: logger, host: host, metrics: newSelfMetrics(opts.Registry)}
+	a := &Agent{opts: opts, logger: logger, host: host, metrics: newSelfMetrics(opts.Registry), reloads: newReloadRecord(opts.Registry)}
 	if opts.Registry != nil {
 		opts.Registry.MustRegister(newPluginCollector(a))
 	}
@@ -128,6 +129,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 		return nil, err
 	}
 	a.cur.Store(st)
+	a.reloads.record(a.clock().Now(), true, ReloadResult{}, nil)
 	if opts.Registry != nil {
 		opts.Registry.MustRegister(newStateCollector(a))
 	}
@@ -455,7 +457,14 @@ func (a *Agent) push(ctx context.Context, o *namedOutput, j *job, c *Collection)
 		j.logger.Error("push failed", "output", o.name, kind, url, "reason", reason, "err", err)
 		return err
 	}
-	j.logger.Info("pushed", "output", o.name, kind, url, "series", countSeries(c.Families), "duration", time.Since(start).Round(time.Millisecond))
+	// A buffering output has only written its buffer: it logs "sent" once
+	// the receiver takes the data. A line that says "pushed" must mean it
+	// arrived.
+	msg := "pushed"
+	if o.out.buffers() {
+		msg = "buffered"
+	}
+	j.logger.Info(msg, "output", o.name, kind, url, "series", countSeries(c.Families), "samples", countSamples(c.Families), "duration", time.Since(start).Round(time.Millisecond))
 	o.out.afterPush(ctx, j.cfg, j.logger)
 	return nil
 }
@@ -564,9 +573,11 @@ func (a *Agent) schedule(s *schedule.Scheduler, j *job) error {
 	})
 }
 
-// ReloadResult says what a reload changed.
+// ReloadResult says what a reload changed: jobs, then outputs (an
+// unchanged output keeps its connections and its sender).
 type ReloadResult struct {
-	Added, Changed, Removed, Unchanged []string
+	Added, Changed, Removed, Unchanged           []string
+	OutputsAdded, OutputsChanged, OutputsRemoved []string
 }
 
 // Reload replaces the config. The new config's plugins are compiled first;
@@ -575,8 +586,14 @@ type ReloadResult struct {
 // dropped nor run an extra time; changed jobs are rescheduled (a run still
 // going finishes first: runs of one job never overlap); removed jobs stop
 // (their group stays at the gateway). Safe to call while Run runs, or
-// before it.
+// before it. The outcome is recorded for /metrics and the status page.
 func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (ReloadResult, error) {
+	res, err := a.reload(ctx, cfg)
+	a.reloads.record(a.clock().Now(), false, res, err)
+	return res, err
+}
+
+func (a *Agent) reload(ctx context.Context, cfg *config.Config) (ReloadResult, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	prev := a.cur.Load()
@@ -602,6 +619,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (ReloadResult, e
 			a.metrics.forget(j.cfg.Name)
 		}
 	}
+	res.outputChanges(prev, next)
 	if s := a.sched; s != nil {
 		for _, name := range append(slices.Clone(res.Changed), res.Removed...) {
 			if err := s.Remove(name); err != nil {

@@ -123,6 +123,7 @@ type stateCollector struct {
 	runs, skipped, owned   *prometheus.Desc
 	sent, failed, dropped  *prometheus.Desc
 	bufferBytes, oldestAge *prometheus.Desc
+	corruptions            *prometheus.Desc
 }
 
 func newStateCollector(a *Agent) *stateCollector {
@@ -136,11 +137,12 @@ func newStateCollector(a *Agent) *stateCollector {
 		dropped:     prometheus.NewDesc("pushagent_output_samples_dropped_total", "Samples a remote_write output dropped unsent because its buffer reached max_size (the oldest go first).", []string{"output"}, nil),
 		bufferBytes: prometheus.NewDesc("pushagent_output_buffer_bytes", "Bytes in a remote_write output's disk buffer not yet delivered.", []string{"output"}, nil),
 		oldestAge:   prometheus.NewDesc("pushagent_output_buffer_oldest_age_seconds", "Age of the oldest sample in a remote_write output's buffer not yet delivered; 0 when it is empty.", []string{"output"}, nil),
+		corruptions: prometheus.NewDesc("pushagent_output_buffer_corruptions_total", "Corrupt stretches of a remote_write output's buffer skipped (a torn write, a flipped bit): the records in them are lost, those after them sent.", []string{"output"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.runs, c.skipped, c.owned, c.sent, c.failed, c.dropped, c.bufferBytes, c.oldestAge} {
+	for _, d := range []*prometheus.Desc{c.runs, c.skipped, c.owned, c.sent, c.failed, c.dropped, c.bufferBytes, c.oldestAge, c.corruptions} {
 		ch <- d
 	}
 }
@@ -171,6 +173,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(o.DroppedSamples), o.Name)
 		ch <- prometheus.MustNewConstMetric(c.bufferBytes, prometheus.GaugeValue, float64(o.BufferBytes), o.Name)
+		ch <- prometheus.MustNewConstMetric(c.corruptions, prometheus.CounterValue, float64(o.BufferCorruptions), o.Name)
 		age := 0.0
 		if !o.Oldest.IsZero() {
 			age = max(0, now.Sub(o.Oldest).Seconds())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -52,6 +53,9 @@ type output interface {
 	// reserve is the part of a run the output's push may need: a run stops
 	// its collectors that much before its deadline.
 	reserve() time.Duration
+	// buffers reports whether push only writes a buffer that the output
+	// delivers later, on its own (remote_write), rather than delivering.
+	buffers() bool
 	push(ctx context.Context, c *Collection) error
 	afterPush(ctx context.Context, j config.Job, log *slog.Logger)
 	shutdown(ctx context.Context, j config.Job, log *slog.Logger)
@@ -103,6 +107,8 @@ func newPushgateway(name string, gw config.Gateway, m *selfMetrics, logger *slog
 func (p *pushgateway) describe() (string, string) { return "pushgateway", p.client.URL() }
 
 func (p *pushgateway) reserve() time.Duration { return p.timeout }
+
+func (p *pushgateway) buffers() bool { return false }
 
 func (p *pushgateway) push(ctx context.Context, c *Collection) error {
 	fams, dropped := gatewayFamilies(c.Families)
@@ -230,6 +236,8 @@ func (r *remoteWrite) describe() (string, string) { return "remote_write", r.q.U
 // reserve is a disk write's worth: the send does not happen in the run.
 func (r *remoteWrite) reserve() time.Duration { return time.Second }
 
+func (r *remoteWrite) buffers() bool { return true }
+
 func (r *remoteWrite) push(_ context.Context, c *Collection) error {
 	return r.q.Append(remotewrite.Series(c.Families, c.Job, c.Grouping, c.Time))
 }
@@ -243,6 +251,7 @@ func (r *remoteWrite) reason(error) string { return "buffer" }
 func (r *remoteWrite) fill(s *OutputStatus) {
 	st := r.q.Stats()
 	s.SentSamples, s.FailedSamples, s.DroppedSamples = st.SentSamples, st.FailedSamples, st.DroppedSamples
+	s.BufferCorruptions = st.Corrupt
 	s.BufferBytes, s.Oldest, s.LastError, s.FailingSince = st.BufferBytes, st.Oldest, st.LastError, st.FailingSince
 }
 
@@ -275,7 +284,12 @@ func countSamples(fams []*dto.MetricFamily) int {
 		for _, m := range f.Metric {
 			switch {
 			case m.Histogram != nil:
-				n += len(m.Histogram.Bucket) + 3
+				// _sum, _count and the buckets, +Inf among them whether
+				// or not the plugin wrote it.
+				n += len(m.Histogram.Bucket) + 2
+				if !slices.ContainsFunc(m.Histogram.Bucket, func(b *dto.Bucket) bool { return math.IsInf(b.GetUpperBound(), +1) }) {
+					n++
+				}
 			case m.Summary != nil:
 				n += len(m.Summary.Quantile) + 2
 			default:

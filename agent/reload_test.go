@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pushagent/pushagent/agent/config"
@@ -147,5 +149,91 @@ func TestReloadLoadsARebuiltPlugin(t *testing.T) {
 	}
 	if res, err := a.Reload(context.Background(), cfg()); err != nil || !slices.Equal(res.Changed, []string{"j"}) {
 		t.Fatalf("reload over a rebuilt file: %+v, %v; want j changed", res, err)
+	}
+}
+
+// TestReloadOutcomeIsRecorded: the load at start and every reload,
+// failed or not, are recorded in Prometheus' two reload series and in the
+// agent's LastReload, with a failed reload's problems (file:line: path
+// for a bad file) and a successful one's changes to jobs and outputs.
+func TestReloadOutcomeIsRecorded(t *testing.T) {
+	hello := wat(t, "hello")
+	job := config.Job{Name: "j", Every: time.Minute, Method: "put", Grouping: map[string]string{"instance": "r"},
+		Collectors: []config.Collector{testCollector("c", hello, "1")}}
+	gateway := config.Gateway{URL: "http://127.0.0.1:1", Timeout: time.Second}
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
+	reg := prometheus.NewRegistry()
+	a := newAgent(t, &config.Config{Gateway: gateway, Jobs: []config.Job{job}}, Options{Clock: clock, Registry: reg})
+	check := func(when string, ok bool, last time.Time) {
+		t.Helper()
+		want := fmt.Sprintf(`# HELP pushagent_config_last_reload_success_timestamp_seconds Timestamp of the last successful configuration reload.
+# TYPE pushagent_config_last_reload_success_timestamp_seconds gauge
+pushagent_config_last_reload_success_timestamp_seconds %d
+# HELP pushagent_config_last_reload_successful Whether the last configuration reload attempt was successful.
+# TYPE pushagent_config_last_reload_successful gauge
+pushagent_config_last_reload_successful %d
+`, last.Unix(), map[bool]int{true: 1}[ok])
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "pushagent_config_last_reload_successful", "pushagent_config_last_reload_success_timestamp_seconds"); err != nil {
+			t.Errorf("%s: %v", when, err)
+		}
+		if r := a.LastReload(); r.Success != ok || !r.LastSuccess.Equal(last) || !r.Time.Equal(clock.Now()) {
+			t.Errorf("%s: LastReload = %+v", when, r)
+		}
+	}
+	start := clock.Now()
+	check("at start", true, start)
+	if !a.LastReload().Initial {
+		t.Error("the load at start is not marked as such")
+	}
+
+	clock.Advance(time.Minute)
+	path := filepath.Join(t.TempDir(), "schedules.yaml")
+	if err := os.WriteFile(path, []byte("gateway: {url: http://127.0.0.1:1}\njobs:\n  - {name: j, evry: 1s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ReloadFile(context.Background(), path, config.Options{}); err == nil {
+		t.Fatal("a file with an unknown key reloaded")
+	}
+	check("after a bad file", false, start)
+	if p := a.LastReload().Problems; len(p) != 3 || !strings.HasPrefix(p[2], path+":3: jobs[0].evry: unknown key") {
+		t.Errorf("problems of the bad file = %q, want three, each file:line: path", p)
+	}
+
+	clock.Advance(time.Minute)
+	broken := config.Job{Name: "bad", Every: time.Minute, Collectors: []config.Collector{testCollector("x", hello+".missing", "1")}}
+	if _, err := a.Reload(context.Background(), &config.Config{Gateway: gateway, Jobs: []config.Job{job, broken}}); err == nil {
+		t.Fatal("a missing plugin reloaded")
+	}
+	check("after a missing plugin", false, start)
+	if p := a.LastReload().Problems; len(p) == 0 || !strings.Contains(p[0], `job "bad" collector "x"`) {
+		t.Errorf("problems of the missing plugin = %q", p)
+	}
+
+	clock.Advance(time.Minute)
+	added := config.Job{Name: "k", Every: time.Minute, Method: "put", Grouping: map[string]string{"instance": "r"},
+		Collectors: []config.Collector{testCollector("c", hello, "2")}}
+	cfg := &config.Config{Gateway: gateway, Jobs: []config.Job{job, added},
+		Outputs: []config.Output{{Name: "gw2", Pushgateway: &config.Gateway{URL: "http://127.0.0.1:2", Timeout: time.Second}}}}
+	res, err := a.Reload(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("after a good reload", true, clock.Now())
+	if r := a.LastReload(); r.Initial || len(r.Problems) != 0 || !slices.Equal(r.Result.Added, []string{"k"}) || !slices.Equal(r.Result.OutputsAdded, []string{"gw2"}) {
+		t.Errorf("LastReload after adding job k and output gw2 = %+v", r)
+	}
+	if !slices.Equal(res.OutputsAdded, []string{"gw2"}) || len(res.OutputsChanged)+len(res.OutputsRemoved) != 0 {
+		t.Errorf("output changes = %+v", res)
+	}
+
+	// Changing and removing outputs.
+	cfg2 := &config.Config{Jobs: []config.Job{job, added},
+		Outputs: []config.Output{{Name: "gw2", Pushgateway: &config.Gateway{URL: "http://127.0.0.1:3", Timeout: time.Second}}}}
+	res, err = a.Reload(context.Background(), cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.OutputsChanged, []string{"gw2"}) || !slices.Equal(res.OutputsRemoved, []string{"gateway"}) || len(res.OutputsAdded) != 0 {
+		t.Errorf("output changes = %+v, want gw2 changed and gateway removed", res)
 	}
 }

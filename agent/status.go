@@ -67,6 +67,10 @@ type OutputStatus struct {
 	Oldest                                     time.Time // oldest sample not yet delivered; zero when none
 	LastError                                  string
 	FailingSince                               time.Time
+
+	// BufferCorruptions counts the corrupt stretches of a remote_write
+	// buffer skipped (a torn write, a flipped bit): their data is lost.
+	BufferCorruptions uint64
 }
 
 // jobRecord is a job's RunStatus, updated by its runs.
@@ -209,12 +213,13 @@ type Snapshot struct {
 	Outputs    []OutputStatus
 	Shard      *config.Shard // nil without a shard
 	Configured int           // jobs in the config, this agent's or not
+	Reload     ReloadStatus  // the last load of the config
 }
 
 // Snapshot takes the status of the jobs and outputs together.
 func (a *Agent) Snapshot() Snapshot {
 	cfg := a.cur.Load().cfg
-	return Snapshot{Jobs: a.Status(), Outputs: a.Outputs(), Shard: cfg.Shard, Configured: len(cfg.Jobs)}
+	return Snapshot{Jobs: a.Status(), Outputs: a.Outputs(), Shard: cfg.Shard, Configured: len(cfg.Jobs), Reload: a.LastReload()}
 }
 
 // Outputs snapshots every output's own state, in name order.

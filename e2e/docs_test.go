@@ -148,6 +148,10 @@ tests:
         values: '0 0 60+60x30'
       - series: 'pushagent_output_samples_dropped_total{job="pushagent",instance="web-1:9465",output="tsdb"}'
         values: '0x15 100+100x20'
+      - series: 'pushagent_output_buffer_corruptions_total{job="pushagent",instance="web-1:9465",output="tsdb"}'
+        values: '0x10 1x30'
+      - series: 'pushagent_config_last_reload_successful{job="pushagent",instance="web-1:9465"}'
+        values: '1x5 0x30'
     alert_rule_test:
       - eval_time: 20m
         alertname: PushagentRemoteWriteBehind
@@ -157,6 +161,14 @@ tests:
         alertname: PushagentRemoteWriteDropping
         exp_alerts:
           - exp_labels: {severity: critical, job: pushagent, instance: web-1:9465, output: tsdb}
+      - eval_time: 20m
+        alertname: PushagentRemoteWriteBufferCorrupt
+        exp_alerts:
+          - exp_labels: {severity: warning, job: pushagent, instance: web-1:9465, output: tsdb}
+      - eval_time: 20m
+        alertname: PushagentConfigReloadFailed
+        exp_alerts:
+          - exp_labels: {severity: warning, job: pushagent, instance: web-1:9465}
       - eval_time: 20m
         alertname: PushagentCollectorFailing
         exp_alerts:
@@ -196,6 +208,10 @@ tests:
         values: '0+60x40'
       - series: 'up{job="pushagent",instance="web-1:9465"}'
         values: '1x40'
+      - series: 'pushagent_output_buffer_corruptions_total{job="pushagent",instance="web-1:9465",output="tsdb"}'
+        values: '0x40'
+      - series: 'pushagent_config_last_reload_successful{job="pushagent",instance="web-1:9465"}'
+        values: '1x40'
     alert_rule_test:
       - {eval_time: 30m, alertname: PushagentCollectorFailing}
       - {eval_time: 30m, alertname: PushagentGroupStale}
@@ -205,6 +221,8 @@ tests:
       - {eval_time: 30m, alertname: PushagentDown}
       - {eval_time: 30m, alertname: PushagentRemoteWriteBehind}
       - {eval_time: 30m, alertname: PushagentRemoteWriteDropping}
+      - {eval_time: 30m, alertname: PushagentRemoteWriteBufferCorrupt}
+      - {eval_time: 30m, alertname: PushagentConfigReloadFailed}
 `
 
 // docBlock is a fenced code block of a Markdown file.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -58,6 +59,12 @@ func TestKubernetesExample(t *testing.T) {
 	if config == "" || replicas == 0 {
 		t.Fatalf("statefulset.yaml: config %d bytes, %d replicas", len(config), replicas)
 	}
+	// validate checks that the buffer directory can be made and written
+	// where it runs; the pod's volume at /var/lib/pushagent is not here.
+	if !strings.Contains(config, "/var/lib/pushagent/") {
+		t.Fatal("statefulset.yaml: no buffer under the volume at /var/lib/pushagent")
+	}
+	config = strings.ReplaceAll(config, "/var/lib/pushagent/", filepath.Join(t.TempDir(), "volume")+"/")
 	path := filepath.Join(t.TempDir(), "schedules.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,9 +24,10 @@ func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 	helloPlugin(t, dir)
 	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
 	cfgPath := filepath.Join(dir, "schedules.yaml")
+	extra := "" // more config, for an output added by a reload
 	write := func(jobs ...string) {
 		var b strings.Builder
-		fmt.Fprintf(&b, "gateway: {url: %q}\ndefaults: {grouping: {instance: r}}\njobs:\n", gw.URL)
+		fmt.Fprintf(&b, "gateway: {url: %q}\n%sdefaults: {grouping: {instance: r}}\njobs:\n", gw.URL, extra)
 		for _, j := range jobs {
 			fmt.Fprintf(&b, "  - {name: %s, every: 1s, collectors: [{name: c, plugin: hello.wasm, config: 1}]}\n", j)
 		}
@@ -41,8 +44,21 @@ func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 		return func() bool { return strings.Contains(gw.Metrics(t), `job="`+job+`"`) }
 	}
 	write("one")
-	a := startAgent(t, agentBin, nil, "run", "--config", cfgPath, "--cache-dir", "")
+	listen := testenv.FreeAddr(t)
+	a := startAgent(t, agentBin, nil, "run", "--config", cfgPath, "--cache-dir", "", "--listen", listen)
 	testenv.Eventually(t, 20*time.Second, "job one pushed", hasJob("one"))
+	get := func(path string) string {
+		resp, err := http.Get("http://" + listen + path)
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if m := get("/metrics"); !strings.Contains(m, "pushagent_config_last_reload_successful 1") {
+		t.Errorf("after the start, /metrics lacks pushagent_config_last_reload_successful 1:\n%s", m)
+	}
 
 	// An invalid config: rejected with its problem, the old one keeps going.
 	if err := os.WriteFile(cfgPath, []byte("gateway: {url: x}\njobs: [{name: one, evry: 1s}]\n"), 0o644); err != nil {
@@ -51,6 +67,15 @@ func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "invalid config rejected", func() bool {
 		return strings.Contains(a.log(), "reload rejected") && strings.Contains(a.log(), "jobs[0].evry")
 	})
+	// Recorded where Prometheus records its own, and on the status page
+	// with the problem.
+	if m := get("/metrics"); !strings.Contains(m, "pushagent_config_last_reload_successful 0") ||
+		!strings.Contains(m, "pushagent_config_last_reload_success_timestamp_seconds ") {
+		t.Errorf("after a rejected reload, /metrics lacks pushagent_config_last_reload_successful 0:\n%s", m)
+	}
+	if page := get("/"); !strings.Contains(page, "Config reload FAILED") || !strings.Contains(page, cfgPath+":2: jobs[0].evry") {
+		t.Errorf("the status page does not show the rejected reload and its problem:\n%s", page)
+	}
 	before := countLines(a.log(), "msg=pushed job=one")
 	testenv.Eventually(t, 10*time.Second, "job one keeps pushing", func() bool { return countLines(a.log(), "msg=pushed job=one") >= before+2 })
 
@@ -61,11 +86,23 @@ func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
 		t.Errorf("reload not logged as expected:\n%s", a.log())
 	}
 
-	// SIGHUP reloads too (here the file did not change, then it did).
+	if m := get("/metrics"); !strings.Contains(m, "pushagent_config_last_reload_successful 1") {
+		t.Errorf("after a reload, /metrics lacks pushagent_config_last_reload_successful 1")
+	}
+	if page := get("/"); !strings.Contains(page, "Config reloaded") || !strings.Contains(page, "jobs added: two") {
+		t.Errorf("the status page does not show what the last reload changed:\n%s", page)
+	}
+
+	// SIGHUP reloads too (here the file did not change, then it did), and
+	// the log names the outputs it changed.
+	extra = fmt.Sprintf("outputs: {gw2: {pushgateway: {url: %q}}}\n", gw.URL)
 	write("one", "two", "three")
 	_ = a.cmd.Process.Signal(syscall.SIGHUP)
 	testenv.Eventually(t, 10*time.Second, "job three added", hasJob("three"))
-	testenv.Eventually(t, 5*time.Second, "SIGHUP reload logged", func() bool { return strings.Contains(a.log(), `trigger=SIGHUP`) })
+	testenv.Eventually(t, 5*time.Second, "SIGHUP reload logged", func() bool {
+		return strings.Contains(a.log(), `msg="config reloaded" trigger=SIGHUP added=[three] changed=[] removed=[] unchanged=2 outputs_added=[gw2] outputs_changed=[] outputs_removed=[]`)
+	})
+
 	a.stop(t)
 }
 

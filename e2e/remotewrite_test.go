@@ -47,7 +47,7 @@ jobs:
 	buffered := func(a *agentProc) int {
 		n := 0
 		for _, l := range strings.Split(a.log(), "\n") {
-			if strings.Contains(l, "msg=pushed") && strings.Contains(l, "output=tsdb") {
+			if strings.Contains(l, "msg=buffered") && strings.Contains(l, "output=tsdb") {
 				n++
 			}
 		}
@@ -65,7 +65,7 @@ jobs:
 	time.Sleep(15 * time.Second)
 	vm.Restart()
 	testenv.Eventually(t, 60*time.Second, "the buffer delivered", func() bool {
-		return strings.Contains(second.log(), "msg=pushed") && sampleCount(t, vm) >= buffered(first)+buffered(second)-2
+		return strings.Contains(second.log(), "msg=sent output=tsdb") && sampleCount(t, vm) >= buffered(first)+buffered(second)-2
 	})
 	second.stop(t)
 	runs := buffered(first) + buffered(second)

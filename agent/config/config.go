@@ -35,6 +35,8 @@ type Config struct {
 	Outputs []Output // the outputs section, in name order
 	Shard   *Shard   // nil: this agent runs every job
 	Jobs    []Job    // defaults already applied
+
+	lines map[string]int // YAML path → line, for problems found after the load
 }
 
 // Gateway is where metrics are pushed.
@@ -197,6 +199,6 @@ func Parse(data []byte, path string, opts Options) (*Config, error) {
 		sortProblems(l.problems)
 		return nil, &Error{File: name, Problems: l.problems}
 	}
-	cfg.Path = abs
+	cfg.Path, cfg.lines = abs, tree.lines
 	return cfg, nil
 }

@@ -29,7 +29,23 @@ type RemoteWrite struct {
 	Headers     map[string]Secret // sent with every request, like X-Scope-OrgID
 	TLS         TLS
 	Buffer      Buffer
+	Queue       QueueConfig
 }
+
+// QueueConfig is how a remote_write output retries, in the spelling of
+// Prometheus' remote_write queue_config (only the keys that mean something
+// for one sender reading a disk buffer).
+type QueueConfig struct {
+	// MinBackoff is the first wait after a failed request; each further
+	// failure doubles it, up to MaxBackoff. The receiver's Retry-After
+	// overrides it, within MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// DefaultQueueConfig is Prometheus' own: after an outage, sending resumes
+// within 5s of the receiver's return, and a receiver that is back is not
+// flooded, since one sender makes one request at a time.
+var DefaultQueueConfig = QueueConfig{MinBackoff: 30 * time.Millisecond, MaxBackoff: 5 * time.Second}
 
 // Buffer is the on-disk queue of a remote_write output: what was collected
 // but not yet accepted by the receiver.
@@ -197,7 +213,7 @@ var outputSection = section[Output]{what: "an output (pushgateway or remote_writ
 	name: "remote_write", typ: "mapping", def: noDefault,
 	sub: func() docSection { return &remoteWriteSection },
 	set: func(l *loader, p string, v any, o *Output) {
-		d := rwDraft{rw: RemoteWrite{Timeout: defaultRemoteWriteTimeout, Headers: map[string]Secret{}, Buffer: Buffer{MaxSize: defaultBufferMaxSize}}}
+		d := rwDraft{rw: RemoteWrite{Timeout: defaultRemoteWriteTimeout, Headers: map[string]Secret{}, Buffer: Buffer{MaxSize: defaultBufferMaxSize}, Queue: DefaultQueueConfig}}
 		if _, ok := remoteWriteSection.read(l, p, v, &d); ok {
 			o.RemoteWrite = l.checkRemoteWrite(p, &d)
 		} else {
@@ -226,7 +242,24 @@ var remoteWriteSection = section[rwDraft]{what: "a remote_write output", fields:
 		required: "is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}",
 		sub:      func() docSection { return &bufferSection },
 		set:      func(l *loader, p string, v any, d *rwDraft) { bufferSection.read(l, p, v, &d.rw.Buffer) },
+	},
+	field[rwDraft]{
+		name: "queue_config", typ: "mapping", def: noDefault,
+		sub: func() docSection { return &queueSection },
+		set: func(l *loader, p string, v any, d *rwDraft) {
+			if _, ok := queueSection.read(l, p, v, &d.rw.Queue); ok && d.rw.Queue.MinBackoff > d.rw.Queue.MaxBackoff {
+				l.add(keyPath(p, "min_backoff"), "%v is more than max_backoff %v; the wait grows from min_backoff to max_backoff", d.rw.Queue.MinBackoff, d.rw.Queue.MaxBackoff)
+			}
+		},
 	})}
+
+var queueSection = section[QueueConfig]{what: "the queue_config", fields: []field[QueueConfig]{{
+	name: "min_backoff", typ: "duration", def: code(DefaultQueueConfig.MinBackoff.String()),
+	set: func(l *loader, p string, v any, q *QueueConfig) { l.positiveDuration(p, v, &q.MinBackoff) },
+}, {
+	name: "max_backoff", typ: "duration", def: code(DefaultQueueConfig.MaxBackoff.String()),
+	set: func(l *loader, p string, v any, q *QueueConfig) { l.positiveDuration(p, v, &q.MaxBackoff) },
+}}}
 
 var bufferSection = section[Buffer]{what: "the disk buffer", fields: []field[Buffer]{{
 	name: "dir", typ: "path", def: requiredDef,

@@ -3,6 +3,8 @@ package config_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,6 +26,7 @@ outputs:
       bearer_token: tok
       timeout: 5s
       buffer: {dir: buffer/tsdb, max_size: 1GiB}
+      queue_config: {min_backoff: 100ms, max_backoff: 10s}
   vm:
     remote_write:
       url: http://vm:8428/api/v1/write
@@ -59,8 +62,12 @@ func TestParseOutputs(t *testing.T) {
 		rw.Headers["X-Scope-OrgID"].Reveal() != "tenant-1" || rw.Buffer.Dir != filepath.Join(dir, "buffer", "tsdb") || rw.Buffer.MaxSize != 1<<30 {
 		t.Errorf("tsdb = %+v", rw)
 	}
-	if vm := cfg.Outputs[2].RemoteWrite; vm.Timeout != 30*time.Second || vm.Buffer.MaxSize != 256<<20 {
-		t.Errorf("defaults of vm = %+v; want timeout 30s, max_size 256MiB", vm)
+	if q := rw.Queue; q.MinBackoff != 100*time.Millisecond || q.MaxBackoff != 10*time.Second {
+		t.Errorf("tsdb queue_config = %+v", q)
+	}
+	if vm := cfg.Outputs[2].RemoteWrite; vm.Timeout != 30*time.Second || vm.Buffer.MaxSize != 256<<20 ||
+		vm.Queue.MinBackoff != 30*time.Millisecond || vm.Queue.MaxBackoff != 5*time.Second {
+		t.Errorf("defaults of vm = %+v; want timeout 30s, max_size 256MiB, min_backoff 30ms and max_backoff 5s (Prometheus')", vm)
 	}
 	if gw2 := cfg.Outputs[0].Pushgateway; gw2 == nil || gw2.URL != "http://gw2:9091" || gw2.Timeout != 2*time.Second {
 		t.Errorf("gw2 = %+v", gw2)
@@ -97,7 +104,7 @@ func TestOutputsErrors(t *testing.T) {
 		yaml: "outputs:\n  o:\n    remote_write: {url: http://x/w, timeot: 1s}\n" + job("    every: 1s\n", col),
 		want: []string{
 			`$FILE:3: outputs.o.remote_write.buffer: is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}`,
-			`$FILE:3: outputs.o.remote_write.timeot: unknown key (did you mean "timeout"?); valid keys here are url, timeout, headers, buffer, basic_auth, bearer_token, bearer_token_file, tls`,
+			`$FILE:3: outputs.o.remote_write.timeot: unknown key (did you mean "timeout"?); valid keys here are url, timeout, headers, buffer, queue_config, basic_auth, bearer_token, bearer_token_file, tls`,
 		},
 	}, {
 		name: "two outputs on one buffer, bad size, protocol header",
@@ -106,6 +113,14 @@ func TestOutputsErrors(t *testing.T) {
 			`$FILE:3: outputs.b.remote_write.buffer.dir: is also the buffer of outputs.a; each remote_write output needs its own directory`,
 			`$FILE:3: outputs.b.remote_write.buffer.max_size: must be between 1MiB and 1024GiB, got "1KiB"`,
 			`$FILE:3: outputs.b.remote_write.headers.Content-Type: is set by the agent for the remote-write protocol; remove it`,
+		},
+	}, {
+		name: "min_backoff above max_backoff, a bad duration",
+		yaml: "outputs:\n  a:\n    remote_write:\n      url: http://x/w\n      buffer: {dir: b}\n      queue_config: {min_backoff: 10s, max_backoff: 1s}\n" +
+			"  b: {remote_write: {url: http://y/w, buffer: {dir: c}, queue_config: {max_backoff: 0s}}}\n" + job("    every: 1s\n", col),
+		want: []string{
+			`$FILE:6: outputs.a.remote_write.queue_config.min_backoff: 10s is more than max_backoff 1s; the wait grows from min_backoff to max_backoff`,
+			`$FILE:7: outputs.b.remote_write.queue_config.max_backoff: must be a positive duration, got "0s"`,
 		},
 	}, {
 		name: "gateway twice",
@@ -181,5 +196,73 @@ func TestShardsSplitJobsAndResizeMovesFew(t *testing.T) {
 	}
 	if moved > jobs*30/100 || moved < jobs*20/100 {
 		t.Errorf("growing 3 to 4 shards moved %d of %d jobs; want about a quarter", moved, jobs)
+	}
+}
+
+// TestCheckBufferDirs: validate's check of the buffer directories passes
+// for one that exists or can be made, leaving no trace, and fails for one
+// the agent cannot create or write, naming the key's file and line, the
+// directory, and what to do.
+func TestCheckBufferDirs(t *testing.T) {
+	dir, path := fixture(t)
+	notDir := filepath.Join(dir, "afile")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	existing := filepath.Join(dir, "existing")
+	if err := os.MkdirAll(existing, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(existing, "00000000"), []byte("segment"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(`outputs:
+  fresh: {remote_write: {url: http://x/w, buffer: {dir: new/deep/buffer}}}
+  existing: {remote_write: {url: http://x/w, buffer: {dir: existing}}}
+  gw: {pushgateway: {url: http://gw:9091}}
+  blocked:
+    remote_write:
+      url: http://x/w
+      buffer:
+        dir: %s/buffer
+jobs:
+  - {name: j, every: 1s, collectors: [%s]}
+`, notDir, col)
+	cfg, err := config.Parse([]byte(yaml), path, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.CheckBufferDirs()
+	var ce *config.Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 {
+		t.Fatalf("err = %v, want one problem, of blocked", err)
+	}
+	want := fmt.Sprintf("%s:9: outputs.blocked.remote_write.buffer.dir: the agent cannot create or write %s/buffer: stat %s/buffer: not a directory; "+
+		"create it writable by the agent's user (uid %d runs this check), or in a container mount a volume there owned by the image's user, like a volume at /var/lib/pushagent owned by 65532",
+		path, notDir, notDir, os.Getuid())
+	if err.Error() != want {
+		t.Errorf("error:\n%s\nwant:\n%s", err, want)
+	}
+	// No trace: what did not exist still does not, what did is unchanged.
+	if _, err := os.Stat(filepath.Join(dir, "new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the check left %s behind (%v)", filepath.Join(dir, "new"), err)
+	}
+	if entries, _ := os.ReadDir(existing); len(entries) != 1 {
+		t.Errorf("the check changed %s: %v", existing, entries)
+	}
+
+	if os.Getuid() == 0 {
+		return // root writes anywhere; the case above fails for root too
+	}
+	readOnly := filepath.Join(dir, "ro")
+	if err := os.Mkdir(readOnly, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = config.Parse([]byte(fmt.Sprintf("outputs:\n  tsdb: {remote_write: {url: http://x/w, buffer: {dir: %s/buffer}}}\njobs:\n  - {name: j, every: 1s, collectors: [%s]}\n", readOnly, col)), path, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.CheckBufferDirs(); err == nil || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), ":2: outputs.tsdb.remote_write.buffer.dir") {
+		t.Errorf("a directory under a read-only one: %v", err)
 	}
 }

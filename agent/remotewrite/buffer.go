@@ -11,9 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
+	"github.com/prometheus/prometheus/tsdb/fileutil"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 	"github.com/prometheus/prometheus/util/compression"
+
+	"github.com/pushagent/pushagent/agent/config"
 )
 
 // pageSize is wlog's page: records are checksummed fragments within
@@ -26,6 +30,7 @@ const pageSize = 32 * 1024
 // concurrent use; Queue serializes calls.
 type buffer struct {
 	dir     string
+	lock    fileutil.Releaser // nil where the file system has no locks
 	wal     *wlog.WL
 	maxSize int64
 	log     *slog.Logger
@@ -77,27 +82,76 @@ func segmentSize(maxSize int64) int {
 	return int(min(max(s, 4*pageSize), wlog.DefaultSegmentSize))
 }
 
+// ErrBufferInUse is the error of opening a buffer directory that another
+// queue holds: another agent's, or another output's of this one.
+var ErrBufferInUse = errors.New("remotewrite: buffer directory in use")
+
 func openBuffer(dir string, maxSize int64, log *slog.Logger) (*buffer, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("buffer directory: %w", err)
+	}
+	lock, err := lockDir(dir, log)
+	if err != nil {
+		return nil, err
 	}
 	// The log opens a new segment after the existing ones, so a torn write
 	// left by a crash stays at the end of a segment nothing appends to.
 	wal, err := wlog.NewSize(log, nil, dir, segmentSize(maxSize), compression.None)
 	if err != nil {
+		releaseLock(lock)
 		return nil, fmt.Errorf("buffer %s: %w", dir, err)
 	}
-	b := &buffer{dir: dir, wal: wal, maxSize: maxSize, log: log}
+	b := &buffer{dir: dir, lock: lock, wal: wal, maxSize: maxSize, log: log}
 	b.pos = b.loadPosition()
 	first, _, err := wlog.Segments(dir)
 	if err != nil {
 		_ = wal.Close()
+		releaseLock(lock)
 		return nil, err
 	}
 	if b.pos.seg < first {
 		b.pos = position{seg: first}
 	}
 	return b, nil
+}
+
+// lockDir takes the buffer directory for this queue alone, before
+// anything in it is read or written: two senders on one directory would
+// each read the other's live segment as complete and delete it once
+// "delivered", losing one agent's data and sending the other's twice.
+//
+// The lock is flock(2) on a file in the directory, as Prometheus locks
+// its data directory (tsdb/fileutil). The kernel releases it when the
+// process ends however it ends, kill -9 and OOM kills included, so a lock
+// file left behind never blocks the next start: the file's existence
+// means nothing, only the lock on it does. flock is per open file, so a
+// second queue of this same process on the directory (through a link,
+// say) is refused as well. Containers on one host share the kernel's
+// locks, so replicas sharing a named volume are caught; NFS emulates flock
+// with its own locks. A file system without locks (some FUSE ones) is
+// logged and used unlocked, as before locks existed.
+func lockDir(dir string, log *slog.Logger) (fileutil.Releaser, error) {
+	path := filepath.Join(dir, config.BufferLockFile)
+	lock, _, err := fileutil.Flock(path)
+	switch {
+	case err == nil:
+		return lock, nil
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		return nil, fmt.Errorf("%w: %s is locked by another pushagent (or by another output of this one, through a link): "+
+			"two agents on one buffer lose data; give each agent its own directory: a volume per replica, "+
+			"or a directory named for the host, like dir: /var/lib/pushagent/${HOSTNAME}/<output> "+
+			"(a replaced container gets a new hostname: its old directory's data is then not sent)", ErrBufferInUse, dir)
+	case errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.ENOSYS):
+		log.Warn("remote_write buffer: the file system does not support locks; make sure no other agent uses this directory", "dir", dir, "err", err)
+		return nil, nil
+	}
+	return nil, fmt.Errorf("locking %s: %w", path, err)
+}
+
+func releaseLock(l fileutil.Releaser) {
+	if l != nil {
+		_ = l.Release()
+	}
 }
 
 func (b *buffer) positionFile() string { return filepath.Join(b.dir, "delivered") }
@@ -414,5 +468,9 @@ func (b *buffer) bytes() int64 {
 func (b *buffer) close() error {
 	b.cur.close()
 	b.cur = nil
-	return b.wal.Close()
+	err := b.wal.Close()
+	// After the log is closed: a new owner must find nothing half-written.
+	releaseLock(b.lock)
+	b.lock = nil
+	return err
 }

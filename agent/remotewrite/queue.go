@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/pushagent/pushagent/agent/config"
@@ -40,9 +41,9 @@ type Options struct {
 	Name   string
 	Config config.RemoteWrite
 	Logger *slog.Logger
-	// MinBackoff and MaxBackoff bound the wait between retries: doubled
-	// per failure from the first to the second. Defaults 500ms and 30s.
-	MinBackoff, MaxBackoff time.Duration
+	// Clock times the waits between retries. Default: the real clock;
+	// tests pass a fake one to see when sending resumes.
+	Clock clockwork.Clock
 	// OnSend, when set, is called after each request with its latency and
 	// its error (nil when the receiver accepted it).
 	OnSend func(took time.Duration, err error)
@@ -92,13 +93,15 @@ func Open(opts Options) (*Queue, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = 500 * time.Millisecond
-	}
-	if opts.MaxBackoff < opts.MinBackoff {
-		opts.MaxBackoff = max(30*time.Second, opts.MinBackoff)
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
 	}
 	cfg := opts.Config
+	if cfg.Queue == (config.QueueConfig{}) {
+		// A config built in code rather than loaded.
+		cfg.Queue = config.DefaultQueueConfig
+	}
+	opts.Config = cfg
 	if _, err := url.Parse(cfg.URL); err != nil {
 		return nil, fmt.Errorf("output %q: remote_write.url: %w", opts.Name, err)
 	}
@@ -112,6 +115,9 @@ func Open(opts Options) (*Queue, error) {
 		maxSize = 256 << 20
 	}
 	buf, err := openBuffer(cfg.Buffer.Dir, maxSize, log)
+	if errors.Is(err, ErrBufferInUse) {
+		return nil, fmt.Errorf("output %q: remote_write.buffer.dir: %w", opts.Name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("output %q: remote_write.buffer: %w; check that the directory is writable by the agent", opts.Name, err)
 	}
@@ -240,7 +246,7 @@ func (q *Queue) run() {
 			// is retried after a pause.
 			if !corrupt {
 				q.log.Error("reading the remote_write buffer", "err", err)
-				if !q.sleep(q.opts.MinBackoff) {
+				if !q.sleep(q.opts.Config.Queue.MaxBackoff) {
 					return
 				}
 			}
@@ -272,10 +278,10 @@ func (q *Queue) run() {
 }
 
 func (q *Queue) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
+	t := q.opts.Clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.Chan():
 		return true
 	case <-q.ctx.Done():
 		return false
@@ -287,7 +293,9 @@ func (q *Queue) sleep(d time.Duration) bool {
 // than 429 means the receiver will never take it: it is dropped, counted
 // as failed. It returns false when the queue was closed first.
 func (q *Queue) send(r record) bool {
-	wait := q.opts.MinBackoff
+	backoff := q.opts.Config.Queue
+	wait := backoff.MinBackoff
+	var warned time.Time
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := q.post(r.body)
@@ -300,9 +308,20 @@ func (q *Queue) send(r record) bool {
 		}
 		q.mu.Lock()
 		if err == nil {
+			failingSince := q.stats.FailingSince
 			q.stats.SentSamples += uint64(r.samples)
 			q.stats.LastError, q.stats.FailingSince, q.stats.LastSuccess = "", time.Time{}, time.Now()
 			q.mu.Unlock()
+			// "sent" is the receiver's acceptance; the run logged
+			// "buffered" when it wrote the data.
+			args := []any{"url", q.url, "samples", r.samples, "delay", time.Since(time.UnixMilli(r.oldest)).Round(time.Millisecond)}
+			if attempt > 1 {
+				args = append(args, "attempts", attempt)
+			}
+			if !failingSince.IsZero() {
+				args = append(args, "failed_for", time.Since(failingSince).Round(time.Millisecond))
+			}
+			q.log.Info("sent", args...)
 			return true
 		}
 		q.stats.LastError = err.Error()
@@ -316,21 +335,28 @@ func (q *Queue) send(r record) bool {
 		}
 		q.mu.Unlock()
 		if permanent {
-			q.log.Error("remote_write request refused; its samples are dropped", "samples", r.samples, "err", err)
+			q.log.Error("refused: the receiver will not take this request, so its samples are dropped, not sent", "url", q.url, "status", se.Status, "samples", r.samples, "err", err)
 			return true
 		}
-		if attempt == 1 || attempt%10 == 0 {
+		// Retries come every max_backoff at most (5s by default): a line
+		// for each would bury the log in a long outage, so once a minute.
+		if now := q.opts.Clock.Now(); attempt == 1 || now.Sub(warned) >= time.Minute {
+			warned = now
 			q.log.Warn("remote_write failing; retrying (the buffer keeps new data)", "attempt", attempt, "err", err)
 		}
 		d := wait
 		if se != nil && se.retryAfter > 0 {
-			d = min(se.retryAfter, q.opts.MaxBackoff)
+			d = se.retryAfter
 		}
-		d += time.Duration(rand.Int64N(int64(d)/4 + 1))
+		// Jitter spreads the retries of agents that failed together. It
+		// shortens the wait, never lengthens it: max_backoff is the
+		// promise of how soon sending resumes once the receiver is back.
+		d = min(d, backoff.MaxBackoff)
+		d -= time.Duration(rand.Int64N(int64(d)/4 + 1))
 		if !q.sleep(d) {
 			return false
 		}
-		wait = min(2*wait, q.opts.MaxBackoff)
+		wait = min(2*wait, backoff.MaxBackoff)
 	}
 }
 

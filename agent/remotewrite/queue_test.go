@@ -2,6 +2,7 @@ package remotewrite
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 
@@ -92,8 +94,8 @@ func open(t *testing.T, url, dir string, maxSize int64) *Queue {
 	t.Helper()
 	q, err := Open(Options{Name: "tsdb", Config: config.RemoteWrite{URL: url, Timeout: 2 * time.Second,
 		Headers: map[string]config.Secret{"X-Scope-OrgID": "tenant-1"},
-		Buffer:  config.Buffer{Dir: dir, MaxSize: maxSize}},
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+		Buffer:  config.Buffer{Dir: dir, MaxSize: maxSize},
+		Queue:   config.QueueConfig{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,4 +321,137 @@ func dirSize(dir string) (int64, error) {
 		}
 	}
 	return n, err
+}
+
+// TestSecondQueueOnOneDirectoryIsRefused: a second queue on a buffer
+// directory in use (another agent's, or another output's through a link)
+// is refused with an error naming the directory and saying what to do,
+// and the directory is free again once the first queue is closed.
+func TestSecondQueueOnOneDirectoryIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(t.TempDir(), "alias")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	first := open(t, "http://"+closedAddr(t), dir, 1<<20)
+	if err := first.Append(sample(1)); err != nil {
+		t.Fatal(err)
+	}
+	segments := func() int {
+		_, last, _ := wlog.Segments(dir)
+		return last
+	}
+	before := segments()
+	for _, d := range []string{dir, link} {
+		q, err := Open(Options{Name: "second", Config: config.RemoteWrite{URL: "http://" + closedAddr(t), Buffer: config.Buffer{Dir: d, MaxSize: 1 << 20}}})
+		if err == nil {
+			q.Close()
+			t.Fatalf("a second queue opened %s while the first holds it", d)
+		}
+		for _, want := range []string{`output "second"`, "buffer.dir", d, "another pushagent", "a volume per replica", "${HOSTNAME}"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not contain %q", err, want)
+			}
+		}
+		if !errors.Is(err, ErrBufferInUse) {
+			t.Errorf("error %v is not ErrBufferInUse", err)
+		}
+	}
+	if got := segments(); got != before {
+		t.Errorf("the refused queue touched the buffer: last segment %d, was %d", got, before)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := open(t, "http://"+closedAddr(t), link, 1<<20)
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSendingResumesWithinMaxBackoff: the receiver fails every request
+// for 40s of (fake) time, then takes them. With Prometheus' defaults
+// (min_backoff 30ms, max_backoff 5s) the sender retries often enough that
+// the buffer is sent within max_backoff of the receiver's return; with a
+// 30s cap it came up to half a minute late.
+func TestSendingResumesWithinMaxBackoff(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		down     = true
+		accepted int
+		failed   int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			failed++
+			http.Error(w, "the test's outage", http.StatusServiceUnavailable)
+			return
+		}
+		accepted++
+	}))
+	defer srv.Close()
+	clock := clockwork.NewFakeClock()
+	q, err := Open(Options{Name: "tsdb", Clock: clock, Config: config.RemoteWrite{URL: srv.URL, Timeout: 2 * time.Second,
+		Buffer: config.Buffer{Dir: t.TempDir(), MaxSize: 1 << 20}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Append(sample(1)); err != nil {
+		t.Fatal(err)
+	}
+	// sleeping waits until the sender waits on the clock (true) or has
+	// delivered (false).
+	sleeping := func() bool {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			err := clock.BlockUntilContext(ctx, 1)
+			cancel()
+			if err == nil {
+				return true
+			}
+			mu.Lock()
+			done := accepted > 0
+			mu.Unlock()
+			if done {
+				return false
+			}
+		}
+	}
+	const (
+		step   = 10 * time.Millisecond
+		outage = 40 * time.Second
+	)
+	var now, back time.Duration
+	for sleeping() {
+		if now >= outage && back == 0 {
+			mu.Lock()
+			down = false
+			mu.Unlock()
+			back = now
+		}
+		clock.Advance(step)
+		now += step
+		if now > 5*time.Minute {
+			t.Fatal("not delivered after 5 minutes of fake time")
+		}
+	}
+	late := now - back
+	max := 5 * time.Second // Prometheus' max_backoff
+	if config.DefaultQueueConfig.MaxBackoff != max {
+		t.Errorf("default max_backoff %v, want Prometheus' %v", config.DefaultQueueConfig.MaxBackoff, max)
+	}
+	if late > max {
+		t.Errorf("sending resumed %v after the receiver's return, want at most max_backoff %v", late, max)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Backoff from 30ms to 5s over 40s is about 16 tries; 5s from the
+	// start is 8. Far more would be no backoff at all.
+	if failed < 10 || failed > 30 {
+		t.Errorf("%d failed requests in a %v outage, want about 16", failed, outage)
+	}
+	t.Logf("%d failed requests in %v; sent %v after the receiver's return", failed, outage, late)
 }

@@ -27,6 +27,16 @@ type page struct {
 	Jobs      []jobView
 	Failing   int
 	Outputs   []outputView
+	Reload    reloadView
+}
+
+// reloadView is the last load of the config: at start, or the last reload.
+type reloadView struct {
+	Shown             bool // false before any load (a bare Snapshot)
+	Initial, OK       bool
+	When, LastSuccess when
+	Changes           string // "jobs added: a; outputs changed: tsdb"
+	Problems          []string
 }
 
 // jobView is a job's status as the page shows it. The status is embedded,
@@ -84,6 +94,10 @@ func (w when) Zero() bool { return w.Abs == "" }
 // either way, series are missing at the gateway.
 func render(w io.Writer, snap agent.Snapshot, now time.Time, version string) error {
 	p := page{Generated: at(now, now), Version: version}
+	if r := snap.Reload; !r.Time.IsZero() {
+		p.Reload = reloadView{Shown: true, Initial: r.Initial, OK: r.Success, When: at(r.Time, now), LastSuccess: at(r.LastSuccess, now),
+			Changes: reloadChanges(r.Result), Problems: r.Problems}
+	}
 	if snap.Shard != nil {
 		p.Shard = fmt.Sprintf("%s: this agent runs %d of the %d configured jobs (the others belong to the other shards; replicated jobs run on every shard)",
 			snap.Shard, len(snap.Jobs), snap.Configured)
@@ -168,6 +182,26 @@ func render(w io.Writer, snap agent.Snapshot, now time.Time, version string) err
 		p.Jobs = append(p.Jobs, jv)
 	}
 	return statusPage.Execute(w, p)
+}
+
+// reloadChanges says what a reload changed, naming jobs and outputs.
+func reloadChanges(res agent.ReloadResult) string {
+	var parts []string
+	for _, c := range []struct {
+		what  string
+		names []string
+	}{
+		{"jobs added", res.Added}, {"jobs changed", res.Changed}, {"jobs removed", res.Removed},
+		{"outputs added", res.OutputsAdded}, {"outputs changed", res.OutputsChanged}, {"outputs removed", res.OutputsRemoved},
+	} {
+		if len(c.names) > 0 {
+			parts = append(parts, c.what+": "+strings.Join(c.names, ", "))
+		}
+	}
+	if len(parts) == 0 {
+		return "no job or output changed"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // bytesText is a size in binary units: "0 B", "12.3 KiB", "1.5 MiB".

@@ -210,11 +210,13 @@ func fixture() agent.Snapshot {
 	},
 		Outputs: []agent.OutputStatus{
 			{Name: "gw", Kind: "pushgateway", URL: gw, SentSamples: 1200, FailedSamples: 12, LastError: "connection refused"},
-			{Name: "tsdb", Kind: "remote_write", URL: "http://127.0.0.1:8428/api/v1/write", SentSamples: 5800, DroppedSamples: 40,
+			{Name: "tsdb", Kind: "remote_write", URL: "http://127.0.0.1:8428/api/v1/write", SentSamples: 5800, DroppedSamples: 40, BufferCorruptions: 2,
 				BufferBytes: 3 << 20, Oldest: now.Add(-95 * time.Second), FailingSince: now.Add(-100 * time.Second), LastError: "remotewrite: output \"tsdb\": connection refused"},
 		},
 		Shard:      &config.Shard{Index: 1, Count: 3},
 		Configured: 10,
+		Reload: agent.ReloadStatus{Time: now.Add(-30 * time.Second), LastSuccess: now.Add(-2 * time.Hour),
+			Problems: []string{"schedules.yaml:7: jobs[0].evry: unknown key (did you mean \"every\"?)", "schedules.yaml:9: jobs[1].name: <b>x</b>"}},
 	}
 }
 
@@ -259,11 +261,14 @@ func TestRenderShowsWhatMatters(t *testing.T) {
 		"push failing; 1 of 2 collectors failed",
 		"Last push to tsdb", "remote_write http://127.0.0.1:8428/api/v1/write",
 		"Push error (gw):", "5800 samples sent · 0 failed · 40 dropped · buffer 3.0 MiB, oldest sample 1m35s ago",
+		"2 corrupt stretches of the buffer skipped: their data is lost",
 		"shard 1 of 3: this agent runs 4 of the 10 configured jobs",
 		"✗ FAILED", "running now", "not run yet",
 		"57 samples · 0 dropped", "1 sample · 2 dropped",
 		`<code>instance="host-1"</code>, <code>zone="a"</code>`,
 		"wasm error: unreachable",
+		`✗ Config reload FAILED <time datetime="2026-03-14T11:59:30Z" title="2026-03-14 11:59:30 UTC">30s ago</time>; the config loaded <time datetime="2026-03-14T10:00:00Z" title="2026-03-14 10:00:00 UTC">2h ago</time> keeps running`,
+		"schedules.yaml:7: jobs[0].evry: unknown key (did you mean &#34;every&#34;?)\nschedules.yaml:9: jobs[1].name: &lt;b&gt;x&lt;/b&gt;",
 		"&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;",
 	} {
 		if !strings.Contains(page, w) {
@@ -273,6 +278,35 @@ func TestRenderShowsWhatMatters(t *testing.T) {
 	for _, w := range []string{"<script", "<img", "<b>"} {
 		if strings.Contains(page, w) {
 			t.Errorf("page contains unescaped %q", w)
+		}
+	}
+}
+
+// TestRenderReload: the last load of the config, at start or by a
+// reload, with what a reload changed, jobs and outputs.
+func TestRenderReload(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    agent.ReloadStatus
+		want string
+	}{
+		{"at start", agent.ReloadStatus{Time: fixtureNow.Add(-time.Hour), Initial: true, Success: true},
+			`Config loaded at start <time datetime="2026-03-14T11:00:00Z" title="2026-03-14 11:00:00 UTC">1h ago</time></p>`},
+		{"reloaded", agent.ReloadStatus{Time: fixtureNow.Add(-time.Minute), Success: true,
+			Result: agent.ReloadResult{Added: []string{"a", "b"}, Removed: []string{"c"}, OutputsChanged: []string{"tsdb"}, OutputsRemoved: []string{"gw"}}},
+			`1m ago</time>: jobs added: a, b; jobs removed: c; outputs changed: tsdb; outputs removed: gw</p>`},
+		{"reloaded, nothing changed", agent.ReloadStatus{Time: fixtureNow.Add(-time.Minute), Success: true},
+			`1m ago</time>: no job or output changed</p>`},
+	} {
+		var buf bytes.Buffer
+		if err := render(&buf, agent.Snapshot{Reload: tc.r}, fixtureNow, ""); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), tc.want) {
+			t.Errorf("%s: page lacks %q:\n%s", tc.name, tc.want, buf.String())
+		}
+		if strings.Contains(buf.String(), "FAILED") {
+			t.Errorf("%s: page says FAILED", tc.name)
 		}
 	}
 }

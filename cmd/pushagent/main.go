@@ -314,7 +314,9 @@ func cmdOnce(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	a, cfg, logger, code := setup(ctx, &c, stderr, agent.Options{})
+	// Printing opens no output: a remote_write buffer is locked by its
+	// owner, often a running agent this once only looks beside.
+	a, cfg, logger, code := setup(ctx, &c, stderr, agent.Options{Offline: !*doPush})
 	if code != exitOK {
 		return code
 	}
@@ -396,6 +398,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	defer a.Close(context.Background())
+	// What run would fail on at start: a buffer directory it cannot
+	// create or write. (Not whether another agent holds it: see
+	// CheckBufferDirs.)
+	if err := cfg.CheckBufferDirs(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
 	if webErr != nil {
 		return exitUsage
 	}

@@ -71,15 +71,11 @@ func watchReloads(ctx context.Context, a *agent.Agent, path string, hup <-chan o
 }
 
 func reload(ctx context.Context, a *agent.Agent, path, why string, logger *slog.Logger) {
-	cfg, err := config.Load(path, config.Options{})
+	res, err := a.ReloadFile(ctx, path, config.Options{})
 	if err != nil {
 		logger.Error("reload rejected: the old config keeps running", "trigger", why, "err", err)
 		return
 	}
-	res, err := a.Reload(ctx, cfg)
-	if err != nil {
-		logger.Error("reload rejected: the old config keeps running", "trigger", why, "err", err)
-		return
-	}
-	logger.Info("config reloaded", "trigger", why, "added", res.Added, "changed", res.Changed, "removed", res.Removed, "unchanged", len(res.Unchanged))
+	logger.Info("config reloaded", "trigger", why, "added", res.Added, "changed", res.Changed, "removed", res.Removed, "unchanged", len(res.Unchanged),
+		"outputs_added", res.OutputsAdded, "outputs_changed", res.OutputsChanged, "outputs_removed", res.OutputsRemoved)
 }
