@@ -27,11 +27,28 @@ all: build
 
 build: bin/pushagent plugins
 
+# Version information, as Prometheus components carry it
+# (github.com/prometheus/common/version, set with -X): `pushagent version`
+# prints it and /metrics exports it as pushagent_build_info. VERSION is the
+# nearest v-tag without its v (1.2.0; 1.2.0-3-gabc1234 three commits
+# after it; -dirty with uncommitted changes); a history without a v-tag
+# gives 0.0.0-<commit>, so that the packages still get an ordered version.
+GIT_DESCRIBE := $(shell git describe --tags --match 'v[0-9]*' --dirty --always 2>/dev/null)
+VERSION ?= $(if $(filter v%,$(GIT_DESCRIBE)),$(patsubst v%,%,$(GIT_DESCRIBE)),0.0.0-$(or $(GIT_DESCRIBE),unknown))
+REVISION ?= $(or $(shell git rev-parse HEAD 2>/dev/null),unknown)
+BRANCH ?= $(or $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null),unknown)
+BUILD_USER ?= $(shell id -un)@$(shell hostname)
+BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+VERSION_PKG := github.com/prometheus/common/version
 # -s -w drops the symbol table and DWARF: a third of the binary, none of it
 # loaded at run time (stack traces use Go's own tables), and the image
-# ships this binary. CGO_ENABLED=0: static, since the image has no libc.
+# ships this binary.
+LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(BUILD_USER) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
+# CGO_ENABLED=0: static, since the image has no libc.
 bin/pushagent: $(GOFILES) go.mod go.sum $(SDK)/go.mod
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/pushagent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='$(LDFLAGS)' -o $@ ./cmd/pushagent
 
 plugins: $(PLUGIN_WASM)
 
