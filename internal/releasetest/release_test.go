@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pushagent/pushagent/internal/testenv"
 )
@@ -243,10 +244,18 @@ func (c *container) must(t *testing.T, args ...string) string {
 	return out
 }
 
-// startDebian starts the Debian base image (scripts/debian-base.sh) with
-// the release directory mounted read-only at /release, without network
-// (installing the package needs none), idle until the test execs in it.
-func startDebian(t *testing.T, extra ...string) *container {
+// startDebian starts the Debian base image with `sleep infinity`; see
+// startDebianCommand.
+func startDebian(t *testing.T) *container {
+	t.Helper()
+	return startDebianCommand(t, nil, "sleep", "infinity")
+}
+
+// startDebianCommand runs command in the Debian base image
+// (scripts/debian-base.sh) with the release directory mounted read-only
+// at /release and, unless extra (more `podman run` flags) says otherwise,
+// without network: installing the package needs none.
+func startDebianCommand(t *testing.T, extra []string, command ...string) *container {
 	t.Helper()
 	testenv.RequireBinary(t, "podman")
 	testenv.RequireBinary(t, "runc", "/usr/sbin/runc")
@@ -264,8 +273,11 @@ func startDebian(t *testing.T, extra ...string) *container {
 		return string(out), nil
 	}
 	_, _ = podman("rm", "-f", c.name)
-	args := append([]string{"run", "-d", "--name", c.name, "--network", "none", "-v", releaseDir(t) + ":/release:ro"}, strings.Fields(os.Getenv("PODMAN_RUN_FLAGS"))...)
-	args = append(append(args, extra...), image, "sleep", "infinity")
+	args := append([]string{"run", "-d", "--name", c.name, "-v", releaseDir(t) + ":/release:ro"}, strings.Fields(os.Getenv("PODMAN_RUN_FLAGS"))...)
+	if !slices.Contains(extra, "--network") {
+		args = append(args, "--network", "none")
+	}
+	args = append(append(append(args, extra...), image), command...)
 	if _, err := podman(args...); err != nil {
 		t.Fatal(err)
 	}
@@ -360,6 +372,78 @@ func TestDebInstalls(t *testing.T) {
 		sec := c.must(t, "systemd-analyze", "security", "--offline=yes", "--no-pager", "/usr/lib/systemd/system/pushagent.service")
 		t.Logf("systemd-analyze security:\n%s", lastLines(sec, 3))
 	})
+}
+
+// TestDebServiceRuns boots systemd in a Debian container, installs the
+// amd64 .deb and starts pushagent.service as an operator would, with the
+// gateway's URL in /etc/default/pushagent: both jobs of the packaged
+// config push to a real Pushgateway, so the plugins compile (to native
+// code, which needs memory that becomes executable) and run (the procfs
+// plugin reads /proc) under the unit's hardening, and the process is
+// sandboxed as the unit says. The container gets CAP_SYS_ADMIN so that systemd can set up the
+// unit's mount namespace (without it systemd skips ProtectSystem in a
+// container), and the host's network, where the gateway listens.
+func TestDebServiceRuns(t *testing.T) {
+	dir := releaseDir(t)
+	debs, _ := filepath.Glob(filepath.Join(dir, "pushagent_*_amd64.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("want one amd64 .deb in %s, found %v", dir, debs)
+	}
+	gw := testenv.StartPushgateway(t, testenv.PushgatewayOptions{})
+	c := startDebianCommand(t, []string{"--network", "host", "--systemd", "always", "--cap-add", "SYS_ADMIN"}, "/sbin/init")
+	testenv.Eventually(t, 60*time.Second, "systemd in the container is up", func() bool {
+		out, _ := c.exec("systemctl", "is-system-running")
+		return strings.TrimSpace(out) == "running" || strings.TrimSpace(out) == "degraded"
+	})
+	c.must(t, "dpkg", "-i", "/release/"+filepath.Base(debs[0]))
+	listen := testenv.FreeAddr(t)
+	c.must(t, "sh", "-c", fmt.Sprintf("printf 'PUSHGATEWAY_URL=%s\\nPUSHAGENT_ARGS=\"--listen %s\"\\n' >/etc/default/pushagent", gw.URL, listen))
+	c.must(t, "systemctl", "start", "pushagent")
+	defer func() {
+		if t.Failed() {
+			out, _ := c.exec("journalctl", "-u", "pushagent", "--no-pager")
+			t.Logf("journal of pushagent.service:\n%s", out)
+		}
+	}()
+	instance := strings.TrimSpace(c.must(t, "hostname"))
+	testenv.Eventually(t, 90*time.Second, "pushes of jobs node and textfile from the service", func() bool {
+		m := gw.Metrics(t)
+		return strings.Contains(m, `push_time_seconds{instance="`+instance+`",job="node"}`) &&
+			strings.Contains(m, `push_time_seconds{instance="`+instance+`",job="textfile"}`)
+	})
+	if out, err := c.exec("pushagent", "healthcheck", "--url", "http://"+listen+"/healthz"); err != nil {
+		t.Errorf("healthcheck of the service's listener: %v\n%s", err, out)
+	}
+
+	// wazero falls back to its interpreter, silently and many times
+	// slower, where it may not map memory executable (as under
+	// MemoryDenyWriteExecute); only its compiler fills the cache.
+	if n := strings.TrimSpace(c.must(t, "sh", "-c", "find /var/lib/pushagent/cache -type f | wc -l")); n == "0" {
+		t.Error("the compilation cache in /var/lib/pushagent/cache is empty: the plugins were not compiled (wazero's interpreter ran them: is memory that becomes executable forbidden by the unit?)")
+	}
+
+	pid := strings.TrimSpace(c.must(t, "systemctl", "show", "-p", "MainPID", "--value", "pushagent"))
+	status := c.must(t, "cat", "/proc/"+pid+"/status")
+	for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2", "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000"} {
+		if !strings.Contains(status, want+"\n") {
+			t.Errorf("the service's process has no %q in /proc/%s/status:\n%s", want, pid, status)
+		}
+	}
+	if user := strings.TrimSpace(c.must(t, "ps", "-o", "user=", "-p", pid)); user != "pushagent" {
+		t.Errorf("the service runs as %q, want pushagent", user)
+	}
+	// Its view of the file system: read-only but its state directory.
+	mounts := map[string]string{}
+	for line := range strings.Lines(c.must(t, "cat", "/proc/"+pid+"/mountinfo")) {
+		if f := strings.Fields(line); len(f) > 5 {
+			mounts[f[4]] = f[5] // the last mount of a point is the one seen
+		}
+	}
+	for point, want := range map[string]string{"/": "ro", "/var/lib/pushagent": "rw"} {
+		if opts := strings.Split(mounts[point], ","); !slices.Contains(opts, want) {
+			t.Errorf("the service sees %s mounted %q, want %s", point, mounts[point], want)
+		}
+	}
 }
 
 func lastLines(s string, n int) string {
