@@ -3,9 +3,11 @@
 package imagetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,5 +144,54 @@ func TestImageUnreadableSecret(t *testing.T) {
 	want := `gateway.basic_auth.password_file: cannot read "/run/secrets/password": permission denied; make it readable by the agent's user (uid 65532)`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("validate with a root-owned 0600 secret: %v\n%s\nwant the error %q", err, out, want)
+	}
+}
+
+// TestImageManifestList: `make image` makes one manifest list for amd64
+// and arm64. The build machine's architecture carries the warm cache;
+// the other ships the agent built for it and an empty cache (it compiles
+// at start, as the README says), since a scratch stage without RUN cannot
+// warm it.
+func TestImageManifestList(t *testing.T) {
+	p := newPodman(t)
+	var list struct {
+		Manifests []struct {
+			Digest   string
+			Platform struct{ Architecture, OS string }
+		}
+	}
+	if err := json.Unmarshal([]byte(p.must(t, "manifest", "inspect", p.image)), &list); err != nil {
+		t.Fatalf("%s is not a manifest list: %v", p.image, err)
+	}
+	arches := map[string]string{} // architecture → manifest digest
+	for _, m := range list.Manifests {
+		if m.Platform.OS != "linux" {
+			t.Errorf("manifest %s is for %s", m.Digest, m.Platform.OS)
+		}
+		arches[m.Platform.Architecture] = m.Digest
+	}
+	if len(arches) != 2 || arches["amd64"] == "" || arches["arm64"] == "" {
+		t.Fatalf("%s holds %v, want linux/amd64 and linux/arm64", p.image, arches)
+	}
+	for arch, digest := range arches {
+		ref := p.image + "@" + digest
+		id := strings.TrimSpace(p.must(t, "image", "inspect", "--format", "{{.Id}}", ref))
+		root := strings.TrimSpace(p.must(t, "image", "mount", id))
+		t.Cleanup(func() { _, _ = p.output("image", "unmount", id) })
+		bin, err := os.ReadFile(filepath.Join(root, "usr", "local", "bin", "pushagent"))
+		if err != nil {
+			t.Fatalf("%s: %v", arch, err)
+		}
+		// ELF e_machine, little-endian: 0x3e x86-64, 0xb7 AArch64.
+		if machine := map[string]byte{"amd64": 0x3e, "arm64": 0xb7}[arch]; len(bin) < 20 || bin[18] != machine {
+			t.Errorf("the %s image's agent is not an executable for %s", arch, arch)
+		}
+		cache := listFiles(t, filepath.Join(root, cacheDir))
+		if warm := arch == runtime.GOARCH; warm != (len(cache) > 0) {
+			t.Errorf("the %s image's %s holds %d files; want the warm cache only for the build machine's architecture (%s)", arch, cacheDir, len(cache), runtime.GOARCH)
+		}
+		if fi, err := os.Stat(filepath.Join(root, stateDir)); err != nil || !fi.IsDir() {
+			t.Errorf("the %s image has no %s: %v", arch, stateDir, err)
+		}
 	}
 }
