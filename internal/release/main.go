@@ -225,6 +225,13 @@ func (r release) pkg(format, goarch, bin string) (string, error) {
 		return "", err
 	}
 	staged := map[string][]byte{"schedules.yaml": cfg, "pushagent.service": unit, "preinstall.sh": preinstall, "postinstall.sh": postinstall, "preremove.sh": preremove}
+	// The checkout's files are read once, like the tarball's, so that a
+	// file edited while the release runs cannot change size under nfpm.
+	for _, name := range []string{"README.md", "LICENSE"} {
+		if staged[name], err = os.ReadFile(filepath.Join(r.src, name)); err != nil {
+			return "", err
+		}
+	}
 	paths := map[string]string{}
 	for name, data := range staged {
 		if paths[name], err = stage(name, data); err != nil {
@@ -238,8 +245,8 @@ func (r release) pkg(format, goarch, bin string) (string, error) {
 	contents := files.Contents{
 		file(bin, binPath, 0o755),
 		file(paths["pushagent.service"], unitPath, 0o644),
-		file(filepath.Join(r.src, "README.md"), docDir+"/README.md", 0o644),
-		file(filepath.Join(r.src, "LICENSE"), docDir+"/LICENSE", 0o644),
+		file(paths["README.md"], docDir+"/README.md", 0o644),
+		file(paths["LICENSE"], docDir+"/LICENSE", 0o644),
 		// The config may come to hold credentials: readable by root and
 		// the service's group only. The group exists by then: the
 		// preinstall script makes it.
