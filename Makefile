@@ -97,7 +97,7 @@ dist-cross: dist
 # list of the same name is removed first, or each run would add to it (a
 # single image of that name, from before the list, loses the name).
 image: dist dist-cross
-	-@$(PODMAN) manifest rm $(IMAGE) >/dev/null 2>&1 || $(PODMAN) untag $(IMAGE) >/dev/null 2>&1
+	-@$(PODMAN) manifest rm $(IMAGE) >/dev/null 2>&1 || $(PODMAN) untag $(IMAGE) $(IMAGE) >/dev/null 2>&1
 	$(PODMAN) build --format docker --platform linux/$(IMAGE_ARCH) --build-context dist=dist --manifest $(IMAGE) .
 	$(PODMAN) build --format docker --platform linux/$(IMAGE_OTHER_ARCH) --build-context dist=dist/cross --manifest $(IMAGE) .
 	@echo "image: $(IMAGE), manifest list of linux/$(IMAGE_ARCH) ($$($(PODMAN) image inspect --format '{{.Size}}' $(IMAGE) | awk '{printf "%.1f MB", $$1/1e6}')) and linux/$(IMAGE_OTHER_ARCH)"
