@@ -308,6 +308,9 @@ func (r release) packagedConfig() ([]byte, error) {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty", src)
+	}
 	var errs []error
 	rewrite := func(n *yaml.Node, what string) {
 		if n.Kind != yaml.ScalarNode || filepath.IsAbs(n.Value) {
@@ -344,15 +347,24 @@ func (r release) packagedConfig() ([]byte, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if len(doc.Content) > 0 {
-		doc.Content[0].HeadComment = "# Installed by the pushagent package as " + configPath + ": the bundled\n" +
-			"# config with its paths made absolute (plugins in " + pluginDir + ",\n" +
-			"# *.prom files in " + packagedPaths["examples/textfile"] + "). Check it as the service\n" +
-			"# runs it: sudo -u pushagent pushagent validate --config " + configPath + "\n" +
-			"# Buffers of remote_write outputs belong in " + stateDir + "/<output>, the\n" +
-			"# one directory the service may write.\n#\n" +
-			strings.Replace(doc.Content[0].HeadComment, " Paths are relative to this file.", "", 1)
+	// The bundled file's opening comment says its paths are relative to
+	// it; here they are not. yaml.v3 keeps that comment on the document
+	// or on its first key, depending on the blank lines after it.
+	for n := &doc; ; n = n.Content[0] {
+		n.HeadComment = strings.Replace(n.HeadComment, " Paths are relative to this file.", "", 1)
+		if len(n.Content) == 0 {
+			break
+		}
 	}
+	doc.HeadComment = "# Installed by the pushagent package as " + configPath + ": the bundled\n" +
+		"# config with its paths made absolute (plugins in " + pluginDir + ",\n" +
+		"# *.prom files in " + packagedPaths["examples/textfile"] + "). The gateway's URL and\n" +
+		"# the variables below go in /etc/default/pushagent (RPM: /etc/sysconfig/pushagent),\n" +
+		"# e.g. PUSHGATEWAY_URL=http://pushgateway:9091. Check the file as the service\n" +
+		"# runs it (and warm its cache):\n" +
+		"#   sudo -u pushagent pushagent validate --config " + configPath + " --cache-dir " + stateDir + "/cache\n" +
+		"# Buffers of remote_write outputs belong in " + stateDir + "/<output>, the\n" +
+		"# one directory the service may write.\n#\n" + doc.HeadComment
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(2)

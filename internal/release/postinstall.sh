@@ -14,5 +14,5 @@ if [ -d /run/systemd/system ]; then
 	fi
 fi
 echo "pushagent: edit /etc/pushagent/schedules.yaml, check it with" \
-	"'sudo -u pushagent pushagent validate --config /etc/pushagent/schedules.yaml'," \
+	"'sudo -u pushagent pushagent validate --config /etc/pushagent/schedules.yaml --cache-dir /var/lib/pushagent/cache'," \
 	"then 'systemctl enable --now pushagent'."
