@@ -29,12 +29,14 @@ build: bin/pushagent plugins
 
 # Version information, as Prometheus components carry it
 # (github.com/prometheus/common/version, set with -X): `pushagent version`
-# prints it and /metrics exports it as pushagent_build_info. VERSION is the
-# nearest v-tag without its v (1.2.0; 1.2.0-3-gabc1234 three commits
-# after it; -dirty with uncommitted changes); a history without a v-tag
-# gives 0.0.0-<commit>, so that the packages still get an ordered version.
+# prints it and /metrics exports it as pushagent_build_info. VERSION is
+# `git describe` of the nearest v-tag without its v: 1.2.0 at the tag, and
+# three commits after it 1.2.0+3.gabc1234 (describe's 1.2.0-3-gabc1234
+# would be a semver pre-release, which the packages sort before 1.2.0);
+# -dirty with uncommitted changes. A history without a v-tag gives
+# 0.0.0-<commit>, so that the packages still get a version.
 GIT_DESCRIBE := $(shell git describe --tags --match 'v[0-9]*' --dirty --always 2>/dev/null)
-VERSION ?= $(if $(filter v%,$(GIT_DESCRIBE)),$(patsubst v%,%,$(GIT_DESCRIBE)),0.0.0-$(or $(GIT_DESCRIBE),unknown))
+VERSION ?= $(if $(filter v%,$(GIT_DESCRIBE)),$(shell echo '$(GIT_DESCRIBE)' | sed -E 's/^v//; s/-([0-9]+)-g([0-9a-f]+)/+\1.g\2/'),0.0.0-$(or $(GIT_DESCRIBE),unknown))
 REVISION ?= $(or $(shell git rev-parse HEAD 2>/dev/null),unknown)
 BRANCH ?= $(or $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null),unknown)
 BUILD_USER ?= $(shell id -un)@$(shell hostname)

@@ -65,3 +65,36 @@ func TestPackagedConfigUnknownPath(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// Package versions from the Makefile's VERSION: a build after a tag
+// (1.2.0+3.gabc1234) must sort after the tag's own package, so it is
+// semver build metadata (+), not a pre-release (~ in a .deb), and a
+// checkout without tags is a pre-release of 0.0.0.
+func TestPackageVersions(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bin := write("pushagent", "not really an agent")
+	plugin := write("textfile.wasm", "\x00asm\x01\x00\x00\x00")
+	for version, want := range map[string][2]string{
+		"1.2.0":            {"pushagent_1.2.0_amd64.deb", "pushagent-1.2.0-1.x86_64.rpm"},
+		"1.2.0+3.gabc1234": {"pushagent_1.2.0+3.gabc1234_amd64.deb", "pushagent-1.2.0+3.gabc1234-1.x86_64.rpm"},
+		"0.0.0-abc1234":    {"pushagent_0.0.0~abc1234_amd64.deb", "pushagent-0.0.0~abc1234-1.x86_64.rpm"},
+	} {
+		r := release{version: version, src: filepath.Join("..", ".."), plugins: []string{plugin}, out: t.TempDir()}
+		for i, format := range []string{"deb", "rpm"} {
+			name, err := r.pkg(format, "amd64", bin)
+			if err != nil {
+				t.Fatalf("%s %s: %v", version, format, err)
+			}
+			if name != want[i] {
+				t.Errorf("version %s: %s named %s, want %s", version, format, name, want[i])
+			}
+		}
+	}
+}
