@@ -41,14 +41,20 @@ COPY --from=dist /pushagent /usr/local/bin/pushagent
 # /opt/pushagent/schedules.yaml (and plugins under /opt/pushagent/plugins).
 COPY --from=dist /app/ /opt/pushagent/
 COPY --from=dist --chown=65532:65532 /cache/ /var/cache/pushagent/
+# An empty directory the agent owns, for its state: the disk buffers of
+# remote_write outputs (buffer: {dir: /var/lib/pushagent/<output>}).
+COPY --from=dist --chown=65532:65532 /state/ /var/lib/pushagent/
 WORKDIR /opt/pushagent
 USER 65532:65532
 ENV PUSHAGENT_CACHE_DIR=/var/cache/pushagent
-# The compilation cache is the one directory the agent writes to: a plugin
+# The two directories the agent writes to. The compilation cache: a plugin
 # that is not in the warm cache (your own, or a changed one) is compiled
-# once and stored there. As a volume it stays writable under --read-only,
-# starts as a copy of the warm cache, and can outlive the container.
+# once and stored there. The state: remote_write buffers, which hold what
+# the receiver has not accepted yet. As volumes they stay writable under
+# --read-only; the cache starts as a copy of the warm cache, and the state
+# must outlive the container for a restart to deliver what it buffered.
 VOLUME /var/cache/pushagent
+VOLUME /var/lib/pushagent
 EXPOSE 9465
 # No curl in the image: the agent checks its own /healthz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s CMD ["/usr/local/bin/pushagent", "healthcheck"]

@@ -35,6 +35,9 @@ readonly -a NEEDED=(
 	# it: podman without a daemon, runc as its runtime (see Makefile, image).
 	"podman:podman"
 	"runc:runc"
+	# internal/releasetest installs the .deb into a Debian container whose
+	# base scripts/debian-base.sh makes with debootstrap (no registry).
+	"debootstrap:debootstrap"
 )
 
 missing=()

@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -393,23 +392,6 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("Error():\n%s\nwant:\n%s", got, want)
 			}
 		})
-	}
-}
-
-// TestUnreadableSecretFile needs a user that permissions apply to.
-func TestUnreadableSecretFile(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root reads any file")
-	}
-	dir, path := fixture(t)
-	pw := filepath.Join(dir, "secrets", "password")
-	if err := os.Chmod(pw, 0); err != nil {
-		t.Fatal(err)
-	}
-	_, err := config.Parse([]byte("gateway: {url: http://gw:9091, basic_auth: {username: u, password_file: secrets/password}}\n"+job("    every: 1s\n", col)), path, testOptions())
-	want := path + `:1: gateway.basic_auth.password_file: cannot read "` + pw + `": permission denied; make it readable by the agent's user`
-	if err == nil || err.Error() != want {
-		t.Errorf("err = %v\nwant %s", err, want)
 	}
 }
 

@@ -117,7 +117,7 @@ func fileErr(err error) string {
 	case errors.Is(err, fs.ErrNotExist):
 		return "no such file; check the path (relative paths are resolved from the config file's directory)"
 	case errors.Is(err, fs.ErrPermission):
-		return "permission denied; make it readable by the agent's user"
+		return "permission denied; make it readable by the agent's user" + ownUID()
 	}
 	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 		err = pe.Err
@@ -133,6 +133,18 @@ func pathErr(err error, written string) string {
 		return "no such file; check the path"
 	}
 	return fileErr(err)
+}
+
+// ownUID names the user the agent runs as, " (uid 65532)": a secret that
+// root owns with mode 0600, mounted into the container image (which runs
+// as 65532), then says whom to grant it. Root is not named (root is
+// denied only where no mode helps, like a root-squashing NFS share), nor
+// is a system without uids.
+func ownUID() string {
+	if uid := os.Geteuid(); uid > 0 {
+		return fmt.Sprintf(" (uid %d)", uid)
+	}
+	return ""
 }
 
 // resolve makes a path from the config absolute, relative to the config

@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,7 +25,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/version"
 
 	"github.com/pushagent/pushagent/agent"
 	"github.com/pushagent/pushagent/agent/config"
@@ -84,7 +85,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		return cmdValidate(rest, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, versionString())
+		fmt.Fprintln(stdout, version.Print(program))
 		return exitOK
 	case "healthcheck":
 		return cmdHealthcheck(rest, stdout, stderr)
@@ -95,36 +96,6 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "pushagent: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage
-}
-
-func versionString() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "pushagent (unknown build)"
-	}
-	v := info.Main.Version
-	var rev, dirty string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	// A build outside a git checkout (a source tarball, go run) has no
-	// revision: say nothing rather than "revision ,".
-	var parts []string
-	if rev != "" {
-		parts = append(parts, "revision "+rev[:min(len(rev), 12)]+dirty)
-	}
-	parts = append(parts, info.GoVersion)
-	return fmt.Sprintf("pushagent %s (%s)", v, strings.Join(parts, ", "))
 }
 
 // common holds the flags every command shares.
@@ -272,7 +243,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector(program))
 	a, cfg, logger, code := setup(ctx, &c, stderr, agent.Options{Registry: reg, ShutdownGrace: *grace})
 	if code != exitOK {
 		return code
@@ -280,7 +252,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	warnMounts(logger, cfg)
 	defer a.Close(context.Background())
 	if *listen != "" {
-		h := web.New(a, reg, web.Options{Logger: logger, ReadyMaxFailing: *readyMaxFailing, Version: versionString()})
+		h := web.New(a, reg, web.Options{Logger: logger, ReadyMaxFailing: *readyMaxFailing, Version: versionLine()})
 		if *webConfig != "" {
 			logger.Info("listener secured by the web config", "file", *webConfig, "security", webSec.String())
 			for _, w := range webSec.warnings() {
