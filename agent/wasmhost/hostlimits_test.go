@@ -28,6 +28,11 @@ func TestHTTPHostCallCountsHeaders(t *testing.T) {
 		w.Header().Set("X-Angles", strings.Repeat("<", 900))
 		fmt.Fprint(w, "body")
 	})
+	mux.HandleFunc("/obs-text", func(w http.ResponseWriter, r *http.Request) {
+		// Bytes HTTP allows in a header and JSON writes as six (\ufffd):
+		// 300 on the wire, 1800 in the result.
+		w.Header().Set("X-Obs", strings.Repeat("\xff", 300))
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	grant := func(maxResponse int64) HTTPGrant {
@@ -57,6 +62,11 @@ func TestHTTPHostCallCountsHeaders(t *testing.T) {
 		if want := fmt.Sprintf("max_response (%d bytes)", limit); !strings.Contains(res[0].Error, want) {
 			t.Errorf("900 bytes of header with max_response %d: error %q, want %q", limit, res[0].Error, want)
 		}
+	}
+	// Headers count as the plugin receives them, not as they came.
+	res = call(t, p, context.Background(), grant(1000), req("/obs-text"))
+	if want := "response headers larger than max_response (1000 bytes)"; !strings.Contains(res[0].Error, want) {
+		t.Errorf("300 bytes of header that encode as 1800, max_response 1000: error %q, want %q", res[0].Error, want)
 	}
 }
 
