@@ -259,7 +259,7 @@ func (f *hostileFixture) cases() []hostileCase {
 			name: "http-huge-headers", plugin: "httpfail", allowHosts: true, timeout: time.Second,
 			config:  httpReq(f.srvA.URL+"/big-header", ""),
 			wantErr: []string{"exited with code 1"},
-			wantLog: []string{"response headers larger than max_response (4194304 bytes)"},
+			wantLog: []string{"response headers larger than a quarter of max_response (1048576 of 4194304 bytes)"},
 		},
 
 		// Output that is not (all) valid exposition text.

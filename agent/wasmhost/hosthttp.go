@@ -239,6 +239,10 @@ func (d *sandboxDialer) DialContext(ctx context.Context, network, addr string) (
 	return nil, fmt.Errorf("%s resolves only to link-local addresses (%s), which a name in allow_hosts never reaches: name the address itself to allow it", host, strings.Join(refused, ", "))
 }
 
+// headerLimit is how much of a response's header block the transport
+// reads, for a max_response of maxResponse.
+func headerLimit(maxResponse int64) int64 { return max(maxResponse/4, 1) }
+
 // transportKey picks a shared transport: the CA file, and the response
 // limit the transport's header limit comes from.
 type transportKey struct {
@@ -280,10 +284,14 @@ func (t *transports) get(caFile string, maxResponse int64) (*http.Transport, err
 		// where a plugin connects, nothing else.
 		Proxy:       nil,
 		DialContext: newSandboxDialer().DialContext,
-		// The transport stops reading headers past max_response, before
-		// holding them: Go's default would read 10 MiB whatever the
-		// collector's limit.
-		MaxResponseHeaderBytes: maxResponse,
+		// The transport stops reading headers at a quarter of
+		// max_response (1 MiB by default), before holding them: Go's
+		// default reads 10 MiB whatever the collector's limit, and its
+		// header parser holds two to three times what it reads, so a
+		// quarter keeps a hostile server's headers within one
+		// max_response of memory per call. No real server sends a
+		// header block near that size.
+		MaxResponseHeaderBytes: headerLimit(maxResponse),
 		TLSClientConfig:        tlsCfg,
 		TLSHandshakeTimeout:    5 * time.Second,
 		MaxIdleConnsPerHost:    4,
@@ -359,7 +367,7 @@ func (st *runState) doHTTP(ctx context.Context, reqJSON []byte) abi.HTTPResult {
 			return abi.HTTPResult{Error: fmt.Sprintf("%s %s: timed out after %v", req.Method, u.Redacted(), time.Since(start).Round(time.Millisecond))}
 		}
 		if strings.Contains(err.Error(), "server response headers exceeded") {
-			return abi.HTTPResult{Error: fmt.Sprintf("%s %s: response headers larger than max_response (%d bytes)", req.Method, u.Redacted(), g.MaxResponse)}
+			return abi.HTTPResult{Error: fmt.Sprintf("%s %s: response headers larger than a quarter of max_response (%d of %d bytes)", req.Method, u.Redacted(), headerLimit(g.MaxResponse), g.MaxResponse)}
 		}
 		return abi.HTTPResult{Error: err.Error()}
 	}
