@@ -258,3 +258,31 @@ func (d *procRootDir) ReadDir(n int) ([]fs.DirEntry, error) {
 		}
 	}
 }
+
+// DescribeMount says what a mount of the host directory dir exposes when
+// that is more than its files: a procfs, a sysfs, a cgroup filesystem,
+// or a directory holding a procfs (the host's /). It returns "" for a
+// plain directory, and for one it cannot read (the run reports that).
+// validate prints it, so that whoever grants /proc or /sys reads what the
+// plugin will see.
+func DescribeMount(dir string) string {
+	resolved, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return ""
+	}
+	switch fsType(resolved) {
+	case fsProc:
+		if k, _ := procKind(resolved); k == procIsRoot {
+			return "a procfs: the plugin reads its system-wide files (stat, meminfo, loadavg, diskstats, pressure/, sys/, and net/ and mounts, the tables of the agent's network and mount namespaces); self, thread-self, every process's directory (the agent's own included: its environment and memory), kcore, kmsg and kpage* are hidden"
+		}
+		return "inside a procfs: the plugin reads the files below it, all system-wide"
+	case fsSys:
+		return "a sysfs: the plugin reads the whole host's devices, block and network device statistics and kernel settings, read-only; sysfs holds no process's memory or environment, but fs/cgroup lists every cgroup's processes and resource use"
+	case fsCgroup:
+		return "a cgroup filesystem: the plugin reads every cgroup's resource use and the ids of its processes, read-only"
+	}
+	if k, _ := procKind(filepath.Join(resolved, "proc")); k == procIsRoot {
+		return "a directory holding a procfs at proc: the plugin reads everything below it that the agent's user can read, and of the procfs its system-wide files only, as with a /proc grant"
+	}
+	return ""
+}

@@ -14,6 +14,40 @@ const (
 	procRootIno    = 1
 )
 
+// Filesystem magic numbers (linux/magic.h) of the filesystems whose
+// mounts DescribeMount explains.
+const (
+	sysfsMagic   = 0x62656572
+	cgroupMagic  = 0x27e0eb
+	cgroup2Magic = 0x63677270
+)
+
+type fsKind int
+
+const (
+	fsOther fsKind = iota
+	fsProc
+	fsSys
+	fsCgroup
+)
+
+// fsType says which filesystem the directory at path is on.
+func fsType(path string) fsKind {
+	var st syscall.Statfs_t
+	if syscall.Statfs(path, &st) != nil {
+		return fsOther
+	}
+	switch st.Type {
+	case procSuperMagic:
+		return fsProc
+	case sysfsMagic:
+		return fsSys
+	case cgroupMagic, cgroup2Magic:
+		return fsCgroup
+	}
+	return fsOther
+}
+
 type procfsKind int
 
 const (

@@ -10,6 +10,17 @@ import (
 // Only Linux's procfs has the per-process entries mountFS hides; elsewhere
 // a mount is a plain os.Root.
 
+type fsKind int
+
+const (
+	fsOther fsKind = iota
+	fsProc
+	fsSys
+	fsCgroup
+)
+
+func fsType(string) fsKind { return fsOther }
+
 type procfsKind int
 
 const (

@@ -125,3 +125,22 @@ func TestMountFSLinks(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeMount(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("procfs is Linux's")
+	}
+	for dir, want := range map[string]string{
+		"/proc":        "a procfs: the plugin reads its system-wide files",
+		"/proc/sys":    "inside a procfs",
+		"/sys":         "a sysfs",
+		"/":            "holding a procfs at proc",
+		t.TempDir():    "",
+		"/nonexisting": "",
+	} {
+		got := DescribeMount(dir)
+		if (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("DescribeMount(%s) = %q, want %q", dir, got, want)
+		}
+	}
+}
