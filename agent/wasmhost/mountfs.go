@@ -275,6 +275,9 @@ func DescribeMount(dir string) string {
 		if k, _ := procKind(resolved); k == procIsRoot {
 			return "a procfs: the plugin reads its system-wide files (stat, meminfo, loadavg, diskstats, pressure/, sys/, and net/ and mounts, the tables of the agent's network and mount namespaces); self, thread-self, every process's directory (the agent's own included: its environment and memory), kcore, kmsg and kpage* are hidden"
 		}
+		if sub, ok := procSubpath(resolved); !ok || procHidden(strings.SplitN(sub, "/", 2)[0]) {
+			return "a process's directory in a procfs (" + resolved + "), which is never granted: every run fails; mount the procfs root instead"
+		}
 		return "inside a procfs: the plugin reads the files below it, all system-wide"
 	case fsSys:
 		return "a sysfs: the plugin reads the whole host's devices, block and network device statistics and kernel settings, read-only; sysfs holds no process's memory or environment, but fs/cgroup lists every cgroup's processes and resource use"
