@@ -133,6 +133,7 @@ func TestDescribeMount(t *testing.T) {
 	for dir, want := range map[string]string{
 		"/proc":        "a procfs: the plugin reads its system-wide files",
 		"/proc/sys":    "inside a procfs",
+		"/proc/self":   "a process's directory in a procfs",
 		"/sys":         "a sysfs",
 		"/":            "holding a procfs at proc",
 		t.TempDir():    "",
