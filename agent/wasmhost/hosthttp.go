@@ -112,15 +112,20 @@ func normalizeHost(h string) string {
 	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
-// normalizeURL rewrites u's host to its normalized spelling, with the
-// scheme's port made explicit, so the request dials exactly the host and
-// port the allow-list was checked against.
+// normalizeURL rewrites u's host to its normalized spelling, so the
+// request dials exactly the host the allow-list was checked against. A
+// port left out stays left out, so the Host header stays as a server
+// expects it.
 func normalizeURL(u *url.URL) {
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	host := normalizeHost(u.Hostname())
+	switch {
+	case u.Port() != "":
+		u.Host = net.JoinHostPort(host, u.Port())
+	case strings.Contains(host, ":"):
+		u.Host = "[" + host + "]"
+	default:
+		u.Host = host
 	}
-	u.Host = net.JoinHostPort(normalizeHost(u.Hostname()), port)
 }
 
 // allowEntries splits the allow-list's entries into host and port ("" for

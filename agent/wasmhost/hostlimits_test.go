@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -145,6 +146,25 @@ func TestSandboxDialerRefusesLinkLocal(t *testing.T) {
 		}
 		if tc.want == "" && (err == nil || !strings.Contains(err.Error(), "link-local")) {
 			t.Errorf("allow %v, dial %s: err = %v, want a link-local refusal", tc.allow, tc.addr, err)
+		}
+	}
+}
+
+func TestNormalizeURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://Example.COM./x":      "http://example.com/x",
+		"https://example.com.:8443/": "https://example.com:8443/",
+		"http://[::1]/":              "http://[::1]/",
+		"http://[::1]:80/":           "http://[::1]:80/",
+		"http://127.0.0.1:9/":        "http://127.0.0.1:9/",
+	} {
+		u, err := url.Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		normalizeURL(u)
+		if u.String() != want {
+			t.Errorf("normalizeURL(%s) = %s, want %s", in, u, want)
 		}
 	}
 }
