@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -384,7 +385,7 @@ func (st *runState) doHTTP(ctx context.Context, reqJSON []byte) abi.HTTPResult {
 	if hdr > g.MaxResponse {
 		return abi.HTTPResult{Error: fmt.Sprintf("%s %s: response headers larger than max_response (%d bytes)", req.Method, u.Redacted(), g.MaxResponse)}
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, g.MaxResponse-hdr+1))
+	body, err := readBody(resp, g.MaxResponse-hdr)
 	if err != nil {
 		return abi.HTTPResult{Error: fmt.Sprintf("%s %s: reading the response: %v", req.Method, u.Redacted(), err)}
 	}
@@ -400,6 +401,32 @@ func (st *runState) doHTTP(ctx context.Context, reqJSON []byte) abi.HTTPResult {
 		res.TLS = t
 	}
 	return res
+}
+
+// readBody reads at most limit+1 bytes of resp's body (one more than
+// allowed, to tell a body at the limit from a longer one). A body whose
+// length the server announced is read into a buffer of that size, not
+// grown by doubling, so a call holds the body once, not its copies too.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, limit+1)
+	n := resp.ContentLength
+	if n < 0 || n > limit {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, 0, n+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err // a body shorter than announced included
+		}
+	}
 }
 
 // headersJSONSize is the size of h in the host call's result: each name
@@ -441,7 +468,10 @@ func jsonStringSize(s string) int64 {
 // escaping: a plugin is no browser, and escaping turns each <, > and & of
 // a response into six bytes.
 func encodeResult(res abi.HTTPResult) []byte {
+	// Sized up front (headers as counted, the body in base64, a margin
+	// for the rest), so the result is not grown by doubling.
 	var b bytes.Buffer
+	b.Grow(int(headersJSONSize(res.Headers)) + base64.StdEncoding.EncodedLen(len(res.Body)) + len(res.URL) + len(res.Error) + 512)
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(res); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/pushagent/pushagent/sdk/abi"
 )
@@ -165,6 +167,39 @@ func TestNormalizeURL(t *testing.T) {
 		normalizeURL(u)
 		if u.String() != want {
 			t.Errorf("normalizeURL(%s) = %s, want %s", in, u, want)
+		}
+	}
+}
+
+// readBody returns the body (one byte past the limit at most), and the
+// error of a body cut short.
+func TestReadBody(t *testing.T) {
+	resp := func(body string, length int64, cut bool) *http.Response {
+		var r io.Reader = strings.NewReader(body)
+		if cut {
+			r = io.MultiReader(r, iotest.ErrReader(io.ErrUnexpectedEOF))
+		}
+		return &http.Response{Body: io.NopCloser(r), ContentLength: length}
+	}
+	for _, tc := range []struct {
+		body   string
+		length int64
+		cut    bool
+		limit  int64
+		want   string
+		err    bool
+	}{
+		{"hello", 5, false, 10, "hello", false},
+		{"hello", -1, false, 10, "hello", false},
+		{"hello", 5, false, 5, "hello", false},
+		{"hello world", -1, false, 5, "hello ", false},
+		{"hello world", 11, false, 5, "hello ", false},
+		{"", 0, false, 5, "", false},
+		{"hel", 5, true, 10, "hel", true},
+	} {
+		got, err := readBody(resp(tc.body, tc.length, tc.cut), tc.limit)
+		if string(got) != tc.want || (err != nil) != tc.err {
+			t.Errorf("body %q, length %d, cut %v, limit %d: %q, %v; want %q (error %v)", tc.body, tc.length, tc.cut, tc.limit, got, err, tc.want, tc.err)
 		}
 	}
 }
