@@ -143,20 +143,24 @@ func allowEntries(list []string) [][2]string {
 	return out
 }
 
-// hostAllowed reports whether u's host and port match the allow-list.
+// hostAllowed reports whether u's host and port match the allow-list. A
+// wildcard matches names only: "*.254" is no way to allow 169.254.169.254,
+// so an address passes only an entry that names it, which is what lets
+// the dialer (and a connection kept from an earlier call) trust that.
 func hostAllowed(list []string, u *url.URL) bool {
 	host := normalizeHost(u.Hostname())
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
+	_, ipErr := netip.ParseAddr(host)
 	for _, e := range allowEntries(list) {
 		eh, ep := e[0], e[1]
 		if ep != "" && ep != port {
 			continue
 		}
 		if suffix, ok := strings.CutPrefix(eh, "*"); ok && strings.HasPrefix(suffix, ".") {
-			if strings.HasSuffix(host, suffix) && len(host) > len(suffix) {
+			if ipErr != nil && strings.HasSuffix(host, suffix) && len(host) > len(suffix) {
 				return true
 			}
 			continue
