@@ -18,11 +18,18 @@ import (
 	"github.com/pushagent/pushagent/sdk/abi"
 )
 
+// One compiled plugin (a Go compile takes long under -race) for the
+// two specs below.
+func TestHTTPHostCallHeadersAndNames(t *testing.T) {
+	p := httpPlugin(t)
+	t.Run("headers count against max_response", func(t *testing.T) { testHeadersCount(t, p) })
+	t.Run("one spelling of the host for check and dial", func(t *testing.T) { testNormalizesHost(t, p) })
+}
+
 // Response headers count against max_response, as the plugin receives
 // them; the transport stops reading them at a quarter of it; and the
 // result is not HTML-escaped, so a "<" is one byte, not six.
-func TestHTTPHostCallCountsHeaders(t *testing.T) {
-	p := httpPlugin(t)
+func testHeadersCount(t *testing.T, p *Plugin) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/huge", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Huge", strings.Repeat("<", 6<<20))
@@ -87,8 +94,7 @@ func TestJSONStringSizeBoundsEncoding(t *testing.T) {
 // A name in the allow-list is checked and dialed in one spelling: the
 // trailing dot of "localhost." is dropped for both, so the request goes
 // where the check looked (/etc/hosts), not to a DNS server.
-func TestHTTPHostCallNormalizesHost(t *testing.T) {
-	p := httpPlugin(t)
+func testNormalizesHost(t *testing.T, p *Plugin) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.Host)
 	}))
