@@ -137,6 +137,12 @@ func newHostileFixture(t *testing.T) *hostileFixture {
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, f.srvB.URL+"/landed", http.StatusFound)
 	})
+	mux.HandleFunc("/big-header", func(w http.ResponseWriter, r *http.Request) {
+		// 6 MiB of header, past the default max_response of 4 MiB, in
+		// the characters JSON's HTML escaping writes as six bytes.
+		w.Header().Set("X-Big", strings.Repeat("<", 6<<20))
+		fmt.Fprintln(w, "small body")
+	})
 	mux.HandleFunc("/endless", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		chunk := bytes.Repeat([]byte("hostile_endless 1\n"), 2048)
@@ -247,6 +253,13 @@ func (f *hostileFixture) cases() []hostileCase {
 			config:  httpReq(f.srvA.URL+"/endless", ""),
 			wantErr: []string{"exited with code 1"},
 			wantLog: []string{"response larger than max_response (262144 bytes)"},
+		},
+
+		{
+			name: "http-huge-headers", plugin: "httpfail", allowHosts: true, timeout: time.Second,
+			config:  httpReq(f.srvA.URL+"/big-header", ""),
+			wantErr: []string{"exited with code 1"},
+			wantLog: []string{"response headers larger than a quarter of max_response (1048576 of 4194304 bytes)"},
 		},
 
 		// Output that is not (all) valid exposition text.

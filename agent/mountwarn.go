@@ -9,7 +9,40 @@ import (
 	"strings"
 
 	"github.com/pushagent/pushagent/agent/config"
+	"github.com/pushagent/pushagent/agent/wasmhost"
 )
+
+// MountNotes says, for each mount of a wasm collector that grants more
+// than files (a procfs, a sysfs, a cgroup filesystem, a directory holding
+// a procfs), what the plugin can read through it: a plugin runs in the
+// agent's process, and whoever grants /proc or /sys should know what that
+// reaches and what the sandbox hides.
+func MountNotes(cfg *config.Config) []string {
+	var out []string
+	for _, j := range cfg.Jobs {
+		for _, c := range j.Collectors {
+			if c.HTTP != nil {
+				continue
+			}
+			for _, guest := range sortedMountKeys(c.Mounts) {
+				host := c.Mounts[guest]
+				if d := wasmhost.DescribeMount(host); d != "" {
+					out = append(out, fmt.Sprintf("job %q collector %q: mount %s (host %s) is %s", j.Name, c.Name, guest, host, d))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func sortedMountKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
 
 // MountWarnings lists the absolute paths in wasm collectors' configs that
 // none of the collector's mounts grants: a plugin told to read /proc with

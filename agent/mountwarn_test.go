@@ -3,6 +3,7 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -46,5 +47,23 @@ func TestMountWarningAsDocumented(t *testing.T) {
 	}
 	if len(w) != 1 || !strings.Contains(string(doc), "  warning: "+w[0]+"\n") {
 		t.Errorf("docs/config.md does not show the warning %q", w)
+	}
+}
+
+// validate says what a /proc grant exposes, as docs/config.md shows it.
+func TestMountNoteForProcAsDocumented(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("procfs is Linux's")
+	}
+	cfg := &config.Config{Jobs: []config.Job{{Name: "node", Collectors: []config.Collector{
+		{Name: "procfs", Plugin: "/p.wasm", Mounts: map[string]string{"/host/proc": "/proc", "/data": t.TempDir()}},
+	}}}}
+	n := MountNotes(cfg)
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "config.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n) != 1 || !strings.Contains(string(doc), "  note: "+n[0]+"\n") {
+		t.Errorf("notes %q: want one, for /host/proc, as docs/config.md shows it", n)
 	}
 }

@@ -36,6 +36,9 @@ func TestHostAllowed(t *testing.T) {
 		{[]string{"*.example.com:8443"}, "https://a.example.com:8443/", true},
 		{[]string{"*.example.com:8443"}, "https://a.example.com/", false},
 		{[]string{"[::1]:80"}, "http://[::1]/", true},
+		{[]string{"*.254"}, "http://169.254.169.254/", false}, // wildcards match names, not addresses
+		{[]string{"*.1"}, "http://[::1]/", false},
+		{[]string{"localhost"}, "http://LOCALHOST./", true},
 		{nil, "http://127.0.0.1/", false},
 	}
 	for _, tc := range cases {

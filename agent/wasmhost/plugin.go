@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -254,31 +253,32 @@ func (p *Plugin) moduleConfig(req Request, sl *sleeper) wazero.ModuleConfig {
 	return cfg
 }
 
-// mounts opens the granted directories. Each is exposed through os.Root,
-// which refuses any path that resolves outside the directory, so a symlink
-// planted in a mounted directory cannot reach the rest of the host; and as
-// an fs.FS it has no write operations, so the mount is read-only. The
-// returned closer releases the directory handles once the instance is
-// gone.
+// mounts opens the granted directories. Each is exposed through a mountFS
+// (mountfs.go): an os.Root, which refuses any path that resolves outside
+// the directory, so a symlink planted in a mounted directory cannot reach
+// the rest of the host, and which as an fs.FS has no write operations, so
+// the mount is read-only; and no per-process entry of a procfs met on the
+// way. The returned closer releases the directory handles once the
+// instance is gone.
 func mounts(cfg wazero.ModuleConfig, s Sandbox) (wazero.ModuleConfig, func(), error) {
 	if len(s.Mounts) == 0 {
 		return cfg, func() {}, nil
 	}
 	fsc := wazero.NewFSConfig()
-	var roots []*os.Root
+	var roots []*mountFS
 	closeAll := func() {
 		for _, r := range roots {
 			_ = r.Close()
 		}
 	}
 	for _, guest := range sortedKeys(s.Mounts) {
-		root, err := os.OpenRoot(s.Mounts[guest])
+		root, err := newMountFS(s.Mounts[guest])
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("mount %s: %w", guest, err)
 		}
 		roots = append(roots, root)
-		fsc = fsc.WithFSMount(root.FS(), guest)
+		fsc = fsc.WithFSMount(root, guest)
 	}
 	return cfg.WithFSConfig(fsc), closeAll, nil
 }

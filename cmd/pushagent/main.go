@@ -434,6 +434,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	for _, w := range agent.MountWarnings(cfg) {
 		fmt.Fprintf(stdout, "  warning: %s\n", w)
 	}
+	for _, n := range agent.MountNotes(cfg) {
+		fmt.Fprintf(stdout, "  note: %s\n", n)
+	}
 	return exitOK
 }
 
