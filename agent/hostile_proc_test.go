@@ -96,7 +96,7 @@ func TestHostileProcGrant(t *testing.T) {
 	}
 	// value returns the sample of family name whose path label is path.
 	value := func(name, path string) (float64, bool) {
-		for _, f := range c.Families {
+		for _, f := range families(c) {
 			if f.GetName() != name {
 				continue
 			}
@@ -131,7 +131,7 @@ func TestHostileProcGrant(t *testing.T) {
 		for _, d := range listed {
 			dir := g.prefix + d
 			var names []string
-			for _, f := range c.Families {
+			for _, f := range families(c) {
 				if f.GetName() != "hostile_proc_entry" {
 					continue
 				}

@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/pushagent/pushagent/agent/config"
+	"github.com/pushagent/pushagent/agent/series"
 )
 
 // Options configure a Queue.
@@ -148,6 +149,20 @@ func (q *Queue) Append(series []prompb.TimeSeries) error {
 	if err != nil {
 		return fmt.Errorf("output %q: encoding the request: %w", q.opts.Name, err)
 	}
+	return q.AppendBody(body, samples, oldest)
+}
+
+// AppendBatch buffers one run's batch (see EncodeBatch).
+func (q *Queue) AppendBatch(b *series.Batch, job string, grouping map[string]string, at time.Time) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	return q.AppendBody(EncodeBatch(b, job, grouping, at))
+}
+
+// AppendBody buffers an encoded request of samples samples, the oldest at
+// oldest (milliseconds).
+func (q *Queue) AppendBody(body []byte, samples int, oldest int64) error {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -156,7 +171,7 @@ func (q *Queue) Append(series []prompb.TimeSeries) error {
 	if q.idle {
 		q.idle, q.idleCh = false, make(chan struct{})
 	}
-	err = q.buf.append(record{samples: samples, oldest: oldest, body: body})
+	err := q.buf.append(record{samples: samples, oldest: oldest, body: body})
 	if err == nil {
 		var dropped int
 		dropped, err = q.buf.trim()
