@@ -1,13 +1,18 @@
 package agent
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/pushagent/pushagent/agent/config"
+	"github.com/pushagent/pushagent/agent/push"
 	"github.com/pushagent/pushagent/agent/relabel"
 	"github.com/pushagent/pushagent/agent/series"
 )
@@ -67,18 +72,77 @@ func reservedLabels(j config.Job) []string {
 	return names
 }
 
-// jobRelabel applies the job's relabel_configs to its merged batch and
-// counts what they dropped.
-func (m *relabelMetrics) jobRelabel(j config.Job, b *series.Batch, log *slog.Logger) *series.Batch {
-	out, res := relabel.Series(b, j.RelabelConfigs, reservedLabels(j), nil)
-	m.countJob(j.Name, res, log, "")
-	return out
+// jobRules is a job's relabelling state: a cache per rule set (each
+// collector's, the job's, each output's), so that a series the rules saw
+// last run costs a lookup. A job is rebuilt when its config changes, and
+// an output's cache is keyed by the output itself, which a reload that
+// changes it replaces, so a cache never outlives its rules.
+type jobRules struct {
+	collectors []*relabel.Cache // parallel to the job's collectors; nil without rules
+	job        *relabel.Cache
+
+	mu      sync.Mutex
+	outputs map[*namedOutput]*relabel.Cache
 }
 
-// collectorRelabel applies a collector's relabel_configs to its batch.
-func (m *relabelMetrics) collectorRelabel(j config.Job, c config.Collector, b *series.Batch, log *slog.Logger) *series.Batch {
-	out, res := relabel.Series(b, c.RelabelConfigs, reservedLabels(j), nil)
-	m.countJob(j.Name, res, log, c.Name)
+func newJobRules(jc config.Job) *jobRules {
+	r := &jobRules{collectors: make([]*relabel.Cache, len(jc.Collectors)), outputs: map[*namedOutput]*relabel.Cache{}}
+	for i, c := range jc.Collectors {
+		if len(c.RelabelConfigs) > 0 {
+			r.collectors[i] = relabel.NewCache()
+		}
+	}
+	if len(jc.RelabelConfigs) > 0 {
+		r.job = relabel.NewCache()
+	}
+	return r
+}
+
+// output is the cache of output o's rules for this job; outputs a reload
+// replaced are forgotten here.
+func (r *jobRules) output(o *namedOutput, current []*namedOutput) *relabel.Cache {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.outputs[o]
+	if !ok {
+		for old := range r.outputs {
+			if !slices.Contains(current, old) {
+				delete(r.outputs, old)
+			}
+		}
+		c = relabel.NewCache()
+		r.outputs[o] = c
+	}
+	return c
+}
+
+// isStatus says whether a family is one of the status series the merge
+// adds (pushagent_collector_*): the job's rules leave them alone, as
+// Prometheus' metric_relabel_configs leave up alone; outputs' rules see
+// them.
+func isStatus(f *series.Family) bool { return strings.HasPrefix(f.Name, "pushagent_collector_") }
+
+// collectorRelabel is the hook the merge calls with collector i's parsed
+// batch, before its series_limit and the merge rules; nil without rules.
+func (a *Agent) collectorRelabel(j *job, i int) func(*series.Batch) *series.Batch {
+	c := j.cfg.Collectors[i]
+	if len(c.RelabelConfigs) == 0 {
+		return nil
+	}
+	return func(b *series.Batch) *series.Batch {
+		out, res := relabel.Series(b, c.RelabelConfigs, reservedLabels(j.cfg), j.rules.collectors[i], nil)
+		a.metrics.relabel.countJob(j.cfg.Name, res, j.logger, c.Name)
+		return out
+	}
+}
+
+// jobRelabel applies the job's relabel_configs to its merged batch.
+func (a *Agent) jobRelabel(j *job, b *series.Batch) *series.Batch {
+	if len(j.cfg.RelabelConfigs) == 0 {
+		return b
+	}
+	out, res := relabel.Series(b, j.cfg.RelabelConfigs, reservedLabels(j.cfg), j.rules.job, isStatus)
+	a.metrics.relabel.countJob(j.cfg.Name, res, j.logger, "")
 	return out
 }
 
@@ -89,20 +153,63 @@ func (m *relabelMetrics) countJob(job string, res relabel.Result, log *slog.Logg
 	logLost(log, res, "collector", collector)
 }
 
-// outputView is what output o receives of a run of job j: the run's batch
-// after o's external_labels and write_relabel_configs. b is shared by
-// every output of the run and is never changed.
-func (m *relabelMetrics) outputView(o *namedOutput, j config.Job, b *series.Batch, log *slog.Logger) *series.Batch {
-	view, res := relabel.Output(b, runLabels(j), o.cfg.Rules(), nil)
+// forOutput is c as output o receives it: its batch after o's
+// external_labels and write_relabel_configs. c is shared by every output
+// of the run and is never changed; a changed view is a copy of c.
+func (a *Agent) forOutput(st *state, o *namedOutput, j *job, c *Collection) *Collection {
+	w := o.cfg.Rules()
+	if len(w.WriteRelabelConfigs) == 0 && w.ExternalLabels.IsEmpty() {
+		return c
+	}
+	view, res := relabel.Output(c.Batch, runLabels(j.cfg), w, j.rules.output(o, st.outputs))
 	if n := res.Lost(); n > 0 {
-		m.output.WithLabelValues(j.Name, o.name).Add(float64(n))
+		a.metrics.relabel.output.WithLabelValues(j.cfg.Name, o.name).Add(float64(n))
 	}
 	if res.RunLabels > 0 {
-		log.Warn("output rule: write_relabel_configs changed job or grouping labels, which stay the job's; the change was undone",
+		j.logger.Warn("output rule: write_relabel_configs changed job or grouping labels, which stay the job's; the change was undone",
 			"output", o.name, "series", res.RunLabels)
 	}
-	logLost(log, res, "output", o.name)
-	return view
+	logLost(j.logger, res, "output", o.name)
+	if view == c.Batch {
+		return c
+	}
+	cc := *c
+	cc.Batch = view
+	return &cc
+}
+
+// OutputPreview is what one output would receive of a run, after its
+// rules: what once prints.
+type OutputPreview struct {
+	Name, Kind, URL string
+	// Families are the output's series in the text format's shape; for a
+	// Pushgateway, without what the gateway refuses or writes itself.
+	Families []*dto.MetricFamily
+	// Dropped is how many series the output's rules dropped.
+	Dropped int
+}
+
+// Preview is what each output of c's job would receive of c, in name
+// order. It counts nothing and changes nothing.
+func (a *Agent) Preview(c *Collection) ([]OutputPreview, error) {
+	st := a.cur.Load()
+	j := st.job(c.Job)
+	if j == nil {
+		return nil, fmt.Errorf("no job named %q in %s", c.Job, st.cfg.Path)
+	}
+	var out []OutputPreview
+	for _, o := range st.outputsOf(j.cfg) {
+		view, res := relabel.Output(c.Batch, runLabels(j.cfg), o.cfg.Rules(), nil)
+		kind, url := o.out.describe()
+		p := OutputPreview{Name: o.name, Kind: kind, URL: url, Dropped: res.Lost()}
+		if kind == "pushgateway" {
+			p.Families, _, _ = push.Families(view)
+		} else {
+			p.Families = view.MetricFamilies(series.DTOOptions{})
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // logLost warns of what rules dropped for a reason other than a keep or

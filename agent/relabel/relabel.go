@@ -15,6 +15,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -55,11 +56,14 @@ func (r Result) Lost() int { return r.Dropped + r.Unnamed + r.Duplicates + r.Con
 //
 // cache, when not nil, remembers the rules' outcome per series across runs
 // (see Cache); it must serve only these rules and reserved names.
-func Series(b *series.Batch, rules []*relabel.Config, reserved []string, cache *Cache) (*series.Batch, Result) {
+//
+// exempt, when set, names families the rules do not apply to (the job's
+// status series, as Prometheus' metric_relabel_configs do not apply to up).
+func Series(b *series.Batch, rules []*relabel.Config, reserved []string, cache *Cache, exempt func(*series.Family) bool) (*series.Batch, Result) {
 	if len(rules) == 0 || b.Len() == 0 {
 		return b, Result{}
 	}
-	a := applier{rules: rules, cache: cache}
+	a := applier{rules: rules, cache: cache, exempt: exempt}
 	a.after = func(lb *labels.Builder) bool {
 		for _, n := range reserved {
 			if v := lb.Get(n); v != "" {
@@ -116,6 +120,7 @@ type applier struct {
 	before func(lb *labels.Builder)
 	after  func(lb *labels.Builder) (runChanged bool)
 	cache  *Cache
+	exempt func(*series.Family) bool
 }
 
 // renamed is a family made for series whose name a rule changed.
@@ -174,6 +179,10 @@ func (a applier) apply(b *series.Batch) (*series.Batch, Result) {
 	a.cache.startRun()
 	for i := range b.Samples {
 		s := &b.Samples[i]
+		if a.exempt != nil && a.exempt(&b.Families[s.Family]) {
+			out = append(out, *s)
+			continue
+		}
 		ls, oc, runChanged := a.cache.get(s.Labels)
 		if oc == notCached {
 			ls, oc, runChanged = a.process(lb, s.Labels)
@@ -223,10 +232,11 @@ const notCached outcome = 255
 // write remembers each series' relabelled labels: a job's series are
 // mostly the same run after run, so a run's rules cost a lookup per
 // series instead of their evaluation. A Cache serves one set of rules
-// and one job's run labels, and one run at a time: it is not safe for
-// concurrent use. Series not seen in a run are forgotten once they are
-// as many as those seen. The zero of *Cache (nil) caches nothing.
+// and one job's run labels; runs that use it at once take turns. Series
+// not seen in a run are forgotten once they are as many as those seen. A
+// nil *Cache caches nothing.
 type Cache struct {
+	mu   sync.Mutex // held for a whole run
 	m    map[uint64][]cached
 	run  uint64
 	live int // series seen in this run
@@ -244,6 +254,7 @@ func NewCache() *Cache { return &Cache{m: map[uint64][]cached{}} }
 
 func (c *Cache) startRun() {
 	if c != nil {
+		c.mu.Lock()
 		c.run++
 		c.live = 0
 	}
@@ -279,7 +290,11 @@ func (c *Cache) put(in, out labels.Labels, oc outcome, runChanged bool) {
 // as those it had: a job whose series change (a label with a timestamp in
 // it) must not grow the cache without bound.
 func (c *Cache) endRun() {
-	if c == nil || len(c.m) <= 2*c.live+64 {
+	if c == nil {
+		return
+	}
+	defer c.mu.Unlock()
+	if len(c.m) <= 2*c.live+64 {
 		return
 	}
 	for h, es := range c.m {
@@ -294,6 +309,8 @@ func (c *Cache) endRun() {
 
 // Len is the number of series the cache knows.
 func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	n := 0
 	for _, es := range c.m {
 		n += len(es)

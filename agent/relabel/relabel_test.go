@@ -272,7 +272,7 @@ func TestSeries(t *testing.T) {
 			// Without a cache, then twice with one: the second run comes
 			// from the cache and must be the same.
 			for run, c := range []*relabel.Cache{nil, cache, cache} {
-				got, res := relabel.Series(in, rs, tc.reserved, c)
+				got, res := relabel.Series(in, rs, tc.reserved, c, nil)
 				if lines := render(t, got); !slices.Equal(lines, tc.want) {
 					t.Errorf("run %d: got\n%s\nwant\n%s", run, strings.Join(lines, "\n"), strings.Join(tc.want, "\n"))
 				}
@@ -289,10 +289,10 @@ func TestSeries(t *testing.T) {
 
 func TestNothingChangedIsTheSameBatch(t *testing.T) {
 	in := sampleBatch(t)
-	if got, _ := relabel.Series(in, nil, nil, nil); got != in {
+	if got, _ := relabel.Series(in, nil, nil, nil, nil); got != in {
 		t.Error("no rules: want the batch itself")
 	}
-	if got, _ := relabel.Series(in, rules(t, "- {source_labels: [__name__], regex: 'nothing_.*', action: drop}"), nil, relabel.NewCache()); got != in {
+	if got, _ := relabel.Series(in, rules(t, "- {source_labels: [__name__], regex: 'nothing_.*', action: drop}"), nil, relabel.NewCache(), nil); got != in {
 		t.Error("rules that change nothing: want the batch itself")
 	}
 	if got, _ := relabel.Output(in, labels.FromStrings("job", "j"), config.WriteRules{}, nil); got != in {
@@ -400,9 +400,24 @@ func TestCacheForgetsGoneSeries(t *testing.T) {
 		for i := range 100 {
 			samples = append(samples, fmt.Sprintf(`m{run="%d",i="%d"} 1`, run, i))
 		}
-		relabel.Series(batch(t, fam{"m", model.MetricTypeGauge, "", samples}), rs, nil, cache)
+		relabel.Series(batch(t, fam{"m", model.MetricTypeGauge, "", samples}), rs, nil, cache, nil)
 		if n := cache.Len(); n > 2*100+64+100 {
 			t.Fatalf("run %d: the cache holds %d series of runs of 100", run, n)
 		}
+	}
+}
+
+// TestExemptFamilies: the job's status series pass the job's rules
+// untouched, as Prometheus' metric_relabel_configs leave up alone.
+func TestExemptFamilies(t *testing.T) {
+	in := batch(t,
+		fam{"app_up", model.MetricTypeGauge, "", []string{`app_up 1`}},
+		fam{"pushagent_collector_success", model.MetricTypeGauge, "", []string{`pushagent_collector_success{collector="c"} 1`}},
+	)
+	got, res := relabel.Series(in, rules(t, "- {source_labels: [__name__], regex: '.*', action: drop}"), nil, nil,
+		func(f *series.Family) bool { return strings.HasPrefix(f.Name, "pushagent_") })
+	want := []string{`pushagent_collector_success(gauge) {__name__="pushagent_collector_success", collector="c"} 1`}
+	if lines := render(t, got); !slices.Equal(lines, want) || res.Dropped != 1 {
+		t.Errorf("got %v %+v, want %v and one dropped", lines, res, want)
 	}
 }
