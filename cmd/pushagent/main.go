@@ -47,7 +47,7 @@ them to a Prometheus Pushgateway.
 Usage:
   pushagent run      [flags]   run every job on its schedule until SIGINT/SIGTERM;
                                reload the config on SIGHUP or when the file changes
-  pushagent once     [flags]   run every job (or --job) once; print what would be pushed
+  pushagent once     [flags]   run every job (or --job) once; print what each output would get
   pushagent validate [flags]   check the config and compile its plugins
   pushagent version            print version and build information
   pushagent plugin new DIR     create a Go collector plugin module in DIR
