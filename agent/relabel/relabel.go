@@ -148,23 +148,50 @@ func (a applier) process(lb *labels.Builder, in labels.Labels) (labels.Labels, o
 	if !relabel.ProcessBuilder(lb, a.rules...) {
 		return labels.EmptyLabels(), dropped, false
 	}
-	// __tmp labels carry values between rules, never further.
-	lb.Range(func(l labels.Label) {
-		if strings.HasPrefix(l.Name, "__") && l.Name != model.MetricNameLabel {
-			lb.Del(l.Name)
-		}
-	})
+	// __tmp labels carry values between rules, never further. Only
+	// rules make them: the run's, external and plugin labels never start
+	// with __.
+	if makesTmp(a.rules) {
+		lb.Range(func(l labels.Label) {
+			if strings.HasPrefix(l.Name, "__") && l.Name != model.MetricNameLabel {
+				lb.Del(l.Name)
+			}
+		})
+	}
 	runChanged := false
 	if a.after != nil {
 		runChanged = a.after(lb)
 	}
-	if same(lb, in) {
+	// Labels allocates, but once per series while the cache holds it;
+	// comparing in place (Builder.Range) copies kilobytes per call.
+	out := lb.Labels()
+	if labels.Equal(out, in) {
 		return in, unchanged, runChanged
 	}
-	if !model.IsValidLegacyMetricName(lb.Get(model.MetricNameLabel)) {
+	if !model.IsValidLegacyMetricName(out.Get(model.MetricNameLabel)) {
 		return labels.EmptyLabels(), unnamed, runChanged
 	}
-	return lb.Labels(), changed, runChanged
+	return out, changed, runChanged
+}
+
+// makesTmp says whether a rule may set a label whose name starts with __
+// (other than __name__): a target_label so named, or a labelmap, whose
+// replacement makes names.
+func makesTmp(rules []*relabel.Config) bool {
+	for _, r := range rules {
+		switch r.Action {
+		case relabel.LabelMap:
+			return true
+		case relabel.Replace, relabel.HashMod, relabel.Lowercase, relabel.Uppercase:
+			if strings.HasPrefix(r.TargetLabel, "__") && r.TargetLabel != model.MetricNameLabel {
+				return true
+			}
+			if strings.Contains(r.TargetLabel, "$") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (a applier) apply(b *series.Batch) (*series.Batch, Result) {
@@ -318,16 +345,6 @@ func (c *Cache) Len() int {
 	return n
 }
 
-// same reports whether the builder holds exactly the labels ls.
-func same(lb *labels.Builder, ls labels.Labels) bool {
-	n, eq := 0, true
-	lb.Range(func(l labels.Label) {
-		n++
-		eq = eq && ls.Get(l.Name) == l.Value
-	})
-	return eq && n == ls.Len()
-}
-
 // renamedFamily is the family of a series renamed from old to name, whose
 // family was f. A name that keeps the suffix the old one had after its
 // family's name (rpc_seconds_bucket → rpc_latency_seconds_bucket, or none
@@ -434,8 +451,12 @@ func rebuild(b *series.Batch, out []series.Sample, extra []renamed, relabelled b
 	for k := range kept {
 		kept[k].Family = pos[kept[k].Family]
 	}
-	// Stable: within a family, the samples keep their order.
-	slices.SortStableFunc(kept, func(x, y series.Sample) int { return cmp.Compare(x.Family, y.Family) })
+	// Stable: within a family, the samples keep their order. Without a
+	// rename they are in order already.
+	byFamily := func(x, y series.Sample) int { return cmp.Compare(x.Family, y.Family) }
+	if !slices.IsSortedFunc(kept, byFamily) {
+		slices.SortStableFunc(kept, byFamily)
+	}
 	nb.Samples = kept
 	return nb
 }
