@@ -146,7 +146,6 @@ func (j Job) MergeBatch(results []Result) (*series.Batch, []Status) {
 	m := merger{
 		job:      j.Name,
 		reserved: append([]string{"job"}, j.Reserved...),
-		seen:     map[uint64]int{},
 		families: map[string]registered{},
 		seed:     seed,
 	}
@@ -224,6 +223,12 @@ func (m *merger) add(ci int, r Result, b *series.Batch, st *Status, log *slog.Lo
 		m.names = append(m.names, "")
 	}
 	m.names[ci] = r.Collector
+	if m.seen == nil {
+		// Sized for the first collector's series: a 10,000-series job
+		// otherwise grows the map a dozen times per run.
+		m.seen = make(map[uint64]int, len(b.Samples))
+		m.out = make([]series.Sample, 0, len(b.Samples))
+	}
 	extraNames := sortedKeys(r.Labels)
 	order := make([]int, len(b.Families))
 	for i := range order {

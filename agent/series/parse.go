@@ -332,6 +332,9 @@ func (p *parser) setFamily() {
 		p.fail(fmt.Sprintf("invalid metric name %q", name))
 		return
 	}
+	if p.fam >= 0 && p.fams[p.fam].Name == name {
+		return // the family of the line before, the common case
+	}
 	if i, ok := p.byName[name]; ok {
 		p.fam = i
 		return
@@ -841,10 +844,26 @@ func (p *parser) finish() *Batch {
 
 func (p *parser) untilBlank() {
 	p.startTok()
-	for p.err == nil && !isBlank(p.cur) && p.cur != '\n' {
-		p.add(p.cur)
-		p.next()
+	if p.err != nil {
+		return
 	}
+	i := p.pos - 1
+	j := i
+	for j < len(p.text) && !isBlank(p.text[j]) && p.text[j] != '\n' {
+		j++
+	}
+	p.tok = p.text[i:j]
+	p.resume(j)
+}
+
+// resume makes text[j] the current byte (or the end of the text): the
+// fast paths' way back into the byte-at-a-time reader.
+func (p *parser) resume(j int) {
+	if j >= len(p.text) {
+		p.pos, p.cur, p.err = len(p.text), 0, errEOF
+		return
+	}
+	p.pos, p.cur = j+1, p.text[j]
 }
 
 // untilNewline reads the rest of the line. With escapes, \\, \n and \" are
@@ -884,6 +903,10 @@ func isNameStart(b byte) bool {
 	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b == '_' || b == '"'
 }
 
+func isNameByte(b byte, metric bool) bool {
+	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b == '_' || (b >= '0' && b <= '9') || (metric && b == ':')
+}
+
 func (p *parser) metricNameTok() { p.nameTok(true) }
 
 func (p *parser) labelNameTok() { p.nameTok(false) }
@@ -894,6 +917,19 @@ func (p *parser) nameTok(metric bool) {
 	start := func(b byte) bool { return isNameStart(b) || (metric && b == ':') }
 	if !start(p.cur) {
 		return
+	}
+	// The common case, an unquoted name: a slice of the text.
+	if p.cur != '"' {
+		i := p.pos - 1
+		j := i
+		for j < len(p.text) && isNameByte(p.text[j], metric) {
+			j++
+		}
+		if j >= len(p.text) || p.text[j] != '"' {
+			p.tok = p.text[i:j]
+			p.resume(j)
+			return
+		}
 	}
 	what := "label name"
 	stop := byte('=')
@@ -942,6 +978,17 @@ func (p *parser) nameTok(metric bool) {
 
 func (p *parser) labelValueTok() {
 	p.startTok()
+	// The common case, no escapes: a slice of the text.
+	i := p.pos
+	j := i
+	for j < len(p.text) && p.text[j] != '"' && p.text[j] != '\\' && p.text[j] != '\n' {
+		j++
+	}
+	if j < len(p.text) && p.text[j] == '"' {
+		p.tok = p.text[i:j]
+		p.resume(j)
+		return
+	}
 	escaped := false
 	for {
 		if p.next(); p.err != nil {
