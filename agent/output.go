@@ -195,7 +195,7 @@ func (r *remoteWrite) describe() (string, string) { return "remote_write", r.q.U
 func (r *remoteWrite) reserve() time.Duration { return time.Second }
 
 func (r *remoteWrite) push(_ context.Context, c *Collection) error {
-	return r.q.AppendRequest(remotewrite.Request(c.Batch, c.Job, c.Grouping, c.Time))
+	return r.q.AppendBatch(c.Batch, c.Job, c.Grouping, c.Time)
 }
 
 func (r *remoteWrite) afterPush(context.Context, config.Job, *slog.Logger) {}
