@@ -60,7 +60,7 @@ func BenchmarkBufferVsSend(b *testing.B) {
 		}
 		defer q.Close()
 		for b.Loop() {
-			if err := q.post(body); err != nil {
+			if _, err := q.post(rec); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -37,7 +37,13 @@ import (
 // Options configure a Queue.
 type Options struct {
 	// Name is the output's name in the config, for messages.
-	Name   string
+	Name string
+	// Kind is the output's section in the config, for messages:
+	// "remote_write" (the default) or "otlp".
+	Kind string
+	// Config is the receiver and the buffer. An OTLP output passes its
+	// url, headers, timeout, tls and buffer in the same shape: the sending,
+	// buffering and retry rules are the same.
 	Config config.RemoteWrite
 	Logger *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait between retries: doubled
@@ -92,6 +98,9 @@ func Open(opts Options) (*Queue, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Kind == "" {
+		opts.Kind = "remote_write"
+	}
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = 500 * time.Millisecond
 	}
@@ -100,11 +109,11 @@ func Open(opts Options) (*Queue, error) {
 	}
 	cfg := opts.Config
 	if _, err := url.Parse(cfg.URL); err != nil {
-		return nil, fmt.Errorf("output %q: remote_write.url: %w", opts.Name, err)
+		return nil, fmt.Errorf("output %q: %s.url: %w", opts.Name, opts.Kind, err)
 	}
 	transport, err := cfg.TLS.Transport()
 	if err != nil {
-		return nil, fmt.Errorf("output %q: remote_write.tls: %w", opts.Name, err)
+		return nil, fmt.Errorf("output %q: %s.tls: %w", opts.Name, opts.Kind, err)
 	}
 	log := opts.Logger.With("output", opts.Name)
 	maxSize := cfg.Buffer.MaxSize
@@ -113,7 +122,7 @@ func Open(opts Options) (*Queue, error) {
 	}
 	buf, err := openBuffer(cfg.Buffer.Dir, maxSize, log)
 	if err != nil {
-		return nil, fmt.Errorf("output %q: remote_write.buffer: %w; check that the directory is writable by the agent", opts.Name, err)
+		return nil, fmt.Errorf("output %q: %s.buffer: %w; check that the directory is writable by the agent", opts.Name, opts.Kind, err)
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
@@ -132,8 +141,8 @@ func Open(opts Options) (*Queue, error) {
 // URL is the receiver's URL (config rejects credentials in it).
 func (q *Queue) URL() string { return q.url }
 
-// Append buffers one run's series. It returns once they are in the
-// buffer's file, before they are sent.
+// Append buffers one run's series as a remote write 1.0 request. It
+// returns once they are in the buffer's file, before they are sent.
 func (q *Queue) Append(series []prompb.TimeSeries) error {
 	if len(series) == 0 {
 		return nil
@@ -142,6 +151,20 @@ func (q *Queue) Append(series []prompb.TimeSeries) error {
 	if err != nil {
 		return fmt.Errorf("output %q: encoding the request: %w", q.opts.Name, err)
 	}
+	return q.Enqueue(Request{Format: FormatRemoteWrite1, Body: body, Samples: samples, Oldest: oldest})
+}
+
+// Enqueue buffers one run's request, encoded in any Format. It returns
+// once it is in the buffer's file, before it is sent. A request without
+// samples is not buffered.
+func (q *Queue) Enqueue(req Request) error {
+	if req.Samples == 0 {
+		return nil
+	}
+	if !req.Format.valid() {
+		return fmt.Errorf("remotewrite: output %q: unknown request format %d", q.opts.Name, req.Format)
+	}
+	var err error
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -150,13 +173,13 @@ func (q *Queue) Append(series []prompb.TimeSeries) error {
 	if q.idle {
 		q.idle, q.idleCh = false, make(chan struct{})
 	}
-	err = q.buf.append(record{samples: samples, oldest: oldest, body: body})
+	err = q.buf.append(record{format: req.Format, samples: req.Samples, oldest: req.Oldest, body: req.Body})
 	if err == nil {
 		var dropped int
 		dropped, err = q.buf.trim()
 		if dropped > 0 {
 			q.stats.DroppedSamples += uint64(dropped)
-			q.log.Warn("remote_write buffer full: oldest data dropped", "samples", dropped, "max_size", q.buf.maxSize)
+			q.log.Warn(q.opts.Kind+" buffer full: oldest data dropped", "samples", dropped, "max_size", q.buf.maxSize)
 		}
 	}
 	q.mu.Unlock()
@@ -239,7 +262,7 @@ func (q *Queue) run() {
 			// Corrupt data was skipped already; anything else (the disk)
 			// is retried after a pause.
 			if !corrupt {
-				q.log.Error("reading the remote_write buffer", "err", err)
+				q.log.Error("reading the "+q.opts.Kind+" buffer", "err", err)
 				if !q.sleep(q.opts.MinBackoff) {
 					return
 				}
@@ -262,10 +285,10 @@ func (q *Queue) run() {
 			q.buf.pos = end
 		}
 		if err := q.buf.savePosition(); err != nil {
-			q.log.Error("saving the remote_write buffer position (a restart sends some data again)", "err", err)
+			q.log.Error("saving the "+q.opts.Kind+" buffer position (a restart sends some data again)", "err", err)
 		}
 		if _, err := q.buf.trim(); err != nil {
-			q.log.Error("removing delivered remote_write buffer segments", "err", err)
+			q.log.Error("removing delivered "+q.opts.Kind+" buffer segments", "err", err)
 		}
 		q.mu.Unlock()
 	}
@@ -290,7 +313,7 @@ func (q *Queue) send(r record) bool {
 	wait := q.opts.MinBackoff
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := q.post(r.body)
+		rejected, err := q.post(r)
 		took := time.Since(start)
 		if q.ctx.Err() != nil {
 			return false
@@ -300,9 +323,17 @@ func (q *Queue) send(r record) bool {
 		}
 		q.mu.Lock()
 		if err == nil {
-			q.stats.SentSamples += uint64(r.samples)
+			n := min(rejected.points, int64(r.samples))
+			q.stats.SentSamples += uint64(int64(r.samples) - n)
+			q.stats.FailedSamples += uint64(n)
 			q.stats.LastError, q.stats.FailingSince, q.stats.LastSuccess = "", time.Time{}, time.Now()
 			q.mu.Unlock()
+			if rejected.points > 0 || rejected.message != "" {
+				// OTLP's partial success: the rest was kept, and sending
+				// the request again would not change the receiver's mind.
+				q.log.Warn(q.opts.Kind+" receiver rejected part of a request; those data points are dropped",
+					"rejected_data_points", rejected.points, "message", rejected.message)
+			}
 			return true
 		}
 		q.stats.LastError = err.Error()
@@ -316,11 +347,11 @@ func (q *Queue) send(r record) bool {
 		}
 		q.mu.Unlock()
 		if permanent {
-			q.log.Error("remote_write request refused; its samples are dropped", "samples", r.samples, "err", err)
+			q.log.Error(q.opts.Kind+" request refused; its samples are dropped", "samples", r.samples, "err", err)
 			return true
 		}
 		if attempt == 1 || attempt%10 == 0 {
-			q.log.Warn("remote_write failing; retrying (the buffer keeps new data)", "attempt", attempt, "err", err)
+			q.log.Warn(q.opts.Kind+" failing; retrying (the buffer keeps new data)", "attempt", attempt, "err", err)
 		}
 		d := wait
 		if se != nil && se.retryAfter > 0 {
@@ -334,11 +365,13 @@ func (q *Queue) send(r record) bool {
 	}
 }
 
-// SendError is a request the receiver answered with an error status.
+// SendError is a request the receiver answered with an error status, or
+// (remote write 2.0) accepted without writing any of its samples.
 type SendError struct {
 	Output, URL string
 	Status      int
 	Message     string // the start of the receiver's answer
+	Format      Format // of the request
 	retryAfter  time.Duration
 }
 
@@ -347,10 +380,19 @@ func (e *SendError) retryable() bool {
 }
 
 func (e *SendError) Error() string {
+	if e.Status/100 == 2 {
+		return fmt.Sprintf("remotewrite: output %q: %s answered %d to a %s request but wrote none of its samples (%s): "+
+			"the receiver speaks remote write 1.0 only; set protocol: \"1.0\" on this output; the samples are dropped",
+			e.Output, e.URL, e.Status, e.Format, e.Message)
+	}
 	hint := ""
 	switch {
+	case e.Status == http.StatusUnsupportedMediaType && e.Format == FormatRemoteWrite2:
+		hint = "; the receiver does not accept remote write 2.0: set protocol: \"1.0\" on this output (the samples are dropped)"
 	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
 		hint = "; check the output's basic_auth, bearer token or headers"
+	case e.Status == http.StatusNotFound && e.Format.otlp():
+		hint = "; check the output's url (the receiver's OTLP metrics path, like /v1/metrics, /otlp/v1/metrics or /opentelemetry/v1/metrics)"
 	case e.Status == http.StatusNotFound:
 		hint = "; check the output's url (the receiver's remote-write path, like /api/v1/push or /api/v1/write)"
 	case e.Status == http.StatusTooManyRequests:
@@ -363,23 +405,33 @@ func (e *SendError) Error() string {
 	return fmt.Sprintf("remotewrite: output %q: %s answered %d: %s%s", e.Output, e.URL, e.Status, e.Message, hint)
 }
 
-// Reason is a short label value for metrics: http_<code>.
-func (e *SendError) Reason() string { return "http_" + strconv.Itoa(e.Status) }
+// Reason is a short label value for metrics: http_<code>, or
+// not_written for a remote write 2.0 request accepted but not written.
+func (e *SendError) Reason() string {
+	if e.Status/100 == 2 {
+		return "not_written"
+	}
+	return "http_" + strconv.Itoa(e.Status)
+}
 
-func (q *Queue) post(body []byte) error {
+// rejection is what an OTLP receiver's partial success says it dropped.
+type rejection struct {
+	points  int64
+	message string
+}
+
+func (q *Queue) post(r record) (rejection, error) {
 	ctx, cancel := context.WithTimeout(q.ctx, q.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.url, bytes.NewReader(r.body))
 	if err != nil {
-		return err
+		return rejection{}, err
 	}
 	cfg := q.opts.Config
 	for k, v := range cfg.Headers {
 		req.Header.Set(k, v.Reveal())
 	}
-	req.Header.Set("Content-Encoding", "snappy")
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	r.format.setHeaders(req.Header)
 	req.Header.Set("User-Agent", "pushagent")
 	if cfg.BasicAuth != nil {
 		req.SetBasicAuth(cfg.BasicAuth.Username, cfg.BasicAuth.Password.Reveal())
@@ -390,12 +442,17 @@ func (q *Queue) post(body []byte) error {
 	resp, err := q.client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("remotewrite: output %q: %s did not answer within %v; raise the output's timeout or check the receiver: %w", q.opts.Name, q.url, q.timeout, err)
+			return rejection{}, fmt.Errorf("remotewrite: output %q: %s did not answer within %v; raise the output's timeout or check the receiver: %w", q.opts.Name, q.url, q.timeout, err)
 		}
-		return fmt.Errorf("remotewrite: output %q: %w; is the receiver up and the url right?", q.opts.Name, err)
+		return rejection{}, fmt.Errorf("remotewrite: output %q: %w; is the receiver up and the url right?", q.opts.Name, err)
 	}
 	defer resp.Body.Close()
-	msg, err := io.ReadAll(io.LimitReader(resp.Body, 512))
+	ok := resp.StatusCode/100 == 2
+	limit := int64(512)
+	if ok && r.format.otlp() {
+		limit = 64 << 10 // a partial success's message
+	}
+	msg, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err == nil {
 		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	}
@@ -403,14 +460,37 @@ func (q *Queue) post(body []byte) error {
 		// A torn answer does not say whether the receiver kept the
 		// samples: sending them again is safe (same series, same
 		// timestamps), losing them is not.
-		return fmt.Errorf("remotewrite: output %q: the answer of %s broke off (%w); sending again", q.opts.Name, q.url, err)
+		return rejection{}, fmt.Errorf("remotewrite: output %q: the answer of %s broke off (%w); sending again", q.opts.Name, q.url, err)
 	}
-	if resp.StatusCode/100 == 2 {
-		return nil
+	e := &SendError{Output: q.opts.Name, URL: q.url, Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg)), Format: r.format}
+	switch {
+	case ok && r.format == FormatRemoteWrite2:
+		// Remote write 2.0 receivers must say what they wrote; one that
+		// says nothing took the body for a 1.0 request, found no series in
+		// it, and dropped everything. Prometheus' own sender treats it so.
+		if r.samples > 0 && !wroteAny(resp.Header) {
+			e.Message = "no " + writtenSamplesRW2 + " in its answer"
+			return rejection{}, e
+		}
+		return rejection{}, nil
+	case ok && r.format.otlp():
+		return partialSuccess(resp.Header.Get("Content-Type"), msg), nil
+	case ok:
+		return rejection{}, nil
 	}
-	e := &SendError{Output: q.opts.Name, URL: q.url, Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg))}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 		e.retryAfter = time.Duration(s) * time.Second
 	}
-	return e
+	return rejection{}, e
+}
+
+// wroteAny reads remote write 2.0's written headers: true when one says
+// something was written.
+func wroteAny(h http.Header) bool {
+	for _, k := range []string{writtenSamplesRW2, writtenHistoRW2, writtenExemplarsRW2} {
+		if n, err := strconv.Atoi(h.Get(k)); err == nil && n > 0 {
+			return true
+		}
+	}
+	return false
 }
