@@ -1,0 +1,91 @@
+package remotewrite
+
+import (
+	"math"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/common/model"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/pushagent/pushagent/agent/series"
+)
+
+// EncodeV2 builds one run's remote write 2.0 request from its batch: the
+// series with job and the grouping labels added (a sample's own label of
+// the same name loses), their strings once each in the symbols table, each
+// series with its family's metadata (type, help, unit), and the start
+// (created) timestamp where an OpenMetrics _created sample gave one. A
+// sample without its own timestamp gets at, the collection time. The body
+// is snappy-compressed, as Prometheus sends it.
+func EncodeV2(b *series.Batch, job string, grouping map[string]string, at time.Time) (Request, error) {
+	run := runLabels(job, grouping)
+	st := findStarts(b)
+	symbols := writev2.NewSymbolTable()
+	meta := make([]writev2.Metadata, len(b.Families))
+	for i := range b.Families {
+		f := &b.Families[i]
+		meta[i] = writev2.Metadata{Type: metricTypeV2(f.Type), HelpRef: symbols.Symbolize(f.Help), UnitRef: symbols.Symbolize(f.Unit)}
+	}
+	ts := at.UnixMilli()
+	out := make([]writev2.TimeSeries, 0, len(b.Samples))
+	samples := make([]writev2.Sample, len(b.Samples))
+	// One backing array for every series' label references; a series'
+	// slice stays valid when a later append moves the array.
+	refs := make([]uint32, 0, len(b.Samples)*2*(len(run)+3))
+	oldest := int64(math.MaxInt64)
+	for i := range b.Samples {
+		s := &b.Samples[i]
+		start, skip := st.of(b, i)
+		if skip {
+			continue
+		}
+		from := len(refs)
+		mergeLabels(s.Labels, run, func(name, value string) {
+			refs = append(refs, symbols.Symbolize(name), symbols.Symbolize(value))
+		})
+		t := s.T
+		if t == 0 {
+			t = ts
+		}
+		oldest = min(oldest, t)
+		sm := &samples[len(out)]
+		*sm = writev2.Sample{Value: s.Value, Timestamp: t, StartTimestamp: start}
+		out = append(out, writev2.TimeSeries{
+			LabelsRefs: refs[from:len(refs):len(refs)],
+			Samples:    samples[len(out) : len(out)+1],
+			Metadata:   meta[s.Family],
+		})
+	}
+	if len(out) == 0 {
+		return Request{Format: FormatRemoteWrite2}, nil
+	}
+	req := writev2.Request{Symbols: symbols.Symbols(), Timeseries: out}
+	raw, err := req.OptimizedMarshal(nil)
+	if err != nil {
+		return Request{}, err
+	}
+	return Request{Format: FormatRemoteWrite2, Body: snappy.Encode(nil, raw), Samples: len(out), Oldest: oldest}, nil
+}
+
+// metricTypeV2 is a family's type as remote write 2.0 names it; untyped
+// and unknown families are METRIC_TYPE_UNSPECIFIED.
+func metricTypeV2(t model.MetricType) writev2.Metadata_MetricType {
+	switch t {
+	case model.MetricTypeCounter:
+		return writev2.Metadata_METRIC_TYPE_COUNTER
+	case model.MetricTypeGauge:
+		return writev2.Metadata_METRIC_TYPE_GAUGE
+	case model.MetricTypeHistogram:
+		return writev2.Metadata_METRIC_TYPE_HISTOGRAM
+	case model.MetricTypeGaugeHistogram:
+		return writev2.Metadata_METRIC_TYPE_GAUGEHISTOGRAM
+	case model.MetricTypeSummary:
+		return writev2.Metadata_METRIC_TYPE_SUMMARY
+	case model.MetricTypeInfo:
+		return writev2.Metadata_METRIC_TYPE_INFO
+	case model.MetricTypeStateset:
+		return writev2.Metadata_METRIC_TYPE_STATESET
+	}
+	return writev2.Metadata_METRIC_TYPE_UNSPECIFIED
+}
