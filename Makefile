@@ -72,8 +72,11 @@ image-test: image
 	PODMAN="$(PODMAN)" PODMAN_RUN_FLAGS="$(PODMAN_RUN_FLAGS)" PUSHAGENT_IMAGE=$(IMAGE) \
 		$(GO) test -tags image -count=1 -v -timeout 10m ./internal/imagetest
 
+# receivers.sh builds the OTLP and remote write 2.0 receivers the tests
+# send to (newer than Debian's) into the user's cache, once per machine.
 setup:
 	@bash scripts/setup-debian.sh
+	@bash scripts/receivers.sh
 
 test: setup build dist image-test fuzz test-go
 

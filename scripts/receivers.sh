@@ -57,6 +57,10 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 mkdir -p "$cache_root"
+# One build at a time per machine: test binaries that find a receiver
+# missing run this script at once (internal/testenv), and wait here.
+exec 9>"$cache_root/.lock"
+flock 9
 build victoria-metrics "$VM_VERSION" \
 	"github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@$VM_VERSION"
 # cmd/prometheus installs as "prometheus"; its web UI assets are not
