@@ -261,6 +261,12 @@ func (r *remoteWrite) wait(ctx context.Context) error {
 }
 
 func newOutput(o config.Output, m *selfMetrics, logger *slog.Logger) (output, error) {
+	if o.OTLP != nil {
+		return nil, fmt.Errorf("output %q: this build of the agent cannot send OTLP yet; remove the output or use a remote_write output", o.Name)
+	}
+	if o.RemoteWrite != nil && o.RemoteWrite.Protocol == config.RemoteWrite20 {
+		return nil, fmt.Errorf("output %q: this build of the agent cannot send remote write 2.0 yet; set protocol: \"1.0\"", o.Name)
+	}
 	if o.RemoteWrite != nil {
 		return newRemoteWrite(o.Name, *o.RemoteWrite, m, logger)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/v2"
+	"github.com/prometheus/prometheus/model/relabel"
 )
 
 // Options are what the loader takes from the process. They are injected so
@@ -44,6 +45,7 @@ type Gateway struct {
 	BasicAuth   *BasicAuth    // nil when not configured
 	BearerToken Secret        // "" when not configured
 	TLS         TLS
+	WriteRules
 }
 
 // BasicAuth holds HTTP basic auth credentials. Password comes from the
@@ -80,8 +82,12 @@ type Job struct {
 	// least 3 times the longest time between runs (interval plus jitter).
 	ExpireAfter time.Duration
 	// Outputs names the outputs the job's runs go to; nil: every output.
-	Outputs    []string
-	Collectors []Collector
+	Outputs []string
+	// RelabelConfigs apply to the job's merged series, after each
+	// collector's own; they never see job or grouping labels (see
+	// docs/config.md). Empty: none.
+	RelabelConfigs []*relabel.Config
+	Collectors     []Collector
 }
 
 // Collector is one plugin run within a job, with the sandbox it is granted.
@@ -106,6 +112,10 @@ type Collector struct {
 	// HTTP is set instead of Plugin for an HTTP plugin: an endpoint that
 	// takes the config (POST, JSON) and answers with exposition text.
 	HTTP *HTTPPlugin
+
+	// RelabelConfigs apply to the collector's series, after its Labels
+	// are added. Empty: none.
+	RelabelConfigs []*relabel.Config
 }
 
 // HTTPPlugin is a collector served over HTTP(S) instead of wasm, for

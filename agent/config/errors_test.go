@@ -70,18 +70,18 @@ var parseErrorCases = []struct {
 }, {
 	name: "unknown key in gateway",
 	yaml: "gateway: {url: http://gw:9091, timout: 1s}\n" + job("    every: 1s\n", col),
-	want: []string{`$FILE:1: gateway.timout: unknown key (did you mean "timeout"?); valid keys here are url, timeout, basic_auth, bearer_token, bearer_token_file, tls`},
+	want: []string{`$FILE:1: gateway.timout: unknown key (did you mean "timeout"?); valid keys here are url, timeout, basic_auth, bearer_token, bearer_token_file, tls, external_labels, write_relabel_configs`},
 }, {
 	name: "unknown key in job",
 	yaml: gw + job("    evry: 1s\n", col),
 	want: []string{
 		`$FILE:3: jobs[0]: needs a schedule: set every (like 15s) or cron (like "*/5 * * * *")`,
-		`$FILE:4: jobs[0].evry: unknown key (did you mean "every"?); valid keys here are name, every, cron, jitter, grouping, method, delete_on_shutdown, expire_after, replicated, outputs, collectors`,
+		`$FILE:4: jobs[0].evry: unknown key (did you mean "every"?); valid keys here are name, every, cron, jitter, grouping, method, delete_on_shutdown, expire_after, replicated, outputs, relabel_configs, collectors`,
 	},
 }, {
 	name: "unknown key in collector",
 	yaml: gw + job("    every: 1s\n", "{name: c, plugin: plugins/textfile.wasm, alow_hosts: [x]}"),
-	want: []string{`$FILE:5: jobs[0].collectors[0].alow_hosts: unknown key (did you mean "allow_hosts"?); valid keys here are name, plugin, http, config, timeout, memory_limit, max_output, series_limit, labels, mounts, env, allow_hosts, ca_file, max_response`},
+	want: []string{`$FILE:5: jobs[0].collectors[0].alow_hosts: unknown key (did you mean "allow_hosts"?); valid keys here are name, plugin, http, config, timeout, memory_limit, max_output, series_limit, labels, mounts, env, allow_hosts, ca_file, max_response, relabel_configs`},
 }, {
 	name: "allow_hosts entry is a URL",
 	yaml: gw + job("    every: 1s\n", `{name: c, plugin: plugins/textfile.wasm, allow_hosts: ["http://a:1/x", "a:99999", "a.*.com", ok.example:80]}`),

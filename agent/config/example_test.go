@@ -27,7 +27,7 @@ jobs:
 	})
 	fmt.Println(err)
 	// Output:
-	// schedules.yaml:4: gateway.timout: unknown key (did you mean "timeout"?); valid keys here are url, timeout, basic_auth, bearer_token, bearer_token_file, tls
+	// schedules.yaml:4: gateway.timout: unknown key (did you mean "timeout"?); valid keys here are url, timeout, basic_auth, bearer_token, bearer_token_file, tls, external_labels, write_relabel_configs
 	// schedules.yaml:7: jobs[0].every: expected a duration like 15s, got 15 (a number)
 	// schedules.yaml:8: jobs[0].grouping.job: "job" cannot be a grouping label: the job's name is its job label; remove it
 	// schedules.yaml:11: jobs[0].collectors[0].plugin: plugin file "/nonexistent/textfile.wasm": no such file; check the path (relative paths are resolved from the config file's directory)

@@ -60,7 +60,12 @@ func (l *loader) expandTree(path string, v any) any {
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, val := range v {
-			out[k] = l.expandTree(keyPath(path, k), val)
+			kp := keyPath(path, k)
+			if literalRuleKeys.MatchString(kp) {
+				out[k] = val
+				continue
+			}
+			out[k] = l.expandTree(kp, val)
 		}
 		return out
 	case []any:

@@ -11,12 +11,14 @@ import (
 	"time"
 )
 
-// Output is one named destination of the jobs' runs: a Pushgateway or a
-// remote-write receiver. Exactly one of Pushgateway and RemoteWrite is set.
+// Output is one named destination of the jobs' runs: a Pushgateway, a
+// remote-write receiver or an OTLP receiver. Exactly one of Pushgateway,
+// RemoteWrite and OTLP is set.
 type Output struct {
 	Name        string
 	Pushgateway *Gateway
 	RemoteWrite *RemoteWrite
+	OTLP        *OTLP
 }
 
 // RemoteWrite is a Prometheus remote-write receiver (Mimir, Thanos,
@@ -29,6 +31,32 @@ type RemoteWrite struct {
 	Headers     map[string]Secret // sent with every request, like X-Scope-OrgID
 	TLS         TLS
 	Buffer      Buffer
+	// Protocol is the remote-write version sent: "1.0" (default) or
+	// "2.0". A 2.0 receiver answers 415 to a 1.0 request and the reverse.
+	Protocol string
+	WriteRules
+}
+
+// Remote-write protocol versions, as remote_write.protocol spells them.
+const (
+	RemoteWrite10 = "1.0"
+	RemoteWrite20 = "2.0"
+)
+
+// OTLP is an OpenTelemetry receiver of OTLP/HTTP protobuf metrics (an
+// OpenTelemetry Collector, VictoriaMetrics, Prometheus 3, a vendor's
+// endpoint). It has the same disk buffer and retries as remote_write.
+type OTLP struct {
+	URL         string            // the metrics endpoint itself, like …/v1/metrics
+	Timeout     time.Duration     // per request; default 10s
+	BasicAuth   *BasicAuth        // nil when not configured
+	BearerToken Secret            // "" when not configured
+	Headers     map[string]Secret // sent with every request
+	TLS         TLS
+	// Compression is "gzip" (default) or "none".
+	Compression string
+	Buffer      Buffer
+	WriteRules
 }
 
 // Buffer is the on-disk queue of a remote_write output: what was collected
@@ -121,6 +149,11 @@ const LegacyGatewayOutput = "gateway"
 
 const (
 	defaultRemoteWriteTimeout = 30 * time.Second
+	// defaultOTLPTimeout is the OpenTelemetry exporters' default.
+	defaultOTLPTimeout = 10 * time.Second
+	// defaultOTLPCompression is the OpenTelemetry exporters' default too:
+	// metrics compress several times over, and every receiver takes gzip.
+	defaultOTLPCompression = "gzip"
 	// defaultBufferMaxSize bounds the disk a remote_write output may fill
 	// while its receiver is down: about a day of a 10,000-series job every
 	// 15s, small enough for a sidecar's volume.
@@ -157,19 +190,36 @@ var outputsField = field[root]{
 			if _, ok := outputSection.read(l, op, m[name], &o); !ok {
 				continue
 			}
+			var kinds []string
+			for kind, set := range map[string]bool{"pushgateway": o.Pushgateway != nil, "remote_write": o.RemoteWrite != nil, "otlp": o.OTLP != nil} {
+				if set {
+					kinds = append(kinds, kind)
+				}
+			}
+			slices.Sort(kinds)
 			switch {
-			case o.Pushgateway != nil && o.RemoteWrite != nil:
-				l.add(op, "set either pushgateway or remote_write, not both; make two outputs to send to both")
+			case len(kinds) == 2:
+				l.add(op, "set either %s or %s, not both; make two outputs to send to both", kinds[0], kinds[1])
 				continue
-			case o.Pushgateway == nil && o.RemoteWrite == nil:
-				l.add(op, "needs a kind: pushgateway: {url: …} or remote_write: {url: …}")
+			case len(kinds) > 2:
+				l.add(op, "set one of %s, not several; make one output for each", strings.Join(kinds, ", "))
+				continue
+			case len(kinds) == 0:
+				l.add(op, "needs a kind: pushgateway: {url: …}, remote_write: {url: …} or otlp: {url: …}")
 				continue
 			}
-			if rw := o.RemoteWrite; rw != nil && rw.Buffer.Dir != "" {
-				if first, dup := dirs[rw.Buffer.Dir]; dup {
-					l.add(keyPath(keyPath(keyPath(op, "remote_write"), "buffer"), "dir"), "is also the buffer of %s; each remote_write output needs its own directory", first)
+			var buf *Buffer
+			switch {
+			case o.RemoteWrite != nil:
+				buf = &o.RemoteWrite.Buffer
+			case o.OTLP != nil:
+				buf = &o.OTLP.Buffer
+			}
+			if buf != nil && buf.Dir != "" {
+				if first, dup := dirs[buf.Dir]; dup {
+					l.add(keyPath(keyPath(keyPath(op, kinds[0]), "buffer"), "dir"), "is also the buffer of %s; each remote_write or otlp output needs its own directory", first)
 				}
-				dirs[rw.Buffer.Dir] = op
+				dirs[buf.Dir] = op
 			}
 			r.cfg.Outputs = append(r.cfg.Outputs, o)
 		}
@@ -183,7 +233,7 @@ func (outputNames) docFields() []docField {
 	return []docField{{name: "<name>", typ: "mapping", def: noDefault, sub: func() docSection { return &outputSection }}}
 }
 
-var outputSection = section[Output]{what: "an output (pushgateway or remote_write)", fields: []field[Output]{{
+var outputSection = section[Output]{what: "an output (pushgateway, remote_write or otlp)", fields: []field[Output]{{
 	name: "pushgateway", typ: "mapping", def: noDefault,
 	sub: func() docSection { return &gatewaySection },
 	set: func(l *loader, p string, v any, o *Output) {
@@ -197,11 +247,22 @@ var outputSection = section[Output]{what: "an output (pushgateway or remote_writ
 	name: "remote_write", typ: "mapping", def: noDefault,
 	sub: func() docSection { return &remoteWriteSection },
 	set: func(l *loader, p string, v any, o *Output) {
-		d := rwDraft{rw: RemoteWrite{Timeout: defaultRemoteWriteTimeout, Headers: map[string]Secret{}, Buffer: Buffer{MaxSize: defaultBufferMaxSize}}}
+		d := rwDraft{rw: RemoteWrite{Timeout: defaultRemoteWriteTimeout, Headers: map[string]Secret{}, Buffer: Buffer{MaxSize: defaultBufferMaxSize}, Protocol: RemoteWrite10}}
 		if _, ok := remoteWriteSection.read(l, p, v, &d); ok {
 			o.RemoteWrite = l.checkRemoteWrite(p, &d)
 		} else {
 			o.RemoteWrite = &RemoteWrite{}
+		}
+	},
+}, {
+	name: "otlp", typ: "mapping", def: noDefault,
+	sub: func() docSection { return &otlpSection },
+	set: func(l *loader, p string, v any, o *Output) {
+		d := otlpDraft{o: OTLP{Timeout: defaultOTLPTimeout, Headers: map[string]Secret{}, Compression: defaultOTLPCompression, Buffer: Buffer{MaxSize: defaultBufferMaxSize}}}
+		if _, ok := otlpSection.read(l, p, v, &d); ok {
+			o.OTLP = l.checkOTLP(p, &d)
+		} else {
+			o.OTLP = &OTLP{}
 		}
 	},
 }}}
@@ -211,7 +272,7 @@ type rwDraft struct {
 	e  endpoint
 }
 
-var remoteWriteSection = section[rwDraft]{what: "a remote_write output", fields: endpointFields(
+var remoteWriteSection = section[rwDraft]{what: "a remote_write output", fields: append(endpointFields(
 	func(d *rwDraft) *endpoint { return &d.e },
 	"is required; set the receiver's remote-write URL, like http://mimir:9009/api/v1/push", endpointURL("http://mimir:9009/api/v1/push", "basic_auth or bearer_token_file instead"),
 	field[rwDraft]{
@@ -226,7 +287,78 @@ var remoteWriteSection = section[rwDraft]{what: "a remote_write output", fields:
 		required: "is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}",
 		sub:      func() docSection { return &bufferSection },
 		set:      func(l *loader, p string, v any, d *rwDraft) { bufferSection.read(l, p, v, &d.rw.Buffer) },
-	})}
+	},
+	field[rwDraft]{
+		name: "protocol", typ: "`\"1.0\"` / `\"2.0\"`", def: code(`"` + RemoteWrite10 + `"`),
+		set: func(l *loader, p string, v any, d *rwDraft) {
+			switch s := protocolString(v); s {
+			case RemoteWrite10, RemoteWrite20:
+				d.rw.Protocol = s
+			default:
+				l.add(p, "must be \"1.0\" (Prometheus' remote write 1.0, which every receiver takes) or \"2.0\" (with metadata and created timestamps; Prometheus 3 and recent receivers), got %s", describe(v))
+			}
+		},
+	}), writeRuleFields(func(d *rwDraft) *WriteRules { return &d.rw.WriteRules })...)}
+
+// protocolString reads a protocol version, which YAML gives as a number
+// when unquoted (protocol: 2.0).
+func protocolString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strings.TrimSpace(v)
+	case float64:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case int:
+		return strconv.Itoa(v) + ".0"
+	}
+	return ""
+}
+
+type otlpDraft struct {
+	o OTLP
+	e endpoint
+}
+
+// otlpSection mirrors remoteWriteSection: the same endpoint, headers and
+// disk buffer, with the compression OTLP/HTTP negotiates.
+var otlpSection = section[otlpDraft]{what: "an otlp output", fields: append(endpointFields(
+	func(d *otlpDraft) *endpoint { return &d.e },
+	"is required; set the receiver's OTLP/HTTP metrics URL, like http://otel-collector:4318/v1/metrics", endpointURL("http://otel-collector:4318/v1/metrics", "basic_auth or bearer_token_file instead"),
+	field[otlpDraft]{
+		name: "timeout", typ: "duration", def: code(defaultOTLPTimeout.String()),
+		set: func(l *loader, p string, v any, d *otlpDraft) { l.positiveDuration(p, v, &d.o.Timeout) },
+	},
+	headersField(func(d *otlpDraft) map[string]Secret { return d.o.Headers }, "X-Scope-OrgID: tenant-1",
+		"is set by the agent for the OTLP protocol; remove it",
+		"content-type", "content-encoding", "user-agent"),
+	field[otlpDraft]{
+		name: "compression", typ: "`gzip` / `none`", def: code(defaultOTLPCompression),
+		set: func(l *loader, p string, v any, d *otlpDraft) {
+			s, ok := l.str(p, v)
+			if !ok {
+				return
+			}
+			switch c := strings.ToLower(strings.TrimSpace(s)); c {
+			case "gzip", "none":
+				d.o.Compression = c
+			default:
+				l.add(p, "must be gzip or none, got %s", quote(s))
+			}
+		},
+	},
+	field[otlpDraft]{
+		name: "buffer", typ: "mapping", def: requiredDef,
+		required: "is required; otlp keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}",
+		sub:      func() docSection { return &bufferSection },
+		set:      func(l *loader, p string, v any, d *otlpDraft) { bufferSection.read(l, p, v, &d.o.Buffer) },
+	}), writeRuleFields(func(d *otlpDraft) *WriteRules { return &d.o.WriteRules })...)}
+
+func (l *loader) checkOTLP(p string, d *otlpDraft) *OTLP {
+	o := d.o
+	o.URL, o.BasicAuth, o.TLS = d.e.url, d.e.auth.basic, d.e.auth.tls
+	o.BearerToken = l.checkHeaderEndpoint(p, &d.e, o.Headers)
+	return &o
+}
 
 var bufferSection = section[Buffer]{what: "the disk buffer", fields: []field[Buffer]{{
 	name: "dir", typ: "path", def: requiredDef,

@@ -97,13 +97,13 @@ func TestOutputsErrors(t *testing.T) {
 		yaml: "outputs:\n  o:\n    remote_write: {url: http://x/w, timeot: 1s}\n" + job("    every: 1s\n", col),
 		want: []string{
 			`$FILE:3: outputs.o.remote_write.buffer: is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}`,
-			`$FILE:3: outputs.o.remote_write.timeot: unknown key (did you mean "timeout"?); valid keys here are url, timeout, headers, buffer, basic_auth, bearer_token, bearer_token_file, tls`,
+			`$FILE:3: outputs.o.remote_write.timeot: unknown key (did you mean "timeout"?); valid keys here are url, timeout, headers, buffer, protocol, basic_auth, bearer_token, bearer_token_file, tls, external_labels, write_relabel_configs`,
 		},
 	}, {
 		name: "two outputs on one buffer, bad size, protocol header",
 		yaml: "outputs:\n  a: {remote_write: {url: http://x/w, buffer: {dir: b}}}\n  b: {remote_write: {url: http://y/w, headers: {Content-Type: x}, buffer: {dir: b, max_size: 1KiB}}}\n" + job("    every: 1s\n", col),
 		want: []string{
-			`$FILE:3: outputs.b.remote_write.buffer.dir: is also the buffer of outputs.a; each remote_write output needs its own directory`,
+			`$FILE:3: outputs.b.remote_write.buffer.dir: is also the buffer of outputs.a; each remote_write or otlp output needs its own directory`,
 			`$FILE:3: outputs.b.remote_write.buffer.max_size: must be between 1MiB and 1024GiB, got "1KiB"`,
 			`$FILE:3: outputs.b.remote_write.headers.Content-Type: is set by the agent for the remote-write protocol; remove it`,
 		},

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/prometheus/model/relabel"
 )
 
 // The declarations of every mapping in schedules.yaml, from the top down.
@@ -193,13 +195,13 @@ type gatewayDraft struct {
 	e endpoint
 }
 
-var gatewaySection = section[gatewayDraft]{what: "the gateway", fields: endpointFields(
+var gatewaySection = section[gatewayDraft]{what: "the gateway", fields: append(endpointFields(
 	func(g *gatewayDraft) *endpoint { return &g.e },
 	"is required; set the Pushgateway URL, like http://127.0.0.1:9091", (*loader).gatewayURL,
 	field[gatewayDraft]{
 		name: "timeout", typ: "duration", def: code(defaultGatewayTimeout.String()),
 		set: func(l *loader, p string, v any, g *gatewayDraft) { l.positiveDuration(p, v, &g.g.Timeout) },
-	})}
+	}), writeRuleFields(func(g *gatewayDraft) *WriteRules { return &g.g.WriteRules })...)}
 
 func (l *loader) checkGateway(p string, d *gatewayDraft) Gateway {
 	g := d.g
@@ -374,7 +376,8 @@ var jobSection = section[jobDraft]{what: "a job", fields: []field[jobDraft]{{
 }, {
 	name: "replicated", typ: "bool", def: code("false"),
 	set: func(l *loader, p string, v any, j *jobDraft) { j.j.Replicated, _ = l.boolean(p, v) },
-}, jobOutputsField, {
+}, jobOutputsField, relabelField("relabel_configs", func(j *jobDraft) *[]*relabel.Config { return &j.j.RelabelConfigs },
+	func(l *loader, p string, c *relabel.Config, j *jobDraft) { runLabelRule(l, p, c, &j.j) }), {
 	name: "collectors", typ: "list", def: requiredDef, list: true, bare: true,
 	required: "at least one collector is required; add collectors: with a name and a plugin",
 	sub:      func() docSection { return &collectorSection },
@@ -579,7 +582,9 @@ var collectorSection = section[collectorDraft]{what: "a collector", fields: []fi
 	set: func(l *loader, p string, v any, c *collectorDraft) {
 		l.size64(p, v, &c.c.MaxResponse, minMaxOutput, maxMaxOutput)
 	},
-})}}
+}), relabelField("relabel_configs", func(c *collectorDraft) *[]*relabel.Config { return &c.c.RelabelConfigs },
+	func(l *loader, p string, r *relabel.Config, c *collectorDraft) { runLabelRule(l, p, r, c.job) }),
+}}
 
 func (l *loader) collector(p string, v any, d *defaults, job *Job) (Collector, bool) {
 	cd := collectorDraft{job: job, c: Collector{
