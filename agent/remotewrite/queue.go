@@ -141,6 +141,9 @@ func Open(opts Options) (*Queue, error) {
 // URL is the receiver's URL (config rejects credentials in it).
 func (q *Queue) URL() string { return q.url }
 
+// Name is the output's name.
+func (q *Queue) Name() string { return q.opts.Name }
+
 // Append buffers one run's series as a remote write 1.0 request. It
 // returns once they are in the buffer's file, before they are sent.
 func (q *Queue) Append(series []prompb.TimeSeries) error {
