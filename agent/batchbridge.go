@@ -89,4 +89,3 @@ func formatBound(f float64) string {
 	}
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }
-
