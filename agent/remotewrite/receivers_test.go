@@ -2,12 +2,14 @@ package remotewrite
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb/wlog"
 
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/series"
@@ -255,5 +257,81 @@ func TestOTLPOutage(t *testing.T) {
 		if v != float64(i) || ex[0].Timestamps[i] != start.Add(time.Duration(i)*time.Second).UnixMilli() {
 			t.Errorf("sample %d: %v at %d, want %d at the run's time", i, v, ex[0].Timestamps[i], i)
 		}
+	}
+}
+
+// TestOTLPCorruptPage: a flipped byte in the first page of a buffer of
+// OTLP requests loses that page's runs only; VictoriaMetrics gets the
+// rest, in order, and the corrupt stretch is counted.
+func TestOTLPCorruptPage(t *testing.T) {
+	vm := testenv.StartVictoriaMetricsOTLP(t)
+	dir := t.TempDir()
+	cfg := config.RemoteWrite{URL: "http://" + closedAddr(t) + "/opentelemetry/v1/metrics", Timeout: 2 * time.Second,
+		Buffer: config.Buffer{Dir: dir, MaxSize: 64 << 20}}
+	q, err := Open(Options{Name: "otel", Kind: "otlp", Config: cfg, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	start := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	for i := range n {
+		b := &series.Batch{Families: []series.Family{{Name: "runs", Type: model.MetricTypeGauge}},
+			// Distinct labels per run make each request larger than a
+			// few bytes, so that the buffer spans several pages.
+			Samples: []series.Sample{{Labels: labels.FromStrings("__name__", "runs", "pad", strings.Repeat("x", 400)), Value: float64(i)}}}
+		req, err := EncodeOTLP(b, "corrupt", nil, start.Add(time.Duration(i)*time.Second), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Enqueue(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = q.Close()
+	flipFirstRecordByte(t, dir)
+	cfg.URL = vm.OTLPURL
+	q, err = Open(Options{Name: "otel", Kind: "otlp", Config: cfg, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	waitIdle(t, q)
+	if q.Stats().Corrupt == 0 {
+		t.Error("the corrupt page was not counted")
+	}
+	var got []float64
+	testenv.Eventually(t, 10*time.Second, "the runs after the corrupt page", func() bool {
+		ex := vm.Export(t, `runs{service_name="corrupt"}`)
+		if len(ex) != 1 {
+			return false
+		}
+		got = ex[0].Values
+		return got[len(got)-1] == n-1
+	})
+	perPage := n * pageSize / (n * 450)
+	if len(got) < n-2*perPage || got[0] == 0 {
+		t.Errorf("%d of %d runs arrived, first %v; want only the first page's (about %d) lost", len(got), n, got[0], perPage)
+	}
+}
+
+// flipFirstRecordByte corrupts the first record of the buffer's last
+// segment, as a bad disk would.
+func flipFirstRecordByte(t *testing.T, dir string) {
+	t.Helper()
+	_, last, err := wlog.Segments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := wlog.SegmentName(dir, last)
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 3*pageSize {
+		t.Fatalf("segment is %d bytes; the test needs several pages", len(b))
+	}
+	b[20] ^= 0xff
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
