@@ -218,7 +218,7 @@ type remoteWrite struct {
 	timeout time.Duration // per request
 	// encode makes the run's request; nil: remote write 1.0 from the
 	// run's families.
-	encode func(c *Collection) (remotewrite.Request, error)
+	encode func(c *Collection) (remotewrite.Encoded, error)
 }
 
 func newRemoteWrite(name string, rw config.RemoteWrite, m *selfMetrics, logger *slog.Logger) (*remoteWrite, error) {
@@ -227,7 +227,7 @@ func newRemoteWrite(name string, rw config.RemoteWrite, m *selfMetrics, logger *
 		return nil, err
 	}
 	if rw.Protocol == config.RemoteWrite20 {
-		r.encode = func(c *Collection) (remotewrite.Request, error) {
+		r.encode = func(c *Collection) (remotewrite.Encoded, error) {
 			return remotewrite.EncodeV2(runBatch(c), c.Job, c.Grouping, c.Time)
 		}
 	}
@@ -244,7 +244,7 @@ func newOTLP(name string, o config.OTLP, m *selfMetrics, logger *slog.Logger) (*
 		return nil, err
 	}
 	gzip := o.Compression != "none"
-	r.encode = func(c *Collection) (remotewrite.Request, error) {
+	r.encode = func(c *Collection) (remotewrite.Encoded, error) {
 		return remotewrite.EncodeOTLP(runBatch(c), c.Job, c.Grouping, c.Time, gzip)
 	}
 	return r, nil

@@ -18,7 +18,7 @@ import (
 // (created) timestamp where an OpenMetrics _created sample gave one. A
 // sample without its own timestamp gets at, the collection time. The body
 // is snappy-compressed, as Prometheus sends it.
-func EncodeV2(b *series.Batch, job string, grouping map[string]string, at time.Time) (Request, error) {
+func EncodeV2(b *series.Batch, job string, grouping map[string]string, at time.Time) (Encoded, error) {
 	run := runLabels(job, grouping)
 	st := findStarts(b)
 	symbols := writev2.NewSymbolTable()
@@ -58,14 +58,14 @@ func EncodeV2(b *series.Batch, job string, grouping map[string]string, at time.T
 		})
 	}
 	if len(out) == 0 {
-		return Request{Format: FormatRemoteWrite2}, nil
+		return Encoded{Format: FormatRemoteWrite2}, nil
 	}
 	req := writev2.Request{Symbols: symbols.Symbols(), Timeseries: out}
 	raw, err := req.OptimizedMarshal(nil)
 	if err != nil {
-		return Request{}, err
+		return Encoded{}, err
 	}
-	return Request{Format: FormatRemoteWrite2, Body: snappy.Encode(nil, raw), Samples: len(out), Oldest: oldest}, nil
+	return Encoded{Format: FormatRemoteWrite2, Body: snappy.Encode(nil, raw), Samples: len(out), Oldest: oldest}, nil
 }
 
 // metricTypeV2 is a family's type as remote write 2.0 names it; untyped

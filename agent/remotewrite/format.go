@@ -74,9 +74,9 @@ func (f Format) setHeaders(h http.Header) {
 	}
 }
 
-// Request is one run's data, encoded once, as the buffer keeps it and the
+// Encoded is one run's request, encoded once, as the buffer keeps it and the
 // sender posts it.
-type Request struct {
+type Encoded struct {
 	Format Format
 	// Body is the request body, compressed as Format says.
 	Body []byte

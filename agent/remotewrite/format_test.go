@@ -74,7 +74,7 @@ func (f *fakeOTLP) count() int {
 	return len(f.requests)
 }
 
-func otlpRequest(t *testing.T, v float64) Request {
+func otlpRequest(t *testing.T, v float64) Encoded {
 	t.Helper()
 	b := testBatch()
 	b.Samples[3].Value = v // temp_celsius
@@ -183,8 +183,8 @@ func TestMixedFormats(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	q := openKind(t, "remote_write", srv.URL)
-	v1 := Request{Format: FormatRemoteWrite1, Body: []byte("one"), Samples: 1}
-	v2 := Request{Format: FormatRemoteWrite2, Body: []byte("two"), Samples: 1}
+	v1 := Encoded{Format: FormatRemoteWrite1, Body: []byte("one"), Samples: 1}
+	v2 := Encoded{Format: FormatRemoteWrite2, Body: []byte("two"), Samples: 1}
 	_ = q.Enqueue(v1)
 	_ = q.Enqueue(v2)
 	testenv.Eventually(t, 10*time.Second, "two requests", func() bool { return f.count() == 2 })

@@ -47,7 +47,7 @@ import (
 // The body is an ExportMetricsServiceRequest: it is built as the
 // MetricsData message, which has the same fields and encoding (the OTLP
 // protobuf says so), so that gRPC's generated service code is not linked.
-func EncodeOTLP(b *series.Batch, job string, grouping map[string]string, at time.Time, compress bool) (Request, error) {
+func EncodeOTLP(b *series.Batch, job string, grouping map[string]string, at time.Time, compress bool) (Encoded, error) {
 	e := otlpEncoder{b: b, run: runLabels(job, grouping), st: findStarts(b), now: at.UnixMilli(), oldest: math.MaxInt64}
 	scope := &metricspb.ScopeMetrics{}
 	for lo := 0; lo < len(b.Samples); {
@@ -63,7 +63,7 @@ func EncodeOTLP(b *series.Batch, job string, grouping map[string]string, at time
 		format = FormatOTLPGzip
 	}
 	if e.samples == 0 {
-		return Request{Format: format}, nil
+		return Encoded{Format: format}, nil
 	}
 	data := &metricspb.MetricsData{ResourceMetrics: []*metricspb.ResourceMetrics{{
 		Resource:     &resourcepb.Resource{Attributes: e.resource()},
@@ -71,15 +71,15 @@ func EncodeOTLP(b *series.Batch, job string, grouping map[string]string, at time
 	}}}
 	raw, err := proto.MarshalOptions{}.Marshal(data)
 	if err != nil {
-		return Request{}, err
+		return Encoded{}, err
 	}
 	body := raw
 	if compress {
 		if body, err = gzipped(raw); err != nil {
-			return Request{}, err
+			return Encoded{}, err
 		}
 	}
-	return Request{Format: format, Body: body, Samples: e.samples, Oldest: e.oldest}, nil
+	return Encoded{Format: format, Body: body, Samples: e.samples, Oldest: e.oldest}, nil
 }
 
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}

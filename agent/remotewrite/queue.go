@@ -154,13 +154,13 @@ func (q *Queue) Append(series []prompb.TimeSeries) error {
 	if err != nil {
 		return fmt.Errorf("output %q: encoding the request: %w", q.opts.Name, err)
 	}
-	return q.Enqueue(Request{Format: FormatRemoteWrite1, Body: body, Samples: samples, Oldest: oldest})
+	return q.Enqueue(Encoded{Format: FormatRemoteWrite1, Body: body, Samples: samples, Oldest: oldest})
 }
 
 // Enqueue buffers one run's request, encoded in any Format. It returns
 // once it is in the buffer's file, before it is sent. A request without
 // samples is not buffered.
-func (q *Queue) Enqueue(req Request) error {
+func (q *Queue) Enqueue(req Encoded) error {
 	if req.Samples == 0 {
 		return nil
 	}

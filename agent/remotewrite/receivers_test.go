@@ -45,7 +45,7 @@ func openKind(t *testing.T, kind, url string) *Queue {
 	return q
 }
 
-func deliver(t *testing.T, q *Queue, req Request, err error) {
+func deliver(t *testing.T, q *Queue, req Encoded, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
