@@ -97,6 +97,8 @@ fuzz:
 	@set -e; for target in \
 		./agent/config:FuzzParse \
 		./agent/merge:FuzzParseAndMerge \
+		./agent/merge:FuzzMergeMatchesReference \
+		./agent/series:FuzzParseMatchesExpfmt \
 		./agent/wasmhost:FuzzParseHTTPRequest \
 		./agent/wasmhost/internal/interrupt:FuzzInstrument \
 		./agent/expire:FuzzDecodeGroups \

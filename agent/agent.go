@@ -25,11 +25,11 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/merge"
 	"github.com/pushagent/pushagent/agent/schedule"
+	"github.com/pushagent/pushagent/agent/series"
 	"github.com/pushagent/pushagent/agent/wasmhost"
 )
 
@@ -348,7 +348,9 @@ type Collection struct {
 	Job      string
 	Grouping map[string]string
 	Method   string
-	Families []*dto.MetricFamily
+	// Batch is the job's merged series, status series included: read by
+	// every output of the job at once, changed by none.
+	Batch    *series.Batch
 	Statuses []merge.Status
 }
 
@@ -388,11 +390,11 @@ func (a *Agent) collect(ctx context.Context, j *job) *Collection {
 		}()
 	}
 	wg.Wait()
-	fams, statuses := merge.Job{Name: j.cfg.Name, Reserved: slices.Sorted(maps.Keys(j.cfg.Grouping)), Logger: a.logger}.Merge(results)
+	batch, statuses := merge.Job{Name: j.cfg.Name, Reserved: slices.Sorted(maps.Keys(j.cfg.Grouping)), Logger: a.logger}.MergeBatch(results)
 	for _, st := range statuses {
 		a.metrics.observeCollector(j.cfg.Name, st)
 	}
-	return &Collection{Time: at, Job: j.cfg.Name, Grouping: j.cfg.Grouping, Method: j.cfg.Method, Families: fams, Statuses: statuses}
+	return &Collection{Time: at, Job: j.cfg.Name, Grouping: j.cfg.Grouping, Method: j.cfg.Method, Batch: batch, Statuses: statuses}
 }
 
 func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collector) merge.Result {
@@ -460,7 +462,7 @@ func (a *Agent) push(ctx context.Context, o *namedOutput, j *job, c *Collection)
 		j.logger.Error("push failed", "output", o.name, kind, url, "reason", reason, "err", err)
 		return err
 	}
-	j.logger.Info("pushed", "output", o.name, kind, url, "series", countSeries(c.Families), "duration", time.Since(start).Round(time.Millisecond))
+	j.logger.Info("pushed", "output", o.name, kind, url, "series", c.Batch.Series(), "duration", time.Since(start).Round(time.Millisecond))
 	o.out.afterPush(ctx, j.cfg, j.logger)
 	return nil
 }
@@ -493,14 +495,6 @@ func (st *state) reserve(j config.Job) time.Duration {
 		r = max(r, o.out.reserve())
 	}
 	return r
-}
-
-func countSeries(fams []*dto.MetricFamily) int {
-	n := 0
-	for _, f := range fams {
-		n += len(f.Metric)
-	}
-	return n
 }
 
 // Run schedules every job and blocks until ctx ends, then shuts down

@@ -98,7 +98,7 @@ func TestCollectIsolatesFailingCollectors(t *testing.T) {
 		t.Errorf("failure counter = %v", n)
 	}
 	found := false
-	for _, f := range c.Families {
+	for _, f := range families(c) {
 		if f.GetName() == "wat_hello" {
 			found = true
 		}

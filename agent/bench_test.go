@@ -15,6 +15,7 @@ import (
 
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/merge"
+	"github.com/pushagent/pushagent/agent/series"
 	"github.com/pushagent/pushagent/agent/wasmhost"
 	"github.com/pushagent/pushagent/internal/benchplugin/collect"
 	"github.com/pushagent/pushagent/internal/testenv"
@@ -59,9 +60,9 @@ func BenchmarkCollectorRun(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			fams, _ := j.Merge([]merge.Result{{Collector: "c", Output: out}})
-			if len(fams) != 5 {
-				b.Fatalf("%d families", len(fams))
+			batch, _ := j.MergeBatch([]merge.Result{{Collector: "c", Output: out}})
+			if len(batch.Families) != 5 {
+				b.Fatalf("%d families", len(batch.Families))
 			}
 		}
 	})
@@ -113,6 +114,15 @@ func BenchmarkCollectorParts(b *testing.B) {
 	b.Run("parse", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
+			if _, err := series.Parse(out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// What the parse was before series.Parse: expfmt into client_model.
+	b.Run("parse-expfmt", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
 			if _, err := merge.ParseText(out); err != nil {
 				b.Fatal(err)
 			}
@@ -122,7 +132,7 @@ func BenchmarkCollectorParts(b *testing.B) {
 		j := merge.Job{Name: "bench", Reserved: []string{"instance"}}
 		b.ReportAllocs()
 		for b.Loop() {
-			j.Merge([]merge.Result{{Collector: "c", Output: out}})
+			j.MergeBatch([]merge.Result{{Collector: "c", Output: out}})
 		}
 	})
 }
@@ -169,7 +179,7 @@ func BenchmarkOtherLanguages(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if fams, st := j.Merge([]merge.Result{{Collector: "c", Output: out}}); !st[0].Success || len(fams) < 5 {
+			if batch, st := j.MergeBatch([]merge.Result{{Collector: "c", Output: out}}); !st[0].Success || len(batch.Families) < 5 {
 				b.Fatalf("merge: %+v", st)
 			}
 		}
@@ -212,8 +222,8 @@ func BenchmarkPush(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fams, _ := merge.Job{Name: "bench", Reserved: []string{"instance"}}.Merge([]merge.Result{{Collector: "c", Output: out}})
-	g := gatherer(fams)
+	batch, _ := merge.Job{Name: "bench", Reserved: []string{"instance"}}.MergeBatch([]merge.Result{{Collector: "c", Output: out}})
+	g := gatherer(batch.MetricFamilies(series.DTOOptions{}))
 	b.Run("bare-client_golang", func(b *testing.B) {
 		for b.Loop() {
 			if err := push.New(gw.URL, "bench").Grouping("instance", "a").BasicAuth("u", "p").Gatherer(g).Push(); err != nil {
@@ -231,7 +241,7 @@ func BenchmarkPush(b *testing.B) {
 		j := &job{cfg: config.Job{Name: "bench"}, logger: a.logger, record: &jobRecord{}}
 		cfg := &config.Config{Gateway: gwc, Jobs: []config.Job{j.cfg}}
 		a.cur.Store(&state{cfg: cfg, outputs: []*namedOutput{{name: "gateway", cfg: cfg.AllOutputs()[0], out: out}}, jobs: []*job{j}})
-		c := &Collection{Job: "bench", Grouping: map[string]string{"instance": "a"}, Method: "put", Families: fams}
+		c := &Collection{Job: "bench", Grouping: map[string]string{"instance": "a"}, Method: "put", Batch: batch}
 		for b.Loop() {
 			if err := a.Push(context.Background(), c); err != nil {
 				b.Fatal(err)

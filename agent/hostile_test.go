@@ -369,7 +369,7 @@ func TestHostilePlugins(t *testing.T) {
 			if st := hostileStatus(t, c, hostileBad); !st.Success {
 				t.Fatalf("%s.wasm fails at what it is granted: %v", ctl.tc.plugin, st.Err)
 			}
-			if text := hostileText(t, c.Families); !strings.Contains(text, ctl.want) {
+			if text := hostileText(t, families(c)); !strings.Contains(text, ctl.want) {
 				t.Errorf("output lacks %s:\n%s", ctl.want, text)
 			}
 		})
@@ -394,7 +394,7 @@ func TestHostilePlugins(t *testing.T) {
 				}
 				st := hostileStatus(t, c, hostileBad)
 				if st.Success || st.Err == nil {
-					t.Fatalf("run %d: the hostile collector succeeded (samples %d)\nfamilies:\n%s", run, st.Samples, hostileText(t, c.Families))
+					t.Fatalf("run %d: the hostile collector succeeded (samples %d)\nfamilies:\n%s", run, st.Samples, hostileText(t, families(c)))
 				}
 				msg := st.Err.Error()
 				if run == 1 {
@@ -413,16 +413,16 @@ func TestHostilePlugins(t *testing.T) {
 						t.Errorf("run %d: status error does not say %q:\n%s", run, want, msg)
 					}
 				}
-				if v, ok := hostileSuccess(c.Families, hostileBad); !ok || v != 0 {
+				if v, ok := hostileSuccess(families(c), hostileBad); !ok || v != 0 {
 					t.Errorf("run %d: %s{collector=%q} = %v (present %v), want 0", run, merge.SuccessName, hostileBad, v, ok)
 				}
-				if v, ok := hostileSuccess(c.Families, hostileGood); !ok || v != 1 {
+				if v, ok := hostileSuccess(families(c), hostileGood); !ok || v != 1 {
 					t.Errorf("run %d: %s{collector=%q} = %v (present %v), want 1", run, merge.SuccessName, hostileGood, v, ok)
 				}
 				if good := hostileStatus(t, c, hostileGood); !good.Success || good.Samples != 1 {
 					t.Errorf("run %d: the good collector: success %v, samples %d, err %v", run, good.Success, good.Samples, good.Err)
 				}
-				names := hostileFamilyNames(c.Families)
+				names := hostileFamilyNames(families(c))
 				if !slices.Contains(names, "hostile_good") {
 					t.Errorf("run %d: the good collector's series are missing: %v", run, names)
 				}
@@ -431,7 +431,7 @@ func TestHostilePlugins(t *testing.T) {
 						t.Errorf("run %d: %s from the failed run was pushed", run, name)
 					}
 				}
-				text := hostileText(t, c.Families)
+				text := hostileText(t, families(c))
 				log := logs.String()
 				if strings.Contains(text, f.secret) || strings.Contains(log, f.secret) || strings.Contains(msg, f.secret) || logs.leaked() {
 					t.Errorf("SANDBOX ESCAPE: run %d: the secret reached the push, the status or the log", run)
@@ -509,7 +509,7 @@ func TestHostileLoadErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, ok := hostileSuccess(c.Families, hostileGood); !ok || v != 1 {
+		if v, ok := hostileSuccess(families(c), hostileGood); !ok || v != 1 {
 			t.Errorf("job %s: the good collector's success = %v (present %v)", name, v, ok)
 		}
 	}

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/expire"
@@ -28,7 +26,7 @@ import (
 //   - Concurrency: runs of different jobs call an output at the same time;
 //     one job's runs never overlap, so calls for one job are sequential.
 //     Implementations are safe for concurrent use.
-//   - Ownership: push gets the run's Collection to read. Its families may be
+//   - Ownership: push gets the run's Collection to read. Its batch is
 //     shared with other outputs of the same run and must not be changed;
 //     an output that needs them otherwise (another encoding, other labels)
 //     builds its own copy.
@@ -105,19 +103,18 @@ func (p *pushgateway) describe() (string, string) { return "pushgateway", p.clie
 func (p *pushgateway) reserve() time.Duration { return p.timeout }
 
 func (p *pushgateway) push(ctx context.Context, c *Collection) error {
-	fams, dropped := gatewayFamilies(c.Families)
-	if dropped.timestamps > 0 {
-		p.log.Info("output rule: timestamps dropped (the Pushgateway refuses timestamped samples)", "job", c.Job, "output", p.name, "samples", dropped.timestamps)
+	fams, dropped, n := push.Families(c.Batch)
+	if dropped.Timestamps > 0 {
+		p.log.Info("output rule: timestamps dropped (the Pushgateway refuses timestamped samples)", "job", c.Job, "output", p.name, "samples", dropped.Timestamps)
 	}
-	if len(dropped.families) > 0 {
-		p.log.Warn("output rule: families the Pushgateway writes itself dropped", "job", c.Job, "output", p.name, "families", strings.Join(dropped.families, ","))
+	if len(dropped.Families) > 0 {
+		p.log.Warn("output rule: families the Pushgateway writes itself dropped", "job", c.Job, "output", p.name, "families", strings.Join(dropped.Families, ","))
 	}
 	err := p.client.Push(ctx, c.Job, c.Grouping, c.Method, gatherer(fams))
-	n := uint64(countSamples(fams))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
-		p.failed.Add(n)
+		p.failed.Add(uint64(n))
 		err = fmt.Errorf("output %q: %w", p.name, err)
 		p.lastErr = err.Error()
 		if p.failingSince.IsZero() {
@@ -125,42 +122,9 @@ func (p *pushgateway) push(ctx context.Context, c *Collection) error {
 		}
 		return err
 	}
-	p.sent.Add(n)
+	p.sent.Add(uint64(n))
 	p.lastErr, p.failingSince = "", time.Time{}
 	return nil
-}
-
-// gatewayDropped is what gatewayFamilies left out, for the log: a plugin
-// author should learn why a timestamp or a family never reached the gateway.
-type gatewayDropped struct {
-	timestamps int      // samples whose timestamp was dropped
-	families   []string // push_time_seconds, push_failure_time_seconds
-}
-
-// gatewayFamilies is what the Pushgateway accepts of fams: no sample
-// timestamps (it refuses them; the push time is what it records) and none
-// of the families it writes itself. The families are shared with other
-// outputs, so changed ones are copies.
-func gatewayFamilies(fams []*dto.MetricFamily) ([]*dto.MetricFamily, gatewayDropped) {
-	var d gatewayDropped
-	out := make([]*dto.MetricFamily, 0, len(fams))
-	for _, f := range fams {
-		if n := f.GetName(); n == "push_time_seconds" || n == "push_failure_time_seconds" {
-			d.families = append(d.families, n)
-			continue
-		}
-		if slices.ContainsFunc(f.Metric, func(m *dto.Metric) bool { return m.TimestampMs != nil }) {
-			f = proto.Clone(f).(*dto.MetricFamily)
-			for _, m := range f.Metric {
-				if m.TimestampMs != nil {
-					m.TimestampMs = nil
-					d.timestamps++
-				}
-			}
-		}
-		out = append(out, f)
-	}
-	return out, d
 }
 
 func (p *pushgateway) fill(s *OutputStatus) {
@@ -216,8 +180,7 @@ type remoteWrite struct {
 	kind    string // "remote_write" or "otlp"
 	q       *remotewrite.Queue
 	timeout time.Duration // per request
-	// encode makes the run's request; nil: remote write 1.0 from the
-	// run's families.
+	// encode makes the run's request; nil: remote write 1.0.
 	encode func(c *Collection) (remotewrite.Encoded, error)
 }
 
@@ -228,7 +191,7 @@ func newRemoteWrite(name string, rw config.RemoteWrite, m *selfMetrics, logger *
 	}
 	if rw.Protocol == config.RemoteWrite20 {
 		r.encode = func(c *Collection) (remotewrite.Encoded, error) {
-			return remotewrite.EncodeV2(runBatch(c), c.Job, c.Grouping, c.Time)
+			return remotewrite.EncodeV2(c.Batch, c.Job, c.Grouping, c.Time)
 		}
 	}
 	return r, nil
@@ -245,7 +208,7 @@ func newOTLP(name string, o config.OTLP, m *selfMetrics, logger *slog.Logger) (*
 	}
 	gzip := o.Compression != "none"
 	r.encode = func(c *Collection) (remotewrite.Encoded, error) {
-		return remotewrite.EncodeOTLP(runBatch(c), c.Job, c.Grouping, c.Time, gzip)
+		return remotewrite.EncodeOTLP(c.Batch, c.Job, c.Grouping, c.Time, gzip)
 	}
 	return r, nil
 }
@@ -266,7 +229,7 @@ func (r *remoteWrite) reserve() time.Duration { return time.Second }
 
 func (r *remoteWrite) push(_ context.Context, c *Collection) error {
 	if r.encode == nil {
-		return r.q.Append(remotewrite.Series(c.Families, c.Job, c.Grouping, c.Time))
+		return r.q.AppendRequest(remotewrite.Request(c.Batch, c.Job, c.Grouping, c.Time))
 	}
 	req, err := r.encode(c)
 	if err != nil {
@@ -309,25 +272,6 @@ func newOutput(o config.Output, m *selfMetrics, logger *slog.Logger) (output, er
 		return newRemoteWrite(o.Name, *o.RemoteWrite, m, logger)
 	}
 	return newPushgateway(o.Name, *o.Pushgateway, m, logger)
-}
-
-// countSamples counts the samples of fams as a receiver stores them: a
-// histogram or summary is several.
-func countSamples(fams []*dto.MetricFamily) int {
-	n := 0
-	for _, f := range fams {
-		for _, m := range f.Metric {
-			switch {
-			case m.Histogram != nil:
-				n += len(m.Histogram.Bucket) + 3
-			case m.Summary != nil:
-				n += len(m.Summary.Quantile) + 2
-			default:
-				n++
-			}
-		}
-	}
-	return n
 }
 
 type gatherer []*dto.MetricFamily

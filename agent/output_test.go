@@ -14,39 +14,39 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/pushagent/pushagent/agent/config"
-	"github.com/pushagent/pushagent/agent/merge"
+	"github.com/pushagent/pushagent/agent/push"
 	"github.com/pushagent/pushagent/agent/remotewrite"
+	"github.com/pushagent/pushagent/agent/series"
 	"github.com/pushagent/pushagent/internal/testenv"
 )
 
-func parseFamilies(t *testing.T, text string) []*dto.MetricFamily {
+// families is a run's batch in client_model's shape, for the tests that
+// read it as families.
+func families(c *Collection) []*dto.MetricFamily {
+	return c.Batch.MetricFamilies(series.DTOOptions{})
+}
+
+func parseBatch(t *testing.T, text string) *series.Batch {
 	t.Helper()
-	m, err := merge.ParseText([]byte(text))
+	b, err := series.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fams []*dto.MetricFamily
-	for _, f := range m {
-		fams = append(fams, f)
-	}
-	return fams
+	return b
 }
 
 // TestTimestampsAreTheOutputsBusiness: the Pushgateway output drops sample
-// timestamps and the gateway's own families, without touching the
-// families the other outputs share; remote_write keeps the timestamps.
+// timestamps and the gateway's own families, without touching the batch
+// the other outputs share; remote_write keeps the timestamps.
 func TestTimestampsAreTheOutputsBusiness(t *testing.T) {
-	fams := parseFamilies(t, "m{a=\"1\"} 1 1700000000000\nn 2\npush_time_seconds 5\n")
-	before := make([]*dto.MetricFamily, len(fams))
-	for i, f := range fams {
-		before[i] = proto.Clone(f).(*dto.MetricFamily)
-	}
-	got, dropped := gatewayFamilies(fams)
-	if dropped.timestamps != 1 || !slices.Equal(dropped.families, []string{"push_time_seconds"}) {
-		t.Errorf("dropped = %+v, want 1 timestamp and push_time_seconds, for the log", dropped)
+	b := parseBatch(t, "m{a=\"1\"} 1 1700000000000\nn 2\npush_time_seconds 5\n")
+	before := slices.Clone(b.Samples)
+	got, dropped, n := push.Families(b)
+	if dropped.Timestamps != 1 || !slices.Equal(dropped.Families, []string{"push_time_seconds"}) || n != 2 {
+		t.Errorf("dropped = %+v, %d samples, want 1 timestamp and push_time_seconds, for the log, and 2 samples", dropped, n)
 	}
 	for _, f := range got {
 		if f.GetName() == "push_time_seconds" {
@@ -61,13 +61,13 @@ func TestTimestampsAreTheOutputsBusiness(t *testing.T) {
 	if len(got) != 2 {
 		t.Errorf("gateway families = %d, want m and n", len(got))
 	}
-	for i := range fams {
-		if !proto.Equal(fams[i], before[i]) {
-			t.Errorf("the shared family %s was changed", fams[i].GetName())
-		}
+	if !slices.EqualFunc(b.Samples, before, func(x, y series.Sample) bool {
+		return labels.Equal(x.Labels, y.Labels) && x.T == y.T && x.Value == y.Value
+	}) {
+		t.Errorf("the shared batch was changed")
 	}
 	at := time.UnixMilli(1800000000000)
-	for _, s := range remotewrite.Series(fams, "j", nil, at) {
+	for _, s := range remotewrite.Request(b, "j", nil, at).Timeseries {
 		want := at.UnixMilli()
 		if s.Labels[0].Value == "m" {
 			want = 1700000000000

@@ -65,7 +65,7 @@ func TestSleepingPluginsStopAtTheirTimeout(t *testing.T) {
 				if good := hostileStatus(t, c, hostileGood); !good.Success {
 					t.Errorf("run %d: the neighbouring collector failed: %v", run, good.Err)
 				}
-				if slices.Contains(hostileFamilyNames(c.Families), "hostile_slept") {
+				if slices.Contains(hostileFamilyNames(families(c)), "hostile_slept") {
 					t.Errorf("run %d: the sleeper's output was pushed", run)
 				}
 				if run == 1 {

@@ -9,6 +9,10 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/textparse"
+
+	"github.com/pushagent/pushagent/agent/series"
 )
 
 // twentySeries is what the benchmark plugin prints: 20 gauge series.
@@ -21,8 +25,11 @@ func twentySeries() string {
 	return b.String()
 }
 
-// BenchmarkParse compares the decoders docs/benchmarks.md weighs: expfmt's
-// text parser (what the ABI uses) and expfmt's protobuf-delimited decoder.
+// BenchmarkParse compares the decoders docs/benchmarks.md weighs:
+// series.Parse (what the agent uses), Prometheus' own scrape parser
+// (textparse, labels only: it applies none of expfmt's checks), expfmt's
+// text parser (what the agent used before) and expfmt's
+// protobuf-delimited decoder.
 func BenchmarkParse(b *testing.B) {
 	text := []byte(twentySeries())
 	fams, err := ParseText(text)
@@ -36,6 +43,33 @@ func BenchmarkParse(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.Run("series", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := series.Parse(text); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("textparse", func(b *testing.B) {
+		b.ReportAllocs()
+		st := labels.NewSymbolTable()
+		for b.Loop() {
+			p := textparse.NewPromParser(text, st, false)
+			var ls labels.Labels
+			for {
+				e, err := p.Next()
+				if err == io.EOF {
+					break
+				} else if err != nil {
+					b.Fatal(err)
+				}
+				if e == textparse.EntrySeries {
+					p.Labels(&ls)
+				}
+			}
+		}
+	})
 	b.Run("text", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -61,14 +95,24 @@ func BenchmarkParse(b *testing.B) {
 	})
 }
 
-// BenchmarkMerge is parse + rules + status series for one collector.
+// BenchmarkMerge is parse + rules + status series for one collector:
+// into a batch (MergeBatch), and as the agent did it before (expfmt
+// families through client_golang's Gatherers, kept in reference_test.go).
 func BenchmarkMerge(b *testing.B) {
 	text := []byte(twentySeries())
 	j := Job{Name: "bench", Reserved: []string{"instance"}}
-	b.ReportAllocs()
-	for b.Loop() {
-		j.Merge([]Result{{Collector: "c", Output: text}})
-	}
+	b.Run("batch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			j.MergeBatch([]Result{{Collector: "c", Output: text}})
+		}
+	})
+	b.Run("reference", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			j.referenceMerge([]Result{{Collector: "c", Output: text}})
+		}
+	})
 }
 
 // BenchmarkMergeJob is the merge of a job of ten such collectors, each
@@ -81,8 +125,16 @@ func BenchmarkMergeJob(b *testing.B) {
 	for i := range results {
 		results[i] = Result{Collector: fmt.Sprintf("c%02d", i), Output: text, Labels: map[string]string{"c": fmt.Sprintf("%02d", i)}}
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		j.Merge(results)
-	}
+	b.Run("batch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			j.MergeBatch(results)
+		}
+	})
+	b.Run("reference", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			j.referenceMerge(results)
+		}
+	})
 }

@@ -44,11 +44,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"google.golang.org/protobuf/proto"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/pushagent/pushagent/agent/series"
 )
 
 // Result is one collector's run, as input to Merge.
@@ -121,191 +122,389 @@ func ParseText(text []byte) (map[string]*dto.MetricFamily, error) {
 	return fams, nil
 }
 
-// Merge applies the rules in the package doc and returns the families to
-// push, sorted by name, including the status series, and each collector's
-// status in input order.
+// Merge is MergeBatch in client_model's shape: the families expfmt would
+// have parsed of the same output, with the same rules applied.
 func (j Job) Merge(results []Result) ([]*dto.MetricFamily, []Status) {
+	b, statuses := j.MergeBatch(results)
+	return b.MetricFamilies(series.DTOOptions{}), statuses
+}
+
+// MergeBatch applies the rules in the package doc and returns the job's
+// batch, families sorted by name, including the status series, and each
+// collector's status in input order. Each collector's output is parsed
+// once, by series.Parse.
+func (j Job) MergeBatch(results []Result) (*series.Batch, []Status) {
 	logger := j.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	reserved := map[string]bool{"job": true}
-	for _, r := range j.Reserved {
-		reserved[r] = true
+	m := merger{
+		job:      j.Name,
+		reserved: append([]string{"job"}, j.Reserved...),
+		families: map[string]registered{},
+		seed:     seed,
 	}
 	statuses := make([]Status, len(results))
-	logs := make([]*slog.Logger, len(results))
-	prepared := make([][]*dto.MetricFamily, len(results))
-	var all prometheus.Gatherers
-	seen := newSeenSeries()
 	for i, r := range results {
 		st := &statuses[i]
 		st.Collector, st.Duration = r.Collector, r.Duration
-		logs[i] = logger.With("job", j.Name, "collector", r.Collector)
 		if r.Err != nil {
 			st.Err = r.Err
 			continue
 		}
-		fams, err := ParseText(r.Output)
+		log := logger.With("job", j.Name, "collector", r.Collector)
+		b, err := series.Parse(r.Output)
 		if err != nil {
+			err = explainParse(r.Output, err)
 			st.Err = fmt.Errorf("job %q collector %q: plugin %s: %w", j.Name, r.Collector, r.Plugin, err)
-			logs[i].Warn("collector output rejected", "plugin", r.Plugin, "err", err)
+			log.Warn("collector output rejected", "plugin", r.Plugin, "err", err)
 			continue
 		}
-		if n := countFamilies(fams); r.SeriesLimit > 0 && n > r.SeriesLimit {
+		if n := b.Series(); r.SeriesLimit > 0 && n > r.SeriesLimit {
 			st.Err = fmt.Errorf("job %q collector %q: plugin %s: %w: %d series, over the collector's series_limit of %d (raise series_limit if they are all wanted, or have the plugin return fewer)",
 				j.Name, r.Collector, r.Plugin, ErrSeriesLimit, n, r.SeriesLimit)
-			logs[i].Warn("collector output rejected", "plugin", r.Plugin, "err", st.Err)
+			log.Warn("collector output rejected", "plugin", r.Plugin, "err", st.Err)
 			continue
 		}
 		st.Success = true
-		in, fixes := prepare(fams, reserved, r.Labels)
-		fixes.log(logs[i])
-		st.Dropped = fixes.dropped
-		if n, first := seen.dropRepeats(in, r.Collector); n > 0 {
-			st.Dropped += n
-			logs[i].Warn("merge rule: series dropped because they repeat series of an earlier collector or of this output (first wins)",
-				"series", n, "first_from", first)
-		}
-		st.Samples = countSeries(in)
-		prepared[i] = in
-		all = append(all, static(in))
+		m.add(i, r, b, st, log)
 	}
-	// One pass over every collector's families, in config order, so the
-	// first collector wins every conflict. It is the common case, no
-	// conflict, at the cost of one gather instead of one per collector (the
-	// merge of a ten-collector job was 9/10 re-checking what was already
-	// accepted).
-	accepted, err := all.Gather()
-	if err != nil {
-		// Some series were dropped: merge again one collector at a time,
-		// to say which collector lost what. Gather does not change its
-		// input, so the families can be fed again.
-		accepted = nil
-		for i, in := range prepared {
-			if in == nil {
-				continue
-			}
-			st := &statuses[i]
-			before := countSeries(accepted) + countSeries(in)
-			merged, err := prometheus.Gatherers{static(accepted), static(in)}.Gather()
-			if err != nil {
-				logs[i].Warn("merge rule: series dropped because they clash with earlier collectors or repeat within the output (first wins)", "err", summarize(err))
-			}
-			lost := before - countSeries(merged)
-			st.Dropped += lost
-			st.Samples -= lost
-			accepted = merged
-		}
+	return m.batch(statuses), statuses
+}
+
+// seed keys the hashes of series seen in a run; one per process is enough
+// (a run's hashes never leave it).
+var seed = maphash.MakeSeed()
+
+// registered is a family name as the first collector to emit it gave it:
+// later collectors must agree on its help and type.
+type registered struct {
+	help string
+	typ  model.MetricType
+}
+
+// segment is one collector's samples of one family in merger.out.
+type segment struct {
+	fam        *series.Family
+	start, end int
+}
+
+type merger struct {
+	job      string
+	reserved []string
+	seed     maphash.Seed
+	// seen maps each series accepted so far, by a 64-bit hash of its
+	// family name and labels (but le or quantile), to the index of the
+	// collector that emitted it. A hash keeps the check free of an
+	// allocation per series, on every run; client_golang's own uniqueness
+	// check is a 64-bit hash too.
+	seen     map[uint64]int
+	families map[string]registered
+	out      []series.Sample
+	segments []segment
+	sb       labels.ScratchBuilder
+	names    []string // the collectors, by index, for messages
+}
+
+// add applies the rules to one collector's batch, in the order the
+// Gatherers pass of client_golang (which the push applies) would: its
+// families by name, each checked against the families of earlier
+// collectors, each series against the series seen before.
+func (m *merger) add(ci int, r Result, b *series.Batch, st *Status, log *slog.Logger) {
+	for len(m.names) <= ci {
+		m.names = append(m.names, "")
 	}
-	// The status series cannot clash with plugin families (prepare drops
-	// pushagent_*), so they are added without another consistency pass.
-	out := append(accepted, statusFamilies(statuses)...)
-	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
-	return out, statuses
-}
-
-// seenSeries maps each series accepted so far, by a 64-bit hash of its name
-// and sorted label pairs, to the collector that emitted it. A hash keeps
-// the check free of an allocation per series, on every run; client_golang's
-// own uniqueness check is a 64-bit hash too.
-type seenSeries struct {
-	seed maphash.Seed
-	by   map[uint64]string
-}
-
-func newSeenSeries() seenSeries {
-	return seenSeries{seed: maphash.MakeSeed(), by: map[uint64]string{}}
-}
-
-func byLabelName(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) }
-
-// dropRepeats removes from fams, in place, every series seen before, and
-// records the rest as the collector's. It returns how many it removed and
-// which collector emitted the first of them. The Gatherers pass would drop
-// them too, but at the price of formatting each as an error: a job whose
-// collectors all emit the same series (one plugin twice, without labels to
-// tell them apart) cost ten times a normal run.
-func (s seenSeries) dropRepeats(fams []*dto.MetricFamily, collector string) (dropped int, first string) {
-	var h maphash.Hash
-	h.SetSeed(s.seed)
-	var sorted []*dto.LabelPair
-	for _, f := range fams {
-		kept := f.Metric[:0]
-		for _, m := range f.Metric {
-			pairs := m.Label
-			if !slices.IsSortedFunc(pairs, byLabelName) {
-				sorted = append(sorted[:0], pairs...)
-				slices.SortFunc(sorted, byLabelName)
-				pairs = sorted
-			}
-			h.Reset()
-			h.WriteString(f.GetName())
-			for _, lp := range pairs {
-				h.WriteByte(0xff)
-				h.WriteString(lp.GetName())
-				h.WriteByte(0xfe)
-				h.WriteString(lp.GetValue())
-			}
-			key := h.Sum64()
-			if by, ok := s.by[key]; ok {
-				if dropped == 0 {
-					first = by
+	m.names[ci] = r.Collector
+	if m.seen == nil {
+		// Sized for the first collector's series: a 10,000-series job
+		// otherwise grows the map a dozen times per run.
+		m.seen = make(map[uint64]int, len(b.Samples))
+		m.out = make([]series.Sample, 0, len(b.Samples))
+	}
+	extraNames := sortedKeys(r.Labels)
+	order := make([]int, len(b.Families))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int { return strings.Compare(b.Families[x].Name, b.Families[y].Name) })
+	starts := make([]int, len(b.Families)+1)
+	for i := range b.Samples {
+		starts[b.Samples[i].Family+1]++
+	}
+	for i := 1; i < len(starts); i++ {
+		starts[i] += starts[i-1]
+	}
+	renamed := map[string]int{}
+	var droppedFam, clashes []string
+	repeats, firstFrom, lost := 0, -1, 0
+	for _, fi := range order {
+		fam := &b.Families[fi]
+		samples := b.Samples[starts[fi]:starts[fi+1]]
+		if strings.HasPrefix(fam.Name, "pushagent_") {
+			for k := range samples {
+				if b.IsSeriesHead(&samples[k]) {
+					st.Dropped++
 				}
-				dropped++
+			}
+			droppedFam = append(droppedFam, fam.Name)
+			continue
+		}
+		special := ""
+		switch fam.Type {
+		case model.MetricTypeHistogram, model.MetricTypeGaugeHistogram:
+			special = model.BucketLabel
+		case model.MetricTypeSummary:
+			special = model.QuantileLabel
+		}
+		seg := segment{fam: fam, start: len(m.out)}
+		var clash string
+		for k := range samples {
+			s := samples[k]
+			head := b.IsSeriesHead(&s)
+			if ls, err := m.relabel(s.Labels, m.reserved, r.Labels, extraNames, special, renamed); err != "" {
+				if clash == "" {
+					clash = fmt.Sprintf("collected metric %q %s", fam.Name, err)
+				}
+				if head {
+					lost++
+				}
+				continue
+			} else {
+				s.Labels = ls
+			}
+			key := m.key(fam.Name, s.Labels, special)
+			if by, ok := m.seen[key]; ok && (by != ci || special == "") {
+				if head {
+					if repeats == 0 {
+						firstFrom = by
+					}
+					repeats++
+				}
 				continue
 			}
-			s.by[key] = collector
-			kept = append(kept, m)
+			m.seen[key] = ci
+			if head {
+				st.Samples++
+			}
+			m.out = append(m.out, s)
 		}
-		clear(f.Metric[len(kept):])
-		f.Metric = kept
+		if clash != "" {
+			clashes = append(clashes, clash)
+		}
+		seg.end = len(m.out)
+		if err := m.register(fam); err != "" {
+			clashes = append(clashes, err)
+			for k := seg.start; k < seg.end; k++ {
+				if b.IsSeriesHead(&m.out[k]) {
+					lost++
+					st.Samples--
+				}
+			}
+			m.out = m.out[:seg.start]
+			continue
+		}
+		if seg.end > seg.start {
+			m.segments = append(m.segments, seg)
+		}
 	}
-	return dropped, first
+	for _, name := range sortedKeys(renamed) {
+		log.Warn("merge rule: label renamed to exported_"+name+" (it is the job label, a grouping label or a collector label)", "label", name, "samples", renamed[name])
+	}
+	if len(droppedFam) > 0 {
+		log.Warn("merge rule: reserved metric names dropped (pushagent_* is the agent's)", "families", strings.Join(droppedFam, ","))
+	}
+	if repeats > 0 {
+		st.Dropped += repeats
+		log.Warn("merge rule: series dropped because they repeat series of an earlier collector or of this output (first wins)",
+			"series", repeats, "first_from", m.names[firstFrom])
+	}
+	if len(clashes) > 0 {
+		st.Dropped += lost
+		log.Warn("merge rule: series dropped because they clash with earlier collectors or repeat within the output (first wins)", "err", summarize(clashes))
+	}
 }
 
-type static []*dto.MetricFamily
-
-func (s static) Gather() ([]*dto.MetricFamily, error) { return s, nil }
-
-func countFamilies(fams map[string]*dto.MetricFamily) int {
-	n := 0
-	for _, f := range fams {
-		n += len(f.Metric)
+// register checks a family against the families of earlier collectors as
+// client_golang's Gatherers does: the same help and type as the first of
+// its name, and no name that a histogram or summary of another family
+// would expose (name_sum, name_count, name_bucket). It returns the clash,
+// in client_golang's words, or "".
+func (m *merger) register(f *series.Family) string {
+	if prev, ok := m.families[f.Name]; ok {
+		if prev.help != f.Help {
+			return fmt.Sprintf("gathered metric family %s has help %q but should have %q", f.Name, f.Help, prev.help)
+		}
+		if prev.typ != f.Type {
+			return fmt.Sprintf("gathered metric family %s has type %s but should have %s", f.Name, series.DTOType(f.Type), series.DTOType(prev.typ))
+		}
+		return ""
 	}
-	return n
+	name, t := f.Name, series.DTOType(f.Type)
+	base := ""
+	switch {
+	case strings.HasSuffix(name, "_count"):
+		base = name[:len(name)-6]
+	case strings.HasSuffix(name, "_sum"):
+		base = name[:len(name)-4]
+	case strings.HasSuffix(name, "_bucket"):
+		base = name[:len(name)-7]
+	}
+	if prev, ok := m.families[base]; ok && base != "" {
+		switch series.DTOType(prev.typ) {
+		case dto.MetricType_SUMMARY:
+			if !strings.HasSuffix(name, "_bucket") {
+				return fmt.Sprintf("collected metric named %q collides with previously collected summary named %q", name, base)
+			}
+		case dto.MetricType_HISTOGRAM:
+			return fmt.Sprintf("collected metric named %q collides with previously collected histogram named %q", name, base)
+		}
+	}
+	if t == dto.MetricType_SUMMARY || t == dto.MetricType_HISTOGRAM {
+		for _, suffix := range []string{"_count", "_sum"} {
+			if _, ok := m.families[name+suffix]; ok {
+				return fmt.Sprintf("collected histogram or summary named %q collides with previously collected metric named %q", name, name+suffix)
+			}
+		}
+	}
+	if _, ok := m.families[name+"_bucket"]; ok && t == dto.MetricType_HISTOGRAM {
+		return fmt.Sprintf("collected histogram named %q collides with previously collected metric named %q", name, name+"_bucket")
+	}
+	m.families[name] = registered{help: f.Help, typ: f.Type}
+	return ""
 }
 
-func countSeries(fams []*dto.MetricFamily) int {
-	n := 0
-	for _, f := range fams {
-		n += len(f.Metric)
+// relabel renames a series' labels that are the job label, a grouping
+// label or a collector label to exported_<name>, and adds the collector
+// labels. special (le, quantile) is the histogram's or summary's own and is
+// left alone. It returns a clash, in client_golang's words, when the result
+// would have a label twice or a collector label named like special.
+func (m *merger) relabel(ls labels.Labels, reserved []string, extra map[string]string, extraNames []string, special string, renamed map[string]int) (labels.Labels, string) {
+	change := len(extra) > 0
+	if !change {
+		ls.Range(func(l labels.Label) {
+			if l.Name != special && slices.Contains(reserved, l.Name) {
+				change = true
+			}
+		})
+		if !change {
+			return ls, ""
+		}
 	}
-	return n
+	if special != "" && hasKey(extra, special) {
+		return ls, fmt.Sprintf("must not have an explicit %q label", special)
+	}
+	m.sb.Reset()
+	ls.Range(func(l labels.Label) {
+		if l.Name != special && l.Name != model.MetricNameLabel && (slices.Contains(reserved, l.Name) || hasKey(extra, l.Name)) {
+			renamed[l.Name]++
+			m.sb.Add("exported_"+l.Name, l.Value)
+			return
+		}
+		m.sb.Add(l.Name, l.Value)
+	})
+	for _, n := range extraNames {
+		m.sb.Add(n, extra[n])
+	}
+	m.sb.Sort()
+	out := m.sb.Labels()
+	if name, dup := out.HasDuplicateLabelNames(); dup {
+		return ls, fmt.Sprintf("has two or more labels with the same name: %s", name)
+	}
+	return out, ""
 }
 
-// summarize keeps a clash log line readable when many series clash.
-func summarize(err error) string {
-	var multi prometheus.MultiError
-	if errors.As(err, &multi) && len(multi) > 3 {
-		return fmt.Sprintf("%v; %v; %v; and %d more", multi[0], multi[1], multi[2], len(multi)-3)
-	}
-	return err.Error()
+// key hashes a series' identity: its family and labels but its name and
+// its histogram's or summary's le or quantile.
+func (m *merger) key(family string, ls labels.Labels, special string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	h.WriteString(family)
+	ls.Range(func(l labels.Label) {
+		if l.Name == model.MetricNameLabel || l.Name == special {
+			return
+		}
+		h.WriteByte(0xff)
+		h.WriteString(l.Name)
+		h.WriteByte(0xfe)
+		h.WriteString(l.Value)
+	})
+	return h.Sum64()
 }
 
-type fixes struct {
-	renamed    map[string]int
-	dropped    int
-	droppedFam []string
+// batch assembles the accepted segments by family name (a family's series
+// in collector order) and adds the status series.
+func (m *merger) batch(statuses []Status) *series.Batch {
+	slices.SortStableFunc(m.segments, func(a, b segment) int { return strings.Compare(a.fam.Name, b.fam.Name) })
+	n := len(m.out) + len(statusSeries)*len(statuses)
+	b := &series.Batch{Samples: make([]series.Sample, 0, n), Families: make([]series.Family, 0, len(m.segments)+len(statusSeries))}
+	for i, seg := range m.segments {
+		if i == 0 || seg.fam.Name != m.segments[i-1].fam.Name {
+			b.Families = append(b.Families, *seg.fam)
+		}
+		fi := int32(len(b.Families) - 1)
+		for _, s := range m.out[seg.start:seg.end] {
+			s.Family = fi
+			b.Samples = append(b.Samples, s)
+		}
+	}
+	// The status series cannot clash with plugin families (pushagent_* are
+	// dropped), and sort after any family whose name is not pushagent_*.
+	byName := make([]int, len(statuses))
+	for i := range byName {
+		byName[i] = i
+	}
+	slices.SortStableFunc(byName, func(x, y int) int { return strings.Compare(statuses[x].Collector, statuses[y].Collector) })
+	at := len(b.Families)
+	for _, ss := range statusSeries {
+		b.Families = append(b.Families, series.Family{Name: ss.name, Type: model.MetricTypeGauge, Help: ss.help})
+	}
+	for k, ss := range statusSeries {
+		for _, i := range byName {
+			st := statuses[i]
+			b.Samples = append(b.Samples, series.Sample{Labels: labels.FromStrings(model.MetricNameLabel, ss.name, "collector", st.Collector), Value: ss.value(st), Family: int32(at + k)})
+		}
+	}
+	if !slices.IsSortedFunc(b.Families, func(x, y series.Family) int { return strings.Compare(x.Name, y.Name) }) {
+		sortFamilies(b)
+	}
+	return b
 }
 
-func (f fixes) log(log *slog.Logger) {
-	for _, name := range sortedKeys(f.renamed) {
-		log.Warn("merge rule: label renamed to exported_"+name+" (it is the job label, a grouping label or a collector label)", "label", name, "samples", f.renamed[name])
+// sortFamilies sorts a batch's families by name, keeping each family's
+// samples in order.
+func sortFamilies(b *series.Batch) {
+	order := make([]int32, len(b.Families))
+	for i := range order {
+		order[i] = int32(i)
 	}
-	if len(f.droppedFam) > 0 {
-		log.Warn("merge rule: reserved metric names dropped (pushagent_* is the agent's)", "families", strings.Join(f.droppedFam, ","))
+	slices.SortStableFunc(order, func(x, y int32) int { return strings.Compare(b.Families[x].Name, b.Families[y].Name) })
+	rank := make([]int32, len(order))
+	fams := make([]series.Family, len(order))
+	for r, fi := range order {
+		rank[fi] = int32(r)
+		fams[r] = b.Families[fi]
 	}
+	b.Families = fams
+	for i := range b.Samples {
+		b.Samples[i].Family = rank[b.Samples[i].Family]
+	}
+	slices.SortStableFunc(b.Samples, func(x, y series.Sample) int { return int(x.Family) - int(y.Family) })
+}
+
+// statusSeries are the per-collector status families, in name order.
+var statusSeries = []struct {
+	name, help string
+	value      func(Status) float64
+}{
+	{DroppedName, "Series of the collector's output dropped by the merge rules (see docs/merge-rules.md).", func(s Status) float64 { return float64(s.Dropped) }},
+	{DurationName, "How long the collector's last run took.", func(s Status) float64 { return s.Duration.Seconds() }},
+	{SamplesName, "Series the collector contributed to this push (a histogram or summary counts once).", func(s Status) float64 { return float64(s.Samples) }},
+	{SuccessName, "Whether the collector's last run succeeded (1) or failed (0): the up that pushed metrics lack.", func(s Status) float64 {
+		if s.Success {
+			return 1
+		}
+		return 0
+	}},
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -317,88 +516,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// prepare applies the per-sample rules: reserved names, reserved and
-// collector labels. It returns families sorted by name.
-func prepare(fams map[string]*dto.MetricFamily, reserved map[string]bool, extra map[string]string) ([]*dto.MetricFamily, fixes) {
-	f := fixes{renamed: map[string]int{}}
-	extraNames := sortedKeys(extra)
-	out := make([]*dto.MetricFamily, 0, len(fams))
-	for _, name := range sortedKeys(fams) {
-		fam := fams[name]
-		if strings.HasPrefix(name, "pushagent_") {
-			f.dropped += len(fam.Metric)
-			f.droppedFam = append(f.droppedFam, name)
-			continue
-		}
-		for _, m := range fam.Metric {
-			changed := false
-			for _, lp := range m.Label {
-				n := lp.GetName()
-				if reserved[n] || hasKey(extra, n) {
-					lp.Name = proto.String("exported_" + n)
-					f.renamed[n]++
-					changed = true
-				}
-			}
-			for _, n := range extraNames {
-				m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(n), Value: proto.String(extra[n])})
-				changed = true
-			}
-			if changed {
-				sort.Slice(m.Label, func(a, b int) bool { return m.Label[a].GetName() < m.Label[b].GetName() })
-			}
-		}
-		out = append(out, fam)
-	}
-	return out, f
-}
-
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
 }
 
-// Status series descriptors, built once: a registry per run would cost more
-// than the merge itself (registration checks, a goroutine per gather).
-var (
-	successDesc  = prometheus.NewDesc(SuccessName, "Whether the collector's last run succeeded (1) or failed (0): the up that pushed metrics lack.", []string{"collector"}, nil)
-	durationDesc = prometheus.NewDesc(DurationName, "How long the collector's last run took.", []string{"collector"}, nil)
-	samplesDesc  = prometheus.NewDesc(SamplesName, "Series the collector contributed to this push (a histogram or summary counts once).", []string{"collector"}, nil)
-	droppedDesc  = prometheus.NewDesc(DroppedName, "Series of the collector's output dropped by the merge rules (see docs/merge-rules.md).", []string{"collector"}, nil)
-)
-
-// statusFamilies builds the per-collector status series as client_golang
-// const metrics, written to their protobuf form by the library.
-func statusFamilies(statuses []Status) []*dto.MetricFamily {
-	type series struct {
-		name, help string
-		desc       *prometheus.Desc
-		value      func(Status) float64
+// summarize keeps a clash log line readable when many series clash.
+func summarize(errs []string) string {
+	if len(errs) > 3 {
+		return fmt.Sprintf("%s; %s; %s; and %d more", errs[0], errs[1], errs[2], len(errs)-3)
 	}
-	all := []series{
-		{DroppedName, "Series of the collector's output dropped by the merge rules (see docs/merge-rules.md).", droppedDesc, func(s Status) float64 { return float64(s.Dropped) }},
-		{DurationName, "How long the collector's last run took.", durationDesc, func(s Status) float64 { return s.Duration.Seconds() }},
-		{SamplesName, "Series the collector contributed to this push (a histogram or summary counts once).", samplesDesc, func(s Status) float64 { return float64(s.Samples) }},
-		{SuccessName, "Whether the collector's last run succeeded (1) or failed (0): the up that pushed metrics lack.", successDesc, func(s Status) float64 {
-			if s.Success {
-				return 1
-			}
-			return 0
-		}},
-	}
-	sorted := slices.Clone(statuses)
-	slices.SortFunc(sorted, func(a, b Status) int { return strings.Compare(a.Collector, b.Collector) })
-	fams := make([]*dto.MetricFamily, 0, len(all))
-	for _, s := range all {
-		fam := &dto.MetricFamily{Name: proto.String(s.name), Help: proto.String(s.help), Type: dto.MetricType_GAUGE.Enum()}
-		for _, st := range sorted {
-			m := &dto.Metric{}
-			if err := prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, s.value(st), st.Collector).Write(m); err != nil {
-				panic(fmt.Sprintf("merge: status series: %v", err)) // a bug in this file, not input
-			}
-			fam.Metric = append(fam.Metric, m)
-		}
-		fams = append(fams, fam)
-	}
-	return fams
+	return strings.Join(errs, "; ")
 }

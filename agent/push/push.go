@@ -19,8 +19,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pushagent/pushagent/agent/config"
+	"github.com/pushagent/pushagent/agent/series"
 )
 
 // Client pushes to one gateway. It is safe for concurrent use.
@@ -254,4 +256,41 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 		d.status = resp.StatusCode
 	}
 	return resp, err
+}
+
+// Dropped is what Families left out, for the log: a plugin author should
+// learn why a timestamp or a family never reached the gateway.
+type Dropped struct {
+	Timestamps int      // series whose timestamp was dropped
+	Families   []string // push_time_seconds, push_failure_time_seconds
+}
+
+// Families is what the Pushgateway accepts of a job's batch, in the
+// client_model shape its protobuf body is written from: no sample
+// timestamps (it refuses them; the push time is what it records) and none
+// of the families it writes itself. samples is how many samples that is,
+// as a receiver stores them (a histogram is several). The batch is shared
+// with other outputs and is only read.
+func Families(b *series.Batch) (fams []*dto.MetricFamily, d Dropped, samples int) {
+	for i := range b.Samples {
+		s := &b.Samples[i]
+		f := b.FamilyOf(s)
+		if gatewayOwn(f) {
+			if len(d.Families) == 0 || d.Families[len(d.Families)-1] != f.Name {
+				d.Families = append(d.Families, f.Name)
+			}
+			continue
+		}
+		samples++
+		if s.T != 0 && b.IsSeriesHead(s) {
+			d.Timestamps++
+		}
+	}
+	return b.MetricFamilies(series.DTOOptions{NoTimestamps: true, Skip: gatewayOwn}), d, samples
+}
+
+// gatewayOwn is whether the Pushgateway writes a family of this name
+// itself, for every group.
+func gatewayOwn(f *series.Family) bool {
+	return f.Name == "push_time_seconds" || f.Name == "push_failure_time_seconds"
 }

@@ -8,88 +8,118 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/pushagent/pushagent/agent/series"
 )
 
-// Series expands metric families into the series Prometheus stores for
-// them, each with one sample: counters, gauges and untyped metrics under
-// their name; a summary as name{quantile}, name_sum and name_count; a
-// histogram as cumulative name_bucket{le} (with +Inf), name_sum and
-// name_count. job and the grouping labels are added to every series (a
-// sample's own label of the same name loses, as at the Pushgateway). A
-// sample without its own timestamp gets at, the collection time.
-func Series(fams []*dto.MetricFamily, job string, grouping map[string]string, at time.Time) []prompb.TimeSeries {
+// Request is a job's batch as one remote-write 1.0 request: each sample a
+// series with one sample, and each family's metadata (type, help, unit)
+// as Prometheus sends it. job and the grouping labels are added to every
+// series (a sample's own label of the same name loses, as at the
+// Pushgateway); labels with an empty value are left out, as Prometheus
+// reads them as absent. A histogram without a +Inf bucket gets one (its
+// count), as the Pushgateway exposes it. A sample without its own
+// timestamp gets at, the collection time.
+func Request(b *series.Batch, job string, grouping map[string]string, at time.Time) *prompb.WriteRequest {
 	ts := at.UnixMilli()
-	n := 0
-	for _, f := range fams {
-		n += len(f.Metric)
-	}
-	out := make([]prompb.TimeSeries, 0, n)
-	for _, f := range fams {
-		name := f.GetName()
-		for _, m := range f.Metric {
-			t := ts
-			if m.TimestampMs != nil {
-				t = m.GetTimestampMs()
-			}
-			base := baseLabels(m, job, grouping)
-			add := func(suffix string, v float64, extra ...prompb.Label) {
-				ls := make([]prompb.Label, 0, len(base)+1+len(extra))
-				ls = append(ls, prompb.Label{Name: "__name__", Value: name + suffix})
-				ls = append(ls, base...)
-				ls = append(ls, extra...)
-				slices.SortFunc(ls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
-				out = append(out, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{Value: v, Timestamp: t}}})
-			}
-			switch f.GetType() {
-			case dto.MetricType_COUNTER:
-				add("", m.GetCounter().GetValue())
-			case dto.MetricType_GAUGE:
-				add("", m.GetGauge().GetValue())
-			case dto.MetricType_SUMMARY:
-				s := m.GetSummary()
-				for _, q := range s.Quantile {
-					add("", q.GetValue(), prompb.Label{Name: "quantile", Value: formatFloat(q.GetQuantile())})
-				}
-				add("_sum", s.GetSampleSum())
-				add("_count", float64(s.GetSampleCount()))
-			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-				h := m.GetHistogram()
-				inf := false
-				for _, b := range h.Bucket {
-					inf = inf || math.IsInf(b.GetUpperBound(), +1)
-					add("_bucket", float64(b.GetCumulativeCount()), prompb.Label{Name: "le", Value: formatFloat(b.GetUpperBound())})
-				}
-				if !inf {
-					add("_bucket", float64(h.GetSampleCount()), prompb.Label{Name: "le", Value: "+Inf"})
-				}
-				add("_sum", h.GetSampleSum())
-				add("_count", float64(h.GetSampleCount()))
-			default:
-				add("", m.GetUntyped().GetValue())
-			}
+	// The run's own labels, sorted, merged into each series' sorted labels.
+	own := make([]prompb.Label, 0, 1+len(grouping))
+	own = append(own, prompb.Label{Name: "job", Value: job})
+	for k, v := range grouping {
+		if k != "job" && v != "" {
+			own = append(own, prompb.Label{Name: k, Value: v})
 		}
+	}
+	slices.SortFunc(own, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+	isOwn := func(name string) bool { return name == "job" || grouping[name] != "" }
+
+	n, nl := len(b.Samples), 0
+	for i := range b.Samples {
+		nl += b.Samples[i].Labels.Len()
+	}
+	missing := missingInf(b)
+	n += len(missing)
+	// One backing array for every series' labels and one for the samples:
+	// three allocations for the whole request, not two per series.
+	lbuf := make([]prompb.Label, 0, nl+n*len(own))
+	sbuf := make([]prompb.Sample, n)
+	req := &prompb.WriteRequest{Timeseries: make([]prompb.TimeSeries, 0, n)}
+	add := func(ls labels.Labels, v float64, t int64) {
+		start := len(lbuf)
+		j := 0
+		ls.Range(func(l labels.Label) {
+			if l.Value == "" || isOwn(l.Name) {
+				return
+			}
+			for j < len(own) && own[j].Name < l.Name {
+				lbuf = append(lbuf, own[j])
+				j++
+			}
+			lbuf = append(lbuf, prompb.Label{Name: l.Name, Value: l.Value})
+		})
+		lbuf = append(lbuf, own[j:]...)
+		k := len(req.Timeseries)
+		sbuf[k] = prompb.Sample{Value: v, Timestamp: t}
+		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{Labels: lbuf[start:len(lbuf):len(lbuf)], Samples: sbuf[k : k+1 : k+1]})
+	}
+	for i := range b.Samples {
+		s := &b.Samples[i]
+		t := s.T
+		if t == 0 {
+			t = ts
+		}
+		add(s.Labels, s.Value, t)
+		if inf, ok := missing[int32(i)]; ok {
+			add(inf, s.Value, t)
+		}
+	}
+	req.Metadata = make([]prompb.MetricMetadata, 0, len(b.Families))
+	for _, f := range b.Families {
+		req.Metadata = append(req.Metadata, prompb.MetricMetadata{
+			Type: prompb.FromMetadataType(f.Type), MetricFamilyName: f.Name, Help: f.Help, Unit: f.Unit,
+		})
+	}
+	return req
+}
+
+// missingInf finds the histograms of b without a +Inf bucket: for each,
+// the index of its _count sample and the labels of the bucket to add.
+func missingInf(b *series.Batch) map[int32]labels.Labels {
+	var out map[int32]labels.Labels
+	var withInf map[string]bool
+	for i := range b.Samples {
+		s := &b.Samples[i]
+		f := b.FamilyOf(s)
+		if f.Type != model.MetricTypeHistogram && f.Type != model.MetricTypeGaugeHistogram {
+			continue
+		}
+		if withInf == nil {
+			withInf = map[string]bool{}
+		}
+		if le := s.Labels.Get(model.BucketLabel); le == "+Inf" && s.Labels.Get(model.MetricNameLabel) == f.Name+"_bucket" {
+			withInf[groupKey(s.Labels)] = true
+		}
+	}
+	for i := range b.Samples {
+		s := &b.Samples[i]
+		f := b.FamilyOf(s)
+		if withInf == nil || (f.Type != model.MetricTypeHistogram && f.Type != model.MetricTypeGaugeHistogram) || !b.IsSeriesHead(s) || withInf[groupKey(s.Labels)] {
+			continue
+		}
+		if out == nil {
+			out = map[int32]labels.Labels{}
+		}
+		out[int32(i)] = labels.NewBuilder(s.Labels).Set(model.MetricNameLabel, f.Name+"_bucket").Set(model.BucketLabel, "+Inf").Labels()
 	}
 	return out
 }
 
-func baseLabels(m *dto.Metric, job string, grouping map[string]string) []prompb.Label {
-	ls := make([]prompb.Label, 0, len(m.Label)+1+len(grouping))
-	for _, lp := range m.Label {
-		n := lp.GetName()
-		if n == "job" || grouping[n] != "" || lp.GetValue() == "" {
-			continue
-		}
-		ls = append(ls, prompb.Label{Name: n, Value: lp.GetValue()})
-	}
-	ls = append(ls, prompb.Label{Name: "job", Value: job})
-	for k, v := range grouping {
-		if k != "job" && v != "" {
-			ls = append(ls, prompb.Label{Name: k, Value: v})
-		}
-	}
-	return ls
+// groupKey is a histogram sample's labels but its name and le.
+func groupKey(ls labels.Labels) string {
+	return labels.NewBuilder(ls).Del(model.MetricNameLabel, model.BucketLabel).Labels().String()
 }
 
 // formatFloat writes bucket bounds and quantiles as Prometheus does, so
@@ -106,17 +136,21 @@ func formatFloat(f float64) string {
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
-// Encode builds the body of one remote-write 1.0 request: a snappy-
-// compressed protobuf WriteRequest. It returns the body, the number of
-// samples and the oldest sample time.
+// Encode builds the body of one remote-write 1.0 request of series alone.
 func Encode(series []prompb.TimeSeries) (body []byte, samples int, oldest int64, err error) {
-	req := prompb.WriteRequest{Timeseries: series}
+	return EncodeRequest(&prompb.WriteRequest{Timeseries: series})
+}
+
+// EncodeRequest builds the body of one remote-write 1.0 request: a
+// snappy-compressed protobuf WriteRequest. It returns the body, the number
+// of samples and the oldest sample time.
+func EncodeRequest(req *prompb.WriteRequest) (body []byte, samples int, oldest int64, err error) {
 	raw, err := req.Marshal()
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	oldest = math.MaxInt64
-	for _, s := range series {
+	for _, s := range req.Timeseries {
 		for _, sm := range s.Samples {
 			samples++
 			oldest = min(oldest, sm.Timestamp)

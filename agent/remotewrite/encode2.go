@@ -6,6 +6,7 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
 	"github.com/pushagent/pushagent/agent/series"
@@ -28,34 +29,43 @@ func EncodeV2(b *series.Batch, job string, grouping map[string]string, at time.T
 		meta[i] = writev2.Metadata{Type: metricTypeV2(f.Type), HelpRef: symbols.Symbolize(f.Help), UnitRef: symbols.Symbolize(f.Unit)}
 	}
 	ts := at.UnixMilli()
-	out := make([]writev2.TimeSeries, 0, len(b.Samples))
-	samples := make([]writev2.Sample, len(b.Samples))
+	missing := missingInf(b)
+	n := len(b.Samples) + len(missing)
+	out := make([]writev2.TimeSeries, 0, n)
+	samples := make([]writev2.Sample, n)
 	// One backing array for every series' label references; a series'
 	// slice stays valid when a later append moves the array.
-	refs := make([]uint32, 0, len(b.Samples)*2*(len(run)+3))
+	refs := make([]uint32, 0, n*2*(len(run)+3))
 	oldest := int64(math.MaxInt64)
+	add := func(ls labels.Labels, v float64, t, start int64, fam int32) {
+		from := len(refs)
+		mergeLabels(ls, run, func(name, value string) {
+			refs = append(refs, symbols.Symbolize(name), symbols.Symbolize(value))
+		})
+		samples[len(out)] = writev2.Sample{Value: v, Timestamp: t, StartTimestamp: start}
+		out = append(out, writev2.TimeSeries{
+			LabelsRefs: refs[from:len(refs):len(refs)],
+			Samples:    samples[len(out) : len(out)+1],
+			Metadata:   meta[fam],
+		})
+	}
 	for i := range b.Samples {
 		s := &b.Samples[i]
 		start, skip := st.of(b, i)
 		if skip {
 			continue
 		}
-		from := len(refs)
-		mergeLabels(s.Labels, run, func(name, value string) {
-			refs = append(refs, symbols.Symbolize(name), symbols.Symbolize(value))
-		})
 		t := s.T
 		if t == 0 {
 			t = ts
 		}
 		oldest = min(oldest, t)
-		sm := &samples[len(out)]
-		*sm = writev2.Sample{Value: s.Value, Timestamp: t, StartTimestamp: start}
-		out = append(out, writev2.TimeSeries{
-			LabelsRefs: refs[from:len(refs):len(refs)],
-			Samples:    samples[len(out) : len(out)+1],
-			Metadata:   meta[s.Family],
-		})
+		add(s.Labels, s.Value, t, start, s.Family)
+		// A histogram without a +Inf bucket gets one (its count), as in
+		// remote write 1.0 and at the Pushgateway.
+		if inf, ok := missing[int32(i)]; ok {
+			add(inf, s.Value, t, start, s.Family)
+		}
 	}
 	if len(out) == 0 {
 		return Encoded{Format: FormatRemoteWrite2}, nil

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +266,36 @@ func TestHistogramWithoutInf(t *testing.T) {
 	p := data.ResourceMetrics[0].ScopeMetrics[0].Metrics[0].GetHistogram().DataPoints[0]
 	if !slices.Equal(p.BucketCounts, []uint64{2, 1}) || p.Count != 3 || p.Sum != nil || p.StartTimeUnixNano != 0 {
 		t.Errorf("point %v, want counts [2 1], count 3, no sum, no start", p)
+	}
+}
+
+// TestV2AddsInfBucket: as remote write 1.0 does, a histogram without a
+// +Inf bucket gets one, its count.
+func TestV2AddsInfBucket(t *testing.T) {
+	b := &series.Batch{
+		Families: []series.Family{{Name: "h", Type: model.MetricTypeHistogram}},
+		Samples: []series.Sample{
+			{Labels: labels.FromStrings("__name__", "h_bucket", "le", "1"), Value: 2},
+			{Labels: labels.FromStrings("__name__", "h_count"), Value: 3},
+		},
+	}
+	req, err := EncodeV2(b, "j", nil, testAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := snappy.Decode(nil, req.Body)
+	var w writev2.Request
+	if err := w.Unmarshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ts := range w.Timeseries {
+		var sb labels.ScratchBuilder
+		ls, _ := ts.ToLabels(&sb, w.Symbols)
+		got = append(got, ls.String()+"="+strconv.FormatFloat(ts.Samples[0].Value, 'g', -1, 64))
+	}
+	want := []string{`{__name__="h_bucket", job="j", le="1"}=2`, `{__name__="h_count", job="j"}=3`, `{__name__="h_bucket", job="j", le="+Inf"}=3`}
+	if !slices.Equal(got, want) || req.Samples != 3 {
+		t.Errorf("series %v (%d samples), want %v", got, req.Samples, want)
 	}
 }

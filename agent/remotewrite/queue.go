@@ -147,10 +147,15 @@ func (q *Queue) Name() string { return q.opts.Name }
 // Append buffers one run's series as a remote write 1.0 request. It
 // returns once they are in the buffer's file, before they are sent.
 func (q *Queue) Append(series []prompb.TimeSeries) error {
-	if len(series) == 0 {
+	return q.AppendRequest(&prompb.WriteRequest{Timeseries: series})
+}
+
+// AppendRequest is Append of a whole request: series and metadata.
+func (q *Queue) AppendRequest(req *prompb.WriteRequest) error {
+	if len(req.Timeseries) == 0 {
 		return nil
 	}
-	body, samples, oldest, err := Encode(series)
+	body, samples, oldest, err := EncodeRequest(req)
 	if err != nil {
 		return fmt.Errorf("output %q: encoding the request: %w", q.opts.Name, err)
 	}

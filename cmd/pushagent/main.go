@@ -26,10 +26,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/pushagent/pushagent/agent"
 	"github.com/pushagent/pushagent/agent/config"
+	"github.com/pushagent/pushagent/agent/series"
 	"github.com/pushagent/pushagent/agent/web"
 )
 
@@ -327,12 +329,12 @@ func cmdOnce(args []string, stdout, stderr io.Writer) int {
 				code = exitFailed
 				continue
 			}
-			fmt.Fprintf(stdout, "pushed job %q (%s): %d families\n", name, groupingString(col.Grouping), len(col.Families))
+			fmt.Fprintf(stdout, "pushed job %q (%s): %d families\n", name, groupingString(col.Grouping), len(col.Batch.Families))
 			continue
 		}
 		fmt.Fprintf(stdout, "# job=%q grouping: %s method: %s\n", name, groupingString(col.Grouping), col.Method)
 		enc := expfmt.NewEncoder(stdout, expfmt.NewFormat(expfmt.TypeTextPlain))
-		for _, f := range col.Families {
+		for _, f := range printable(col) {
 			if err := enc.Encode(f); err != nil {
 				fmt.Fprintln(stderr, "pushagent once: encode:", err)
 				return exitFailed
@@ -342,6 +344,22 @@ func cmdOnce(args []string, stdout, stderr io.Writer) int {
 	}
 	return code
 }
+
+// printable is a run's batch as the text format prints it, each family's
+// series sorted by their labels, as the Pushgateway shows them.
+func printable(col *agent.Collection) []*dto.MetricFamily {
+	fams, err := prometheus.Gatherers{gathered(col.Batch.MetricFamilies(series.DTOOptions{}))}.Gather()
+	if err != nil {
+		// Unreachable for a merged batch (the merge applies the same
+		// checks); print what there is rather than nothing.
+		return col.Batch.MetricFamilies(series.DTOOptions{})
+	}
+	return fams
+}
+
+type gathered []*dto.MetricFamily
+
+func (g gathered) Gather() ([]*dto.MetricFamily, error) { return g, nil }
 
 // groupingString is the grouping as validate prints it.
 func groupingString(g map[string]string) string {

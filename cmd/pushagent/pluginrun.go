@@ -91,7 +91,7 @@ func cmdPluginRun(args []string, stdout, stderr io.Writer) int {
 	// agent's own series about the run.
 	status := []string{merge.SuccessName, merge.DurationName, merge.SamplesName, merge.DroppedName}
 	enc := expfmt.NewEncoder(stdout, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, f := range col.Families {
+	for _, f := range printable(col) {
 		if slices.Contains(status, f.GetName()) {
 			continue
 		}
