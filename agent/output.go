@@ -229,7 +229,7 @@ func (r *remoteWrite) reserve() time.Duration { return time.Second }
 
 func (r *remoteWrite) push(_ context.Context, c *Collection) error {
 	if r.encode == nil {
-		return r.q.AppendRequest(remotewrite.Request(c.Batch, c.Job, c.Grouping, c.Time))
+		return r.q.AppendBatch(c.Batch, c.Job, c.Grouping, c.Time)
 	}
 	req, err := r.encode(c)
 	if err != nil {

@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/push"
@@ -67,7 +69,16 @@ func TestTimestampsAreTheOutputsBusiness(t *testing.T) {
 		t.Errorf("the shared batch was changed")
 	}
 	at := time.UnixMilli(1800000000000)
-	for _, s := range remotewrite.Request(b, "j", nil, at).Timeseries {
+	body, _, _ := remotewrite.EncodeBatch(b, "j", nil, at)
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req prompb.WriteRequest
+	if err := req.Unmarshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range req.Timeseries {
 		want := at.UnixMilli()
 		if s.Labels[0].Value == "m" {
 			want = 1700000000000

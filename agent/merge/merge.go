@@ -139,10 +139,11 @@ func (j Job) MergeBatch(results []Result) (*series.Batch, []Status) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	m := merger{
-		job:      j.Name,
-		reserved: append([]string{"job"}, j.Reserved...),
-		families: map[string]registered{},
-		seed:     seed,
+		collectors: len(results),
+		job:        j.Name,
+		reserved:   append([]string{"job"}, j.Reserved...),
+		families:   map[string]registered{},
+		seed:       seed,
 	}
 	statuses := make([]Status, len(results))
 	for i, r := range results {
@@ -190,9 +191,10 @@ type segment struct {
 }
 
 type merger struct {
-	job      string
-	reserved []string
-	seed     maphash.Seed
+	collectors int
+	job        string
+	reserved   []string
+	seed       maphash.Seed
 	// seen maps each series accepted so far, by a 64-bit hash of its
 	// family name and labels (but le or quantile), to the index of the
 	// collector that emitted it. A hash keeps the check free of an
@@ -219,7 +221,7 @@ func (m *merger) add(ci int, r Result, b *series.Batch, st *Status, log *slog.Lo
 		// Sized for the first collector's series: a 10,000-series job
 		// otherwise grows the map a dozen times per run.
 		m.seen = make(map[uint64]int, len(b.Samples))
-		m.out = make([]series.Sample, 0, len(b.Samples))
+		m.out = make([]series.Sample, 0, len(b.Samples)+len(statusSeries)*m.collectors)
 	}
 	extraNames := sortedKeys(r.Labels)
 	order := make([]int, len(b.Families))
@@ -416,6 +418,11 @@ func (m *merger) relabel(ls labels.Labels, reserved []string, extra map[string]s
 // key hashes a series' identity: its family and labels but its name and
 // its histogram's or summary's le or quantile.
 func (m *merger) key(family string, ls labels.Labels, special string) uint64 {
+	if special == "" {
+		// A counter's, gauge's or untyped series' name is its family's:
+		// its labels are its identity, hashed in one pass.
+		return ls.Hash()
+	}
 	var h maphash.Hash
 	h.SetSeed(m.seed)
 	h.WriteString(family)
@@ -435,13 +442,33 @@ func (m *merger) key(family string, ls labels.Labels, special string) uint64 {
 // in collector order) and adds the status series.
 func (m *merger) batch(statuses []Status) *series.Batch {
 	slices.SortStableFunc(m.segments, func(a, b segment) int { return strings.Compare(a.fam.Name, b.fam.Name) })
-	n := len(m.out) + len(statusSeries)*len(statuses)
-	b := &series.Batch{Samples: make([]series.Sample, 0, n), Families: make([]series.Family, 0, len(m.segments)+len(statusSeries))}
+	// When the segments are already in order (one collector, or
+	// collectors without common families in name order), the samples stay
+	// where they are.
+	inPlace := true
+	for i, seg := range m.segments {
+		if (i == 0 && seg.start != 0) || (i > 0 && seg.start != m.segments[i-1].end) {
+			inPlace = false
+		}
+	}
+	inPlace = inPlace && (len(m.segments) == 0 || m.segments[len(m.segments)-1].end == len(m.out))
+	b := &series.Batch{Families: make([]series.Family, 0, len(m.segments)+len(statusSeries))}
+	if inPlace {
+		b.Samples = m.out
+	} else {
+		b.Samples = make([]series.Sample, 0, len(m.out)+len(statusSeries)*len(statuses))
+	}
 	for i, seg := range m.segments {
 		if i == 0 || seg.fam.Name != m.segments[i-1].fam.Name {
 			b.Families = append(b.Families, *seg.fam)
 		}
 		fi := int32(len(b.Families) - 1)
+		if inPlace {
+			for k := seg.start; k < seg.end; k++ {
+				m.out[k].Family = fi
+			}
+			continue
+		}
 		for _, s := range m.out[seg.start:seg.end] {
 			s.Family = fi
 			b.Samples = append(b.Samples, s)

@@ -11,59 +11,100 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pushagent/pushagent/agent/series"
 )
 
-// Request is a job's batch as one remote-write 1.0 request: each sample a
-// series with one sample, and each family's metadata (type, help, unit)
-// as Prometheus sends it. job and the grouping labels are added to every
-// series (a sample's own label of the same name loses, as at the
-// Pushgateway); labels with an empty value are left out, as Prometheus
-// reads them as absent. A histogram without a +Inf bucket gets one (its
-// count), as the Pushgateway exposes it. A sample without its own
-// timestamp gets at, the collection time.
-func Request(b *series.Batch, job string, grouping map[string]string, at time.Time) *prompb.WriteRequest {
+// EncodeBatch builds the body of a job's batch as one remote-write 1.0
+// request, written straight from the batch: each sample a series with one
+// sample, and each family's metadata (type, help, unit) as Prometheus
+// sends it. job and the grouping labels are added to every series (a
+// sample's own label of the same name loses, as at the Pushgateway);
+// labels with an empty value are left out, as Prometheus reads them as
+// absent. A histogram without a +Inf bucket gets one (its count), as the
+// Pushgateway exposes it. A sample without its own timestamp gets at, the
+// collection time.
+//
+// The bytes are those prompb's Marshal writes for the same WriteRequest
+// (TestEncodeBatchIsPrompb); building the request's []prompb.TimeSeries
+// first cost as much again as the marshalling, most of it in the garbage
+// collector's write barriers over a million label headers.
+func EncodeBatch(b *series.Batch, job string, grouping map[string]string, at time.Time) (body []byte, samples int, oldest int64) {
 	ts := at.UnixMilli()
 	// The run's own labels, sorted, merged into each series' sorted labels.
-	own := make([]prompb.Label, 0, 1+len(grouping))
-	own = append(own, prompb.Label{Name: "job", Value: job})
+	own := make([]labels.Label, 0, 1+len(grouping))
+	own = append(own, labels.Label{Name: "job", Value: job})
 	for k, v := range grouping {
 		if k != "job" && v != "" {
-			own = append(own, prompb.Label{Name: k, Value: v})
+			own = append(own, labels.Label{Name: k, Value: v})
 		}
 	}
-	slices.SortFunc(own, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
-	isOwn := func(name string) bool { return name == "job" || grouping[name] != "" }
-
-	n, nl := len(b.Samples), 0
-	for i := range b.Samples {
-		nl += b.Samples[i].Labels.Len()
+	slices.SortFunc(own, func(a, b labels.Label) int { return strings.Compare(a.Name, b.Name) })
+	// A sample's label of an own name loses: own holds every name with a
+	// non-empty grouping value, and "job".
+	isOwn := func(name string) bool {
+		for _, o := range own {
+			if o.Name == name {
+				return true
+			}
+		}
+		return false
 	}
+
 	missing := missingInf(b)
-	n += len(missing)
-	// One backing array for every series' labels and one for the samples:
-	// three allocations for the whole request, not two per series.
-	lbuf := make([]prompb.Label, 0, nl+n*len(own))
-	sbuf := make([]prompb.Sample, n)
-	req := &prompb.WriteRequest{Timeseries: make([]prompb.TimeSeries, 0, n)}
-	add := func(ls labels.Labels, v float64, t int64) {
-		start := len(lbuf)
+	// Room for every series without growing: its labels, their tags and
+	// lengths, the run's labels and the sample.
+	size := 0
+	for i := range b.Samples {
+		size += int(b.Samples[i].Labels.ByteSize())
+	}
+	for _, o := range own {
+		size += (len(o.Name) + len(o.Value) + 8) * len(b.Samples)
+	}
+	raw := make([]byte, 0, 2*size+48*(len(b.Samples)+len(missing))+len(b.Families)*128)
+	var ls []labels.Label // one series' labels, reused
+	oldest = math.MaxInt64
+	add := func(sl labels.Labels, v float64, t int64) {
+		ls = ls[:0]
 		j := 0
-		ls.Range(func(l labels.Label) {
+		sl.Range(func(l labels.Label) {
 			if l.Value == "" || isOwn(l.Name) {
 				return
 			}
 			for j < len(own) && own[j].Name < l.Name {
-				lbuf = append(lbuf, own[j])
+				ls = append(ls, own[j])
 				j++
 			}
-			lbuf = append(lbuf, prompb.Label{Name: l.Name, Value: l.Value})
+			ls = append(ls, l)
 		})
-		lbuf = append(lbuf, own[j:]...)
-		k := len(req.Timeseries)
-		sbuf[k] = prompb.Sample{Value: v, Timestamp: t}
-		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{Labels: lbuf[start:len(lbuf):len(lbuf)], Samples: sbuf[k : k+1 : k+1]})
+		ls = append(ls, own[j:]...)
+		n := 0
+		for _, l := range ls {
+			n += sizeTag + sizeLabel(l)
+		}
+		sn := sizeSample(v, t)
+		n += sizeTag + protowire.SizeVarint(uint64(sn)) + sn
+		raw = protowire.AppendTag(raw, 1, protowire.BytesType) // WriteRequest.timeseries
+		raw = protowire.AppendVarint(raw, uint64(n))
+		for _, l := range ls {
+			raw = protowire.AppendTag(raw, 1, protowire.BytesType) // TimeSeries.labels
+			raw = protowire.AppendVarint(raw, uint64(sizeString(l.Name)+sizeString(l.Value)))
+			raw = appendString(raw, 1, l.Name)
+			raw = appendString(raw, 2, l.Value)
+		}
+		raw = protowire.AppendTag(raw, 2, protowire.BytesType) // TimeSeries.samples
+		raw = protowire.AppendVarint(raw, uint64(sn))
+		if v != 0 {
+			raw = protowire.AppendTag(raw, 1, protowire.Fixed64Type)
+			raw = protowire.AppendFixed64(raw, math.Float64bits(v))
+		}
+		if t != 0 {
+			raw = protowire.AppendTag(raw, 2, protowire.VarintType)
+			raw = protowire.AppendVarint(raw, uint64(t))
+		}
+		samples++
+		oldest = min(oldest, t)
 	}
 	for i := range b.Samples {
 		s := &b.Samples[i]
@@ -76,13 +117,62 @@ func Request(b *series.Batch, job string, grouping map[string]string, at time.Ti
 			add(inf, s.Value, t)
 		}
 	}
-	req.Metadata = make([]prompb.MetricMetadata, 0, len(b.Families))
 	for _, f := range b.Families {
-		req.Metadata = append(req.Metadata, prompb.MetricMetadata{
-			Type: prompb.FromMetadataType(f.Type), MetricFamilyName: f.Name, Help: f.Help, Unit: f.Unit,
-		})
+		m := prompb.MetricMetadata{Type: prompb.FromMetadataType(f.Type), MetricFamilyName: f.Name, Help: f.Help, Unit: f.Unit}
+		raw = protowire.AppendTag(raw, 3, protowire.BytesType) // WriteRequest.metadata
+		raw = protowire.AppendVarint(raw, uint64(m.Size()))
+		raw, _ = appendMarshal(raw, &m)
 	}
-	return req
+	if samples == 0 {
+		oldest = 0
+	}
+	return snappy.Encode(nil, raw), samples, oldest
+}
+
+const sizeTag = 1 // every tag here is a field number below 16
+
+func sizeString(s string) int {
+	if s == "" {
+		return 0
+	}
+	return sizeTag + protowire.SizeBytes(len(s))
+}
+
+// sizeLabel is a Label message's size with its length prefix.
+func sizeLabel(l labels.Label) int {
+	n := sizeString(l.Name) + sizeString(l.Value)
+	return protowire.SizeVarint(uint64(n)) + n
+}
+
+func sizeSample(v float64, t int64) int {
+	n := 0
+	if v != 0 {
+		n += sizeTag + 8
+	}
+	if t != 0 {
+		n += sizeTag + protowire.SizeVarint(uint64(t))
+	}
+	return n
+}
+
+// appendString writes a string field, left out when empty (proto3).
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+// appendMarshal appends a gogo message's encoding.
+func appendMarshal(b []byte, m interface {
+	Size() int
+	MarshalToSizedBuffer([]byte) (int, error)
+}) ([]byte, error) {
+	n := m.Size()
+	b = slices.Grow(b, n)[:len(b)+n]
+	_, err := m.MarshalToSizedBuffer(b[len(b)-n:])
+	return b, err
 }
 
 // missingInf finds the histograms of b without a +Inf bucket: for each,
@@ -136,21 +226,17 @@ func formatFloat(f float64) string {
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
-// Encode builds the body of one remote-write 1.0 request of series alone.
+// Encode builds the body of one remote-write 1.0 request: a snappy-
+// compressed protobuf WriteRequest. It returns the body, the number of
+// samples and the oldest sample time.
 func Encode(series []prompb.TimeSeries) (body []byte, samples int, oldest int64, err error) {
-	return EncodeRequest(&prompb.WriteRequest{Timeseries: series})
-}
-
-// EncodeRequest builds the body of one remote-write 1.0 request: a
-// snappy-compressed protobuf WriteRequest. It returns the body, the number
-// of samples and the oldest sample time.
-func EncodeRequest(req *prompb.WriteRequest) (body []byte, samples int, oldest int64, err error) {
+	req := prompb.WriteRequest{Timeseries: series}
 	raw, err := req.Marshal()
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	oldest = math.MaxInt64
-	for _, s := range req.Timeseries {
+	for _, s := range series {
 		for _, sm := range s.Samples {
 			samples++
 			oldest = min(oldest, sm.Timestamp)

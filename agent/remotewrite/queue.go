@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/pushagent/pushagent/agent/config"
+	"github.com/pushagent/pushagent/agent/series"
 )
 
 // Options configure a Queue.
@@ -147,18 +148,28 @@ func (q *Queue) Name() string { return q.opts.Name }
 // Append buffers one run's series as a remote write 1.0 request. It
 // returns once they are in the buffer's file, before they are sent.
 func (q *Queue) Append(series []prompb.TimeSeries) error {
-	return q.AppendRequest(&prompb.WriteRequest{Timeseries: series})
-}
-
-// AppendRequest is Append of a whole request: series and metadata.
-func (q *Queue) AppendRequest(req *prompb.WriteRequest) error {
-	if len(req.Timeseries) == 0 {
+	if len(series) == 0 {
 		return nil
 	}
-	body, samples, oldest, err := EncodeRequest(req)
+	body, samples, oldest, err := Encode(series)
 	if err != nil {
 		return fmt.Errorf("output %q: encoding the request: %w", q.opts.Name, err)
 	}
+	return q.AppendBody(body, samples, oldest)
+}
+
+// AppendBatch buffers one run's batch as a remote write 1.0 request (see
+// EncodeBatch).
+func (q *Queue) AppendBatch(b *series.Batch, job string, grouping map[string]string, at time.Time) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	return q.AppendBody(EncodeBatch(b, job, grouping, at))
+}
+
+// AppendBody buffers an encoded remote write 1.0 request of samples
+// samples, the oldest at oldest (milliseconds).
+func (q *Queue) AppendBody(body []byte, samples int, oldest int64) error {
 	return q.Enqueue(Encoded{Format: FormatRemoteWrite1, Body: body, Samples: samples, Oldest: oldest})
 }
 

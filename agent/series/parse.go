@@ -1,6 +1,7 @@
 package series
 
 import (
+	"bytes"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -50,6 +51,8 @@ import (
 // the family's unit when they name a family of the text.
 func Parse(text []byte) (*Batch, error) {
 	p := parser{text: text, fam: -1}
+	// A sample per line at most: no growing the samples as they come.
+	p.samples = make([]Sample, 0, bytes.Count(text, []byte{'\n'}))
 	p.run()
 	if p.err != nil {
 		if p.err == errEOF {
@@ -748,6 +751,23 @@ func (p *parser) emit(kind int, v float64, t int64, hasT bool) {
 	f.n++
 }
 
+// relabel is ls named name and without the label drop. labels.Builder
+// would do it but drops labels with an empty value, which the text format
+// keeps.
+func (p *parser) relabel(ls labels.Labels, name, drop string) labels.Labels {
+	p.sb.Reset()
+	ls.Range(func(l labels.Label) {
+		switch l.Name {
+		case model.MetricNameLabel:
+			p.sb.Add(l.Name, name)
+		case drop:
+		default:
+			p.sb.Add(l.Name, l.Value)
+		}
+	})
+	return p.sb.Labels()
+}
+
 func (f *famState) partName(s *string, suffix string) string {
 	if *s == "" {
 		*s = f.Name + suffix
@@ -787,7 +807,8 @@ func (p *parser) finish() *Batch {
 			if isHistogram(f.dtype) {
 				special = model.BucketLabel
 			}
-			base = labels.NewBuilder(p.samples[g.first].Labels).Del(special).Labels()
+			base = p.samples[g.first].Labels
+			base = p.relabel(base, f.Name, special)
 		}
 		for _, part := range []struct {
 			at     *int32
@@ -797,7 +818,7 @@ func (p *parser) finish() *Batch {
 			if *part.at >= 0 {
 				continue
 			}
-			ls := labels.NewBuilder(base).Set(model.MetricNameLabel, f.partName(part.s, part.suffix)).Labels()
+			ls := p.relabel(base, f.partName(part.s, part.suffix), "")
 			*part.at = int32(len(p.samples))
 			p.samples = append(p.samples, Sample{Labels: ls, T: g.t, Family: g.fam})
 			p.groupOf = append(p.groupOf, int32(gi))
