@@ -101,6 +101,7 @@ type job struct {
 	collectors []collector // parallel to cfg.Collectors
 	logger     *slog.Logger
 	record     *jobRecord // last results, for Status; survives an unchanged reload
+	rules      *jobRules  // relabelling caches
 }
 
 // New compiles every plugin (in parallel, once per file) and prepares the
@@ -160,6 +161,7 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 			cfg:        jc,
 			collectors: make([]collector, len(jc.Collectors)),
 			logger:     a.logger.With("job", jc.Name),
+			rules:      newJobRules(jc),
 		}
 		st.jobs = append(st.jobs, j)
 		fresh = append(fresh, j)
@@ -394,6 +396,7 @@ func (a *Agent) collect(ctx context.Context, j *job) *Collection {
 	for _, st := range statuses {
 		a.metrics.observeCollector(j.cfg.Name, st)
 	}
+	batch = a.jobRelabel(j, batch)
 	return &Collection{Time: at, Job: j.cfg.Name, Grouping: j.cfg.Grouping, Method: j.cfg.Method, Batch: batch, Statuses: statuses}
 }
 
@@ -410,7 +413,8 @@ func (a *Agent) runCollector(ctx context.Context, j *job, i int, c config.Collec
 		err = fmt.Errorf("job %q collector %q: %w", j.cfg.Name, c.Name, err)
 		log.Warn("collector failed", "plugin", plugin, "duration", took.Round(time.Microsecond), "err", err)
 	}
-	return merge.Result{Collector: c.Name, Plugin: plugin, Labels: c.Labels, SeriesLimit: c.SeriesLimit, Output: out, Err: err, Duration: took}
+	return merge.Result{Collector: c.Name, Plugin: plugin, Labels: c.Labels, SeriesLimit: c.SeriesLimit, Output: out, Err: err, Duration: took,
+		Relabel: a.collectorRelabel(j, i)}
 }
 
 // Push sends a collection to every output of its job, each on its own,
@@ -450,6 +454,7 @@ func (a *Agent) pushAll(ctx context.Context, st *state, j *job, c *Collection) [
 
 func (a *Agent) push(ctx context.Context, o *namedOutput, j *job, c *Collection) error {
 	start := time.Now()
+	c = a.forOutput(a.cur.Load(), o, j, c)
 	kind, url := o.out.describe()
 	err := o.out.push(ctx, c)
 	reason := ""

@@ -29,6 +29,7 @@ type selfMetrics struct {
 	collectorLastOK   *prometheus.GaugeVec
 	pushAttempts      *prometheus.CounterVec
 	sendDuration      *prometheus.HistogramVec
+	relabel           *relabelMetrics
 }
 
 func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
@@ -73,6 +74,7 @@ func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 			Name: "pushagent_expired_groups_total", Help: "Groups of the job deleted from the gateway because no replica pushed to them for expire_after.",
 		}, []string{"job"}),
 	}
+	m.relabel = newRelabelMetrics(reg)
 	if reg != nil {
 		reg.MustRegister(m.collectorRuns, m.collectorFailures, m.collectorDuration, m.collectorSamples,
 			m.pushes, m.pushFailures, m.pushDuration, m.lastPush, m.expired, m.collectorLastOK, m.pushAttempts, m.sendDuration)
@@ -90,6 +92,7 @@ func (m *selfMetrics) forget(job string) {
 	} {
 		v.DeletePartialMatch(match)
 	}
+	m.relabel.forget(job)
 }
 
 func (m *selfMetrics) observeCollector(job string, st merge.Status) {

@@ -113,8 +113,8 @@ type Collector struct {
 	// takes the config (POST, JSON) and answers with exposition text.
 	HTTP *HTTPPlugin
 
-	// RelabelConfigs apply to the collector's series, after its Labels
-	// are added. Empty: none.
+	// RelabelConfigs apply to the collector's series as the plugin
+	// printed them, before SeriesLimit and Labels. Empty: none.
 	RelabelConfigs []*relabel.Config
 }
 

@@ -342,3 +342,28 @@ jobs:
 		t.Errorf("Error():\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestRulesCompareEqualAcrossLoads: a reload compares the old and new
+// config with reflect.DeepEqual to keep unchanged jobs and outputs
+// running; the same rules loaded twice must compare equal, or every
+// reload would restart every job and output that has rules.
+func TestRulesCompareEqualAcrossLoads(t *testing.T) {
+	doc := "gateway:\n  url: http://gw:9091\n  external_labels: {a: b}\n  write_relabel_configs:\n    " +
+		strings.ReplaceAll(strings.TrimPrefix(prometheusRules, "\n"), "\n", "\n    ") +
+		"\njobs:\n  - name: j\n    every: 15s\n    relabel_configs: [{source_labels: [a], regex: 'x(.*)', target_label: b}]\n    collectors: [" + col + "]\n"
+	_, path := fixture(t)
+	a, err := config.Parse([]byte(doc), path, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := config.Parse([]byte(doc), path, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a.Jobs, b.Jobs) {
+		t.Error("the same job with rules loaded twice is not DeepEqual")
+	}
+	if !reflect.DeepEqual(a.AllOutputs(), b.AllOutputs()) {
+		t.Error("the same output with rules loaded twice is not DeepEqual")
+	}
+}

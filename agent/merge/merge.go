@@ -71,6 +71,11 @@ type Result struct {
 	Err error
 	// Duration is how long the run took.
 	Duration time.Duration
+	// Relabel, when set, applies the collector's relabel_configs to its
+	// parsed series, before its series_limit and the rules below (as
+	// Prometheus applies metric_relabel_configs before sample_limit). It
+	// must not change the batch it is given.
+	Relabel func(*series.Batch) *series.Batch
 }
 
 // Status is what Merge concluded about one collector.
@@ -160,6 +165,9 @@ func (j Job) MergeBatch(results []Result) (*series.Batch, []Status) {
 			st.Err = fmt.Errorf("job %q collector %q: plugin %s: %w", j.Name, r.Collector, r.Plugin, err)
 			log.Warn("collector output rejected", "plugin", r.Plugin, "err", err)
 			continue
+		}
+		if r.Relabel != nil {
+			b = r.Relabel(b)
 		}
 		if n := b.Series(); r.SeriesLimit > 0 && n > r.SeriesLimit {
 			st.Err = fmt.Errorf("job %q collector %q: plugin %s: %w: %d series, over the collector's series_limit of %d (raise series_limit if they are all wanted, or have the plugin return fewer)",

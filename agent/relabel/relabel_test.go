@@ -84,7 +84,7 @@ func render(t *testing.T, b *series.Batch) []string {
 	return lines
 }
 
-func rules(t *testing.T, y string) []*promrelabel.Config {
+func rules(t testing.TB, y string) []*promrelabel.Config {
 	t.Helper()
 	var rs []*promrelabel.Config
 	if err := yaml.UnmarshalStrict([]byte(y), &rs); err != nil {
@@ -263,19 +263,25 @@ func TestSeries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := sampleBatch(t)
 			before := clone(in)
-			got, res := relabel.Series(in, rules(t, tc.rules), tc.reserved)
 			if strings.HasPrefix(tc.name, "hashmod") {
 				// Of the two request series, those the hash did not keep.
 				tc.res.Dropped = 2 - (len(tc.want) - 5)
 			}
-			if lines := render(t, got); !slices.Equal(lines, tc.want) {
-				t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(tc.want, "\n"))
-			}
-			if res != tc.res {
-				t.Errorf("result %+v, want %+v", res, tc.res)
-			}
-			if !reflect.DeepEqual(in, before) {
-				t.Error("the input batch was changed")
+			rs := rules(t, tc.rules)
+			cache := relabel.NewCache()
+			// Without a cache, then twice with one: the second run comes
+			// from the cache and must be the same.
+			for run, c := range []*relabel.Cache{nil, cache, cache} {
+				got, res := relabel.Series(in, rs, tc.reserved, c, nil)
+				if lines := render(t, got); !slices.Equal(lines, tc.want) {
+					t.Errorf("run %d: got\n%s\nwant\n%s", run, strings.Join(lines, "\n"), strings.Join(tc.want, "\n"))
+				}
+				if res != tc.res {
+					t.Errorf("run %d: result %+v, want %+v", run, res, tc.res)
+				}
+				if !reflect.DeepEqual(in, before) {
+					t.Errorf("run %d: the input batch was changed", run)
+				}
 			}
 		})
 	}
@@ -283,23 +289,23 @@ func TestSeries(t *testing.T) {
 
 func TestNothingChangedIsTheSameBatch(t *testing.T) {
 	in := sampleBatch(t)
-	if got, _ := relabel.Series(in, nil, nil); got != in {
+	if got, _ := relabel.Series(in, nil, nil, nil, nil); got != in {
 		t.Error("no rules: want the batch itself")
 	}
-	if got, _ := relabel.Series(in, rules(t, "- {source_labels: [__name__], regex: 'nothing_.*', action: drop}"), nil); got != in {
+	if got, _ := relabel.Series(in, rules(t, "- {source_labels: [__name__], regex: 'nothing_.*', action: drop}"), nil, relabel.NewCache(), nil); got != in {
 		t.Error("rules that change nothing: want the batch itself")
 	}
-	if got, _ := relabel.Output(in, labels.FromStrings("job", "j"), config.WriteRules{}); got != in {
+	if got, _ := relabel.Output(in, labels.FromStrings("job", "j"), config.WriteRules{}, nil); got != in {
 		t.Error("an output without rules: want the batch itself")
 	}
 	run := labels.FromStrings("job", "node", "instance", "web-1")
-	if got, _ := relabel.Output(in, run, config.WriteRules{WriteRelabelConfigs: rules(t, "- {source_labels: [job], regex: node, action: keep}")}); got != in {
+	if got, _ := relabel.Output(in, run, config.WriteRules{WriteRelabelConfigs: rules(t, "- {source_labels: [job], regex: node, action: keep}")}, nil); got != in {
 		t.Error("an output whose rules keep everything: want the batch itself")
 	}
 }
 
 func TestOutput(t *testing.T) {
-	run := labels.FromStrings("job", "node", "instance", "web-1")
+	runLabels := labels.FromStrings("job", "node", "instance", "web-1")
 	for _, tc := range []struct {
 		name     string
 		external labels.Labels
@@ -332,15 +338,19 @@ func TestOutput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := sampleBatch(t)
 			before := clone(in)
-			got, res := relabel.Output(in, run, config.WriteRules{ExternalLabels: tc.external, WriteRelabelConfigs: rules(t, tc.rules)})
-			if lines := render(t, got); !slices.Equal(lines, tc.want) {
-				t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(tc.want, "\n"))
-			}
-			if res != tc.res {
-				t.Errorf("result %+v, want %+v", res, tc.res)
-			}
-			if !reflect.DeepEqual(in, before) {
-				t.Error("the input batch was changed")
+			w := config.WriteRules{ExternalLabels: tc.external, WriteRelabelConfigs: rules(t, tc.rules)}
+			cache := relabel.NewCache()
+			for run, c := range []*relabel.Cache{nil, cache, cache} {
+				got, res := relabel.Output(in, runLabels, w, c)
+				if lines := render(t, got); !slices.Equal(lines, tc.want) {
+					t.Errorf("run %d: got\n%s\nwant\n%s", run, strings.Join(lines, "\n"), strings.Join(tc.want, "\n"))
+				}
+				if res != tc.res {
+					t.Errorf("run %d: result %+v, want %+v", run, res, tc.res)
+				}
+				if !reflect.DeepEqual(in, before) {
+					t.Errorf("run %d: the input batch was changed", run)
+				}
 			}
 		})
 	}
@@ -358,7 +368,7 @@ func TestOutputsAreIndependent(t *testing.T) {
 	done := make(chan []string)
 	for _, w := range []config.WriteRules{a, b} {
 		go func() {
-			got, _ := relabel.Output(in, run, w)
+			got, _ := relabel.Output(in, run, w, relabel.NewCache())
 			var names []string
 			for _, s := range got.Samples {
 				names = append(names, s.Labels.String())
@@ -376,5 +386,38 @@ func TestOutputsAreIndependent(t *testing.T) {
 	}
 	if !reflect.DeepEqual(in, before) {
 		t.Error("the shared batch was changed")
+	}
+}
+
+// TestCacheForgetsGoneSeries: series a job no longer has leave the cache
+// once they outnumber those it has, so changing series never grow it
+// without bound.
+func TestCacheForgetsGoneSeries(t *testing.T) {
+	rs := rules(t, "- {source_labels: [__name__], regex: 'drop_.*', action: drop}")
+	cache := relabel.NewCache()
+	for run := range 50 {
+		var samples []string
+		for i := range 100 {
+			samples = append(samples, fmt.Sprintf(`m{run="%d",i="%d"} 1`, run, i))
+		}
+		relabel.Series(batch(t, fam{"m", model.MetricTypeGauge, "", samples}), rs, nil, cache, nil)
+		if n := cache.Len(); n > 2*100+64+100 {
+			t.Fatalf("run %d: the cache holds %d series of runs of 100", run, n)
+		}
+	}
+}
+
+// TestExemptFamilies: the job's status series pass the job's rules
+// untouched, as Prometheus' metric_relabel_configs leave up alone.
+func TestExemptFamilies(t *testing.T) {
+	in := batch(t,
+		fam{"app_up", model.MetricTypeGauge, "", []string{`app_up 1`}},
+		fam{"pushagent_collector_success", model.MetricTypeGauge, "", []string{`pushagent_collector_success{collector="c"} 1`}},
+	)
+	got, res := relabel.Series(in, rules(t, "- {source_labels: [__name__], regex: '.*', action: drop}"), nil, nil,
+		func(f *series.Family) bool { return strings.HasPrefix(f.Name, "pushagent_") })
+	want := []string{`pushagent_collector_success(gauge) {__name__="pushagent_collector_success", collector="c"} 1`}
+	if lines := render(t, got); !slices.Equal(lines, want) || res.Dropped != 1 {
+		t.Errorf("got %v %+v, want %v and one dropped", lines, res, want)
 	}
 }

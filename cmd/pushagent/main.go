@@ -31,7 +31,6 @@ import (
 
 	"github.com/pushagent/pushagent/agent"
 	"github.com/pushagent/pushagent/agent/config"
-	"github.com/pushagent/pushagent/agent/series"
 	"github.com/pushagent/pushagent/agent/web"
 )
 
@@ -48,7 +47,7 @@ them to a Prometheus Pushgateway.
 Usage:
   pushagent run      [flags]   run every job on its schedule until SIGINT/SIGTERM;
                                reload the config on SIGHUP or when the file changes
-  pushagent once     [flags]   run every job (or --job) once; print what would be pushed
+  pushagent once     [flags]   run every job (or --job) once; print what each output would get
   pushagent validate [flags]   check the config and compile its plugins
   pushagent version            print version and build information
   pushagent plugin new DIR     create a Go collector plugin module in DIR
@@ -333,28 +332,42 @@ func cmdOnce(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		fmt.Fprintf(stdout, "# job=%q grouping: %s method: %s\n", name, groupingString(col.Grouping), col.Method)
-		enc := expfmt.NewEncoder(stdout, expfmt.NewFormat(expfmt.TypeTextPlain))
-		for _, f := range printable(col) {
-			if err := enc.Encode(f); err != nil {
-				fmt.Fprintln(stderr, "pushagent once: encode:", err)
-				return exitFailed
-			}
+		// One section per output: what it would receive after its own
+		// external_labels and write_relabel_configs.
+		previews, err := a.Preview(col)
+		if err != nil {
+			fmt.Fprintln(stderr, "pushagent once:", err)
+			return exitFailed
 		}
-		fmt.Fprintln(stdout)
+		for _, p := range previews {
+			fmt.Fprintf(stdout, "# output %q (%s %s)", p.Name, p.Kind, p.URL)
+			if p.Dropped > 0 {
+				fmt.Fprintf(stdout, ": %d series dropped by its rules", p.Dropped)
+			}
+			fmt.Fprintln(stdout)
+			enc := expfmt.NewEncoder(stdout, expfmt.NewFormat(expfmt.TypeTextPlain))
+			for _, f := range printable(p.Families) {
+				if err := enc.Encode(f); err != nil {
+					fmt.Fprintln(stderr, "pushagent once: encode:", err)
+					return exitFailed
+				}
+			}
+			fmt.Fprintln(stdout)
+		}
 	}
 	return code
 }
 
-// printable is a run's batch as the text format prints it, each family's
-// series sorted by their labels, as the Pushgateway shows them.
-func printable(col *agent.Collection) []*dto.MetricFamily {
-	fams, err := prometheus.Gatherers{gathered(col.Batch.MetricFamilies(series.DTOOptions{}))}.Gather()
+// printable is an output's families as the text format prints them, each
+// family's series sorted by their labels, as the Pushgateway shows them.
+func printable(fams []*dto.MetricFamily) []*dto.MetricFamily {
+	sorted, err := prometheus.Gatherers{gathered(fams)}.Gather()
 	if err != nil {
-		// Unreachable for a merged batch (the merge applies the same
-		// checks); print what there is rather than nothing.
-		return col.Batch.MetricFamilies(series.DTOOptions{})
+		// Unreachable for a merged batch (the merge and the rules keep
+		// it consistent); print what there is rather than nothing.
+		return fams
 	}
-	return fams
+	return sorted
 }
 
 type gathered []*dto.MetricFamily

@@ -18,6 +18,7 @@ import (
 	"github.com/pushagent/pushagent/agent"
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/agent/merge"
+	"github.com/pushagent/pushagent/agent/series"
 )
 
 // listFlag is a flag that may be given several times.
@@ -91,7 +92,7 @@ func cmdPluginRun(args []string, stdout, stderr io.Writer) int {
 	// agent's own series about the run.
 	status := []string{merge.SuccessName, merge.DurationName, merge.SamplesName, merge.DroppedName}
 	enc := expfmt.NewEncoder(stdout, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, f := range printable(col) {
+	for _, f := range printable(col.Batch.MetricFamilies(series.DTOOptions{})) {
 		if slices.Contains(status, f.GetName()) {
 			continue
 		}
