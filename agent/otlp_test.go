@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/internal/testenv"
 )
@@ -117,4 +119,79 @@ func TestRemoteWrite2OutputToPrometheus(t *testing.T) {
 	p := testenv.StartPrometheus3(t)
 	checkOutput(t, config.Output{Name: "tsdb", RemoteWrite: &config.RemoteWrite{URL: p.WriteURL, Timeout: 5 * time.Second, Protocol: config.RemoteWrite20,
 		Buffer: config.Buffer{Dir: filepath.Join(t.TempDir(), "buffer"), MaxSize: 16 << 20}}}, p, `job="rw",instance="host-1",__type__!=""`)
+}
+
+// TestOTLPAndRemoteWrite2RulesPerOutput: one job to an otlp output
+// (VictoriaMetrics) whose write_relabel_configs drop one family and
+// rename another, with an external label, and to a remote write 2.0
+// output (Prometheus 3) without rules. Each receiver holds what its own
+// output's rules say, queried back from it.
+func TestOTLPAndRemoteWrite2RulesPerOutput(t *testing.T) {
+	t.Parallel()
+	vm := testenv.StartVictoriaMetricsOTLP(t)
+	p := testenv.StartPrometheus3(t)
+	plugin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, exposition)
+	}))
+	defer plugin.Close()
+	otel := otlpOutput(t, vm.OTLPURL)
+	otel.OTLP.ExternalLabels = labels.FromStrings("cluster", "eu-1")
+	otel.OTLP.WriteRelabelConfigs = relabelRules(t, `
+- source_labels: [__name__]
+  regex: rw_temperature
+  action: drop
+- source_labels: [__name__]
+  regex: 'rw_requests_(.+)'
+  target_label: __name__
+  replacement: app_requests_${1}
+`)
+	prom := config.Output{Name: "prom3", RemoteWrite: &config.RemoteWrite{URL: p.WriteURL, Timeout: 5 * time.Second, Protocol: config.RemoteWrite20,
+		Buffer: config.Buffer{Dir: filepath.Join(t.TempDir(), "buffer"), MaxSize: 16 << 20}}}
+	cfg := &config.Config{
+		Outputs: []config.Output{otel, prom},
+		Jobs: []config.Job{{
+			Name: "rw", Every: time.Minute, Method: "put", Grouping: map[string]string{"instance": "host-1"},
+			Collectors: []config.Collector{{Name: "app", HTTP: &config.HTTPPlugin{URL: plugin.URL}, Timeout: 5 * time.Second,
+				MaxOutput: 1 << 20, SeriesLimit: 100}},
+		}},
+	}
+	a, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	c, err := a.Collect(context.Background(), "rw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Push(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	one := func(s []testenv.Sample) bool { return len(s) == 1 }
+	if got := vm.WaitFor(t, `app_requests_total{service_name="rw",cluster="eu-1",path="/a"}`, 20*time.Second, one); got[0].Value != 7 {
+		t.Errorf("VictoriaMetrics: renamed counter = %v, want 7", got)
+	}
+	if got := p.WaitFor(t, `rw_temperature{job="rw",instance="host-1"}`, 20*time.Second, one); got[0].Value != 21.5 || got[0].Labels["cluster"] != "" {
+		t.Errorf("Prometheus: rw_temperature = %v, want 21.5 without the other output's external label", got)
+	}
+	for _, absent := range []struct {
+		q     querier
+		where string
+		expr  string
+	}{
+		{vm, "VictoriaMetrics", `rw_temperature`},
+		{vm, "VictoriaMetrics", `rw_requests_total`},
+		{p, "Prometheus", `app_requests_total`},
+		{p, "Prometheus", `{cluster="eu-1"}`},
+	} {
+		got := absent.q.WaitFor(t, `count(`+absent.expr+`) or vector(0)`, 10*time.Second, one)
+		if got[0].Value != 0 {
+			t.Errorf("%s holds %s: %v; the rules of one output must not reach the other, and dropped series must not arrive", absent.where, absent.expr, got)
+		}
+	}
+	if got := p.WaitFor(t, `rw_requests_total{job="rw"}`, 10*time.Second, one); got[0].Value != 7 {
+		t.Errorf("Prometheus: rw_requests_total = %v, want 7 under its own name", got)
+	}
 }
