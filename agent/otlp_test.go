@@ -79,7 +79,7 @@ func checkOutput(t *testing.T, out config.Output, q querier, run string) {
 		{`count_over_time(` + sel("rw_temperature", "") + `[10m])`, 3},
 		{`count_over_time(` + sel("pushagent_collector_success", "") + `[10m])`, 3},
 	} {
-		got := q.WaitFor(t, tc.query, 20*time.Second, one)
+		got := q.WaitFor(t, tc.query, 30*time.Second, one)
 		if got[0].Value != tc.want {
 			t.Errorf("%s = %v, want %v", tc.query, got[0].Value, tc.want)
 		}
@@ -170,7 +170,7 @@ func TestOTLPAndRemoteWrite2RulesPerOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	one := func(s []testenv.Sample) bool { return len(s) == 1 }
-	if got := vm.WaitFor(t, `app_requests_total{service_name="rw",cluster="eu-1",path="/a"}`, 20*time.Second, one); got[0].Value != 7 {
+	if got := vm.WaitFor(t, `app_requests_total{service_name="rw",cluster="eu-1",path="/a"}`, 30*time.Second, one); got[0].Value != 7 {
 		t.Errorf("VictoriaMetrics: renamed counter = %v, want 7", got)
 	}
 	if got := p.WaitFor(t, `rw_temperature{job="rw",instance="host-1"}`, 20*time.Second, one); got[0].Value != 21.5 || got[0].Labels["cluster"] != "" {
@@ -191,7 +191,7 @@ func TestOTLPAndRemoteWrite2RulesPerOutput(t *testing.T) {
 			t.Errorf("%s holds %s: %v; the rules of one output must not reach the other, and dropped series must not arrive", absent.where, absent.expr, got)
 		}
 	}
-	if got := p.WaitFor(t, `rw_requests_total{job="rw"}`, 10*time.Second, one); got[0].Value != 7 {
+	if got := p.WaitFor(t, `rw_requests_total{job="rw"}`, 30*time.Second, one); got[0].Value != 7 {
 		t.Errorf("Prometheus: rw_requests_total = %v, want 7 under its own name", got)
 	}
 }

@@ -81,7 +81,7 @@ func TestOTLPToVictoriaMetrics(t *testing.T) {
 	deliver(t, openKind(t, "otlp", vm.OTLPURL), req, err)
 
 	sel := `{service_name="node",service_instance_id="host-1",dc="eu"}`
-	vm.WaitFor(t, `count(`+sel+`)`, 10*time.Second, func(s []testenv.Sample) bool { return len(s) == 1 && s[0].Value == 12 })
+	vm.WaitFor(t, `count(`+sel+`)`, 30*time.Second, func(s []testenv.Sample) bool { return len(s) == 1 && s[0].Value == 12 })
 	for _, c := range []struct {
 		expr  string
 		value float64
@@ -123,7 +123,7 @@ func TestOTLPToVictoriaMetrics(t *testing.T) {
 		{"temp_celsius", "gauge", "Temperature."},
 		{"lat_seconds", "histogram", "Latency."},
 	} {
-		testenv.Eventually(t, 10*time.Second, c.metric+"'s metadata", func() bool {
+		testenv.Eventually(t, 30*time.Second, c.metric+"'s metadata", func() bool {
 			typ, help, _ := vm.Metadata(t, c.metric)
 			return typ == c.typ && help == c.help
 		})
@@ -151,7 +151,7 @@ func TestOTLPToPrometheus(t *testing.T) {
 		{`q{quantile="0.9",job="node",instance="host-1"}`, "summary", 0.25},
 		{`timestamp(free{job="node",instance="host-1"})`, "", float64(now.Add(-time.Minute).UnixMilli()) / 1000},
 	} {
-		got := one(t, p.WaitFor(t, c.expr, 10*time.Second, nil), c.expr)
+		got := one(t, p.WaitFor(t, c.expr, 30*time.Second, nil), c.expr)
 		if got.Value != c.value || (c.typ != "" && got.Labels["__type__"] != c.typ) {
 			t.Errorf("%s = %v, want %v with __type__ %q", c.expr, got, c.value, c.typ)
 		}
@@ -184,7 +184,7 @@ func TestRemoteWrite2ToPrometheus(t *testing.T) {
 		{`count_over_time(rpc_total{code="200"}[10m])`, "", "", 2},
 		{`count_over_time(rpc_total{code="500"}[10m])`, "", "", 1},
 	} {
-		got := one(t, p.WaitFor(t, c.expr, 10*time.Second, nil), c.expr)
+		got := one(t, p.WaitFor(t, c.expr, 30*time.Second, nil), c.expr)
 		if got.Value != c.value || got.Labels["__type__"] != c.typ || got.Labels["__unit__"] != c.unit {
 			t.Errorf("%s = %v, want %v with __type__ %q __unit__ %q", c.expr, got, c.value, c.typ, c.unit)
 		}
@@ -248,7 +248,7 @@ func TestOTLPOutage(t *testing.T) {
 	if err := q.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 10*time.Second, "5 samples in VictoriaMetrics", func() bool {
+	testenv.Eventually(t, 30*time.Second, "5 samples in VictoriaMetrics", func() bool {
 		ex := vm.Export(t, `up_runs{service_name="outage"}`)
 		return len(ex) == 1 && len(ex[0].Values) == 5
 	})
@@ -300,7 +300,7 @@ func TestOTLPCorruptPage(t *testing.T) {
 		t.Error("the corrupt page was not counted")
 	}
 	var got []float64
-	testenv.Eventually(t, 10*time.Second, "the runs after the corrupt page", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the runs after the corrupt page", func() bool {
 		ex := vm.Export(t, `runs{service_name="corrupt"}`)
 		if len(ex) != 1 {
 			return false
