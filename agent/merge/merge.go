@@ -1,8 +1,8 @@
-// Package merge turns what a job's collectors printed into the metric
-// families the job pushes: parse each collector's exposition text with
-// expfmt, apply the merge rules below, and add the per-collector status
-// series that Prometheus cannot derive for pushed metrics (success,
-// duration, samples).
+// Package merge turns what a job's collectors printed into the series
+// batch the job's outputs send: parse each collector's exposition text
+// once (series.Parse, which accepts what expfmt accepts), apply the merge
+// rules below, and add the per-collector status series that Prometheus
+// cannot derive for pushed metrics (success, duration, samples).
 //
 // Rules (also in docs/merge-rules.md), applied per collector in config
 // order, so the first collector wins every conflict:
@@ -22,8 +22,9 @@
 //   - A family whose type or help differs from the same family emitted by
 //     an earlier collector is dropped; so is a series (same name and
 //     labels) already emitted by an earlier collector or earlier in the
-//     same output. client_golang's prometheus.Gatherers applies these
-//     checks, exactly as the push would.
+//     same output. These are client_golang's prometheus.Gatherers checks,
+//     which the push applies; the merge applies them on the batch, in the
+//     same order (FuzzMergeMatchesReference holds the two together).
 //
 // Every rule that changes or drops data logs one line per collector and
 // run naming the job, collector and rule, and dropped samples are counted
@@ -116,8 +117,11 @@ var ErrSeriesLimit = errors.New("too many series")
 // ErrBadOutput marks output that is not exposition text (for errors.Is).
 var ErrBadOutput = errors.New("output is not valid Prometheus text exposition format")
 
-// ParseText parses exposition text. Names must be valid in the classic
-// (legacy) scheme, which is what Pushgateways before 1.10 accept.
+// ParseText parses exposition text with expfmt into client_model
+// families. Names must be valid in the classic (legacy) scheme, which is
+// what Pushgateways before 1.10 accept. The merge itself parses with
+// series.Parse; ParseText is the reference the tests and benchmarks hold
+// it to.
 func ParseText(text []byte) (map[string]*dto.MetricFamily, error) {
 	p := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
