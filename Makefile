@@ -99,6 +99,7 @@ fuzz:
 		./agent/merge:FuzzParseAndMerge \
 		./agent/merge:FuzzMergeMatchesReference \
 		./agent/series:FuzzParseMatchesExpfmt \
+		./agent/relabel:FuzzRulesKeepTheBatchWhole \
 		./agent/wasmhost:FuzzParseHTTPRequest \
 		./agent/wasmhost/internal/interrupt:FuzzInstrument \
 		./agent/expire:FuzzDecodeGroups \
