@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/pushagent/pushagent/agent/config"
@@ -36,7 +37,8 @@ func checkOutput(t *testing.T, out config.Output, q querier, run string) {
 				MaxOutput: 1 << 20, SeriesLimit: 100, Labels: map[string]string{"zone": "z1"}}},
 		}},
 	}
-	a, err := New(context.Background(), cfg, Options{})
+	reg := prometheus.NewRegistry()
+	a, err := New(context.Background(), cfg, Options{Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +93,28 @@ func checkOutput(t *testing.T, out config.Output, q querier, run string) {
 	st := a.Outputs()
 	if len(st) != 1 || st[0].SentSamples == 0 || st[0].FailedSamples != 0 || st[0].BufferBytes != 0 || !st[0].Oldest.IsZero() {
 		t.Errorf("output status = %+v", st)
+	}
+	// The buffer's own series are on the agent's /metrics for this
+	// output as for a remote_write one.
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"pushagent_output_buffer_bytes", "pushagent_output_buffer_oldest_age_seconds", "pushagent_output_samples_dropped_total"} {
+		found := false
+		for _, f := range fams {
+			if f.GetName() != name {
+				continue
+			}
+			for _, m := range f.Metric {
+				for _, l := range m.Label {
+					found = found || (l.GetName() == "output" && l.GetValue() == out.Name)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no %s{output=%q} on the agent's metrics", name, out.Name)
+		}
 	}
 }
 
