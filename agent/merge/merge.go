@@ -453,22 +453,37 @@ func (m *merger) key(family string, ls labels.Labels, special string) uint64 {
 // batch assembles the accepted segments by family name (a family's series
 // in collector order) and adds the status series.
 func (m *merger) batch(statuses []Status) *series.Batch {
+	// The status series, a segment per family like any collector's. They
+	// cannot clash with plugin families (pushagent_* are dropped).
+	byName := make([]int, len(statuses))
+	for i := range byName {
+		byName[i] = i
+	}
+	slices.SortStableFunc(byName, func(x, y int) int { return strings.Compare(statuses[x].Collector, statuses[y].Collector) })
+	for k, ss := range statusSeries {
+		seg := segment{fam: &statusFamilies[k], start: len(m.out)}
+		for _, i := range byName {
+			st := statuses[i]
+			m.out = append(m.out, series.Sample{Labels: labels.FromStrings(model.MetricNameLabel, ss.name, "collector", st.Collector), Value: ss.value(st)})
+		}
+		seg.end = len(m.out)
+		m.segments = append(m.segments, seg)
+	}
 	slices.SortStableFunc(m.segments, func(a, b segment) int { return strings.Compare(a.fam.Name, b.fam.Name) })
-	// When the segments are already in order (one collector, or
-	// collectors without common families in name order), the samples stay
-	// where they are.
+	// When the segments are already in order (one collector whose
+	// families sort before pushagent_, or collectors without common
+	// families in name order), the samples stay where they are.
 	inPlace := true
 	for i, seg := range m.segments {
 		if (i == 0 && seg.start != 0) || (i > 0 && seg.start != m.segments[i-1].end) {
 			inPlace = false
 		}
 	}
-	inPlace = inPlace && (len(m.segments) == 0 || m.segments[len(m.segments)-1].end == len(m.out))
-	b := &series.Batch{Families: make([]series.Family, 0, len(m.segments)+len(statusSeries))}
+	b := &series.Batch{Families: make([]series.Family, 0, len(m.segments))}
 	if inPlace {
 		b.Samples = m.out
 	} else {
-		b.Samples = make([]series.Sample, 0, len(m.out)+len(statusSeries)*len(statuses))
+		b.Samples = make([]series.Sample, 0, len(m.out))
 	}
 	for i, seg := range m.segments {
 		if i == 0 || seg.fam.Name != m.segments[i-1].fam.Name {
@@ -486,48 +501,7 @@ func (m *merger) batch(statuses []Status) *series.Batch {
 			b.Samples = append(b.Samples, s)
 		}
 	}
-	// The status series cannot clash with plugin families (pushagent_* are
-	// dropped), and sort after any family whose name is not pushagent_*.
-	byName := make([]int, len(statuses))
-	for i := range byName {
-		byName[i] = i
-	}
-	slices.SortStableFunc(byName, func(x, y int) int { return strings.Compare(statuses[x].Collector, statuses[y].Collector) })
-	at := len(b.Families)
-	for _, ss := range statusSeries {
-		b.Families = append(b.Families, series.Family{Name: ss.name, Type: model.MetricTypeGauge, Help: ss.help})
-	}
-	for k, ss := range statusSeries {
-		for _, i := range byName {
-			st := statuses[i]
-			b.Samples = append(b.Samples, series.Sample{Labels: labels.FromStrings(model.MetricNameLabel, ss.name, "collector", st.Collector), Value: ss.value(st), Family: int32(at + k)})
-		}
-	}
-	if !slices.IsSortedFunc(b.Families, func(x, y series.Family) int { return strings.Compare(x.Name, y.Name) }) {
-		sortFamilies(b)
-	}
 	return b
-}
-
-// sortFamilies sorts a batch's families by name, keeping each family's
-// samples in order.
-func sortFamilies(b *series.Batch) {
-	order := make([]int32, len(b.Families))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortStableFunc(order, func(x, y int32) int { return strings.Compare(b.Families[x].Name, b.Families[y].Name) })
-	rank := make([]int32, len(order))
-	fams := make([]series.Family, len(order))
-	for r, fi := range order {
-		rank[fi] = int32(r)
-		fams[r] = b.Families[fi]
-	}
-	b.Families = fams
-	for i := range b.Samples {
-		b.Samples[i].Family = rank[b.Samples[i].Family]
-	}
-	slices.SortStableFunc(b.Samples, func(x, y series.Sample) int { return int(x.Family) - int(y.Family) })
 }
 
 // statusSeries are the per-collector status families, in name order.
@@ -545,6 +519,15 @@ var statusSeries = []struct {
 		return 0
 	}},
 }
+
+// statusFamilies are statusSeries' families, made once.
+var statusFamilies = func() []series.Family {
+	fams := make([]series.Family, len(statusSeries))
+	for i, ss := range statusSeries {
+		fams[i] = series.Family{Name: ss.name, Type: model.MetricTypeGauge, Help: ss.help}
+	}
+	return fams
+}()
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

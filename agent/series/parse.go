@@ -2,6 +2,7 @@ package series
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -63,7 +64,13 @@ func Parse(text []byte) (*Batch, error) {
 	return p.finish(), nil
 }
 
-var errEOF = fmt.Errorf("EOF")
+// errEOF is the end of the text where more was due; Parse reports it as
+// expfmt does.
+var errEOF = errors.New("series: unexpected end of input")
+
+// errFloat is a float the text format does not take (Go's hexadecimal
+// floats and digit separators are Go's, not the format's).
+var errFloat = errors.New("series: not a float")
 
 // famState is a family while parsing; typed is whether its type is set
 // (by a # TYPE line or its first sample), as expfmt tells a second # TYPE
@@ -567,7 +574,7 @@ func (p *parser) specialAfterName() bool {
 
 func parseFloat(s string) (float64, error) {
 	if strings.ContainsAny(s, "pP_") {
-		return 0, errEOF
+		return 0, errFloat
 	}
 	return strconv.ParseFloat(s, 64)
 }
