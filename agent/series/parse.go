@@ -19,7 +19,8 @@ import (
 )
 
 // Parse reads Prometheus text exposition format (0.0.4) into a Batch, in
-// one pass over text and with one allocation per series for its labels.
+// one pass over text (after counting its lines, to size the batch) and
+// with one allocation per series for its labels.
 //
 // It accepts exactly what expfmt's TextParser accepts with the classic
 // (legacy) name rules, which is what Pushgateways before 1.10 accept and
