@@ -137,8 +137,11 @@ release-test: release
 	PODMAN="$(PODMAN)" PODMAN_RUN_FLAGS="$(PODMAN_RUN_FLAGS)" DEBIAN_BASE=$(DEBIAN_BASE) RELEASE_DIR=$(CURDIR)/dist/release \
 		$(GO) test -tags release -count=1 -v -timeout 10m ./internal/releasetest
 
+# receivers.sh builds the OTLP and remote write 2.0 receivers the tests
+# send to (newer than Debian's) into the user's cache, once per machine.
 setup:
 	@bash scripts/setup-debian.sh
+	@bash scripts/receivers.sh
 
 test: setup build dist image-test release-test fuzz test-go
 

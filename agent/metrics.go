@@ -48,10 +48,10 @@ func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 			Name: "pushagent_collector_last_samples", Help: "Series the collector contributed to its last push.",
 		}, []string{"job", "collector"}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pushagent_pushes_total", Help: "Pushes of each job to each output (for remote_write: runs written to its buffer).",
+			Name: "pushagent_pushes_total", Help: "Pushes of each job to each output (for remote_write and otlp: runs written to its buffer).",
 		}, []string{"job", "output"}),
 		pushFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pushagent_push_failures_total", Help: "Failed pushes by reason (http_<code>, timeout, network, encode; buffer for remote_write).",
+			Name: "pushagent_push_failures_total", Help: "Failed pushes by reason (http_<code>, timeout, network, encode; buffer for remote_write and otlp).",
 		}, []string{"job", "output", "reason"}),
 		pushDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "pushagent_push_duration_seconds", Help: "Duration of pushes, retries included.",
@@ -67,7 +67,7 @@ func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 			Name: "pushagent_push_attempts_total", Help: "HTTP requests made to push to a Pushgateway output (retries included).",
 		}, []string{"job", "output"}),
 		sendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "pushagent_output_send_duration_seconds", Help: "Latency of each request of a remote_write output to its receiver.",
+			Name: "pushagent_output_send_duration_seconds", Help: "Latency of each request of a remote_write or otlp output to its receiver.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"output"}),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -136,11 +136,11 @@ func newStateCollector(a *Agent) *stateCollector {
 		skipped:     prometheus.NewDesc("pushagent_job_skipped_runs_total", "Runs not started because the previous run of the job was still going.", []string{"job"}, nil),
 		owned:       prometheus.NewDesc("pushagent_shard_owned_jobs", "Jobs this agent runs: all without a shard, else its share and the replicated ones.", nil, nil),
 		sent:        prometheus.NewDesc("pushagent_output_samples_sent_total", "Samples the output delivered.", []string{"output"}, nil),
-		failed:      prometheus.NewDesc("pushagent_output_samples_failed_total", "Samples the output failed to deliver: refused by the receiver (remote_write 4xx other than 429, dropped) or in a push that failed (pushgateway).", []string{"output"}, nil),
-		dropped:     prometheus.NewDesc("pushagent_output_samples_dropped_total", "Samples a remote_write output dropped unsent because its buffer reached max_size (the oldest go first).", []string{"output"}, nil),
-		bufferBytes: prometheus.NewDesc("pushagent_output_buffer_bytes", "Bytes in a remote_write output's disk buffer not yet delivered.", []string{"output"}, nil),
-		oldestAge:   prometheus.NewDesc("pushagent_output_buffer_oldest_age_seconds", "Age of the oldest sample in a remote_write output's buffer not yet delivered; 0 when it is empty.", []string{"output"}, nil),
-		corruptions: prometheus.NewDesc("pushagent_output_buffer_corruptions_total", "Corrupt stretches of a remote_write output's buffer skipped (a torn write, a flipped bit): the records in them are lost, those after them sent.", []string{"output"}, nil),
+		failed:      prometheus.NewDesc("pushagent_output_samples_failed_total", "Samples the output failed to deliver: refused by the receiver (remote_write or otlp 4xx other than 429, dropped) or in a push that failed (pushgateway).", []string{"output"}, nil),
+		dropped:     prometheus.NewDesc("pushagent_output_samples_dropped_total", "Samples a remote_write or otlp output dropped unsent because its buffer reached max_size (the oldest go first).", []string{"output"}, nil),
+		bufferBytes: prometheus.NewDesc("pushagent_output_buffer_bytes", "Bytes in a remote_write or otlp output's disk buffer not yet delivered.", []string{"output"}, nil),
+		oldestAge:   prometheus.NewDesc("pushagent_output_buffer_oldest_age_seconds", "Age of the oldest sample in a remote_write or otlp output's buffer not yet delivered; 0 when it is empty.", []string{"output"}, nil),
+		corruptions: prometheus.NewDesc("pushagent_output_buffer_corruptions_total", "Corrupt stretches of a remote_write or otlp output's buffer skipped (a torn write, a flipped bit): the records in them are lost, those after them sent.", []string{"output"}, nil),
 	}
 }
 
@@ -171,7 +171,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, o := range c.a.Outputs() {
 		ch <- prometheus.MustNewConstMetric(c.sent, prometheus.CounterValue, float64(o.SentSamples), o.Name)
 		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(o.FailedSamples), o.Name)
-		if o.Kind != "remote_write" {
+		if o.Kind != "remote_write" && o.Kind != "otlp" { // the outputs with a buffer
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(o.DroppedSamples), o.Name)

@@ -177,24 +177,57 @@ func (p *pushgateway) reason(err error) string {
 	return "other"
 }
 
-// remoteWrite delivers to a remote-write receiver through its disk buffer:
-// a push is the run's series written to the buffer, sent by the queue's
-// own goroutine with its own retries.
+// remoteWrite delivers to a remote-write or OTLP receiver through its
+// disk buffer: a push is the run's request, encoded once in the output's
+// wire format and written to the buffer, sent by the queue's own goroutine
+// with its own retries.
 type remoteWrite struct {
+	kind    string // "remote_write" or "otlp"
 	q       *remotewrite.Queue
 	timeout time.Duration // per request
+	// encode makes the run's request; nil: remote write 1.0.
+	encode func(c *Collection) (remotewrite.Encoded, error)
 }
 
 func newRemoteWrite(name string, rw config.RemoteWrite, m *selfMetrics, logger *slog.Logger) (*remoteWrite, error) {
-	q, err := remotewrite.Open(remotewrite.Options{Name: name, Config: rw, Logger: logger,
+	r, err := openQueue(name, "remote_write", rw, m, logger)
+	if err != nil {
+		return nil, err
+	}
+	if rw.Protocol == config.RemoteWrite20 {
+		r.encode = func(c *Collection) (remotewrite.Encoded, error) {
+			return remotewrite.EncodeV2(c.Batch, c.Job, c.Grouping, c.Time)
+		}
+	}
+	return r, nil
+}
+
+// newOTLP is an OTLP output: the remote_write output's buffer and sender
+// with OTLP's encoding, its endpoint passed in remote_write's shape.
+func newOTLP(name string, o config.OTLP, m *selfMetrics, logger *slog.Logger) (*remoteWrite, error) {
+	rw := config.RemoteWrite{URL: o.URL, Timeout: o.Timeout, BasicAuth: o.BasicAuth, BearerToken: o.BearerToken,
+		Headers: o.Headers, TLS: o.TLS, Buffer: o.Buffer}
+	r, err := openQueue(name, "otlp", rw, m, logger)
+	if err != nil {
+		return nil, err
+	}
+	gzip := o.Compression != "none"
+	r.encode = func(c *Collection) (remotewrite.Encoded, error) {
+		return remotewrite.EncodeOTLP(c.Batch, c.Job, c.Grouping, c.Time, gzip)
+	}
+	return r, nil
+}
+
+func openQueue(name, kind string, rw config.RemoteWrite, m *selfMetrics, logger *slog.Logger) (*remoteWrite, error) {
+	q, err := remotewrite.Open(remotewrite.Options{Name: name, Kind: kind, Config: rw, Logger: logger,
 		OnSend: func(took time.Duration, _ error) { m.sendDuration.WithLabelValues(name).Observe(took.Seconds()) }})
 	if err != nil {
 		return nil, err
 	}
-	return &remoteWrite{q: q, timeout: rw.Timeout}, nil
+	return &remoteWrite{kind: kind, q: q, timeout: rw.Timeout}, nil
 }
 
-func (r *remoteWrite) describe() (string, string) { return "remote_write", r.q.URL() }
+func (r *remoteWrite) describe() (string, string) { return r.kind, r.q.URL() }
 
 // reserve is a disk write's worth: the send does not happen in the run.
 func (r *remoteWrite) reserve() time.Duration { return time.Second }
@@ -202,7 +235,14 @@ func (r *remoteWrite) reserve() time.Duration { return time.Second }
 func (r *remoteWrite) buffers() bool { return true }
 
 func (r *remoteWrite) push(_ context.Context, c *Collection) error {
-	return r.q.AppendBatch(c.Batch, c.Job, c.Grouping, c.Time)
+	if r.encode == nil {
+		return r.q.AppendBatch(c.Batch, c.Job, c.Grouping, c.Time)
+	}
+	req, err := r.encode(c)
+	if err != nil {
+		return fmt.Errorf("output %q: encoding the request: %w", r.q.Name(), err)
+	}
+	return r.q.Enqueue(req)
 }
 
 func (r *remoteWrite) afterPush(context.Context, config.Job, *slog.Logger) {}
@@ -234,10 +274,7 @@ func (r *remoteWrite) wait(ctx context.Context) error {
 
 func newOutput(o config.Output, m *selfMetrics, logger *slog.Logger) (output, error) {
 	if o.OTLP != nil {
-		return nil, fmt.Errorf("output %q: this build of the agent cannot send OTLP yet; remove the output or use a remote_write output", o.Name)
-	}
-	if o.RemoteWrite != nil && o.RemoteWrite.Protocol == config.RemoteWrite20 {
-		return nil, fmt.Errorf("output %q: this build of the agent cannot send remote write 2.0 yet; set protocol: \"1.0\"", o.Name)
+		return newOTLP(o.Name, *o.OTLP, m, logger)
 	}
 	if o.RemoteWrite != nil {
 		return newRemoteWrite(o.Name, *o.RemoteWrite, m, logger)

@@ -45,16 +45,28 @@ type position struct {
 	offset int64
 }
 
-// record is one request as buffered: a header (samples, oldest timestamp)
-// and the snappy-compressed body ready to send.
+// record is one request as buffered: a header (its wire format, samples,
+// oldest timestamp) and the body, encoded and compressed, ready to send.
+//
+// Layout: a remote write 1.0 record is uvarint(samples) varint(oldest)
+// body, the layout of every record before other formats existed, so a
+// buffer left by an older agent is read as it is (and an older agent can
+// read the 1.0 records of a newer one). Any other format starts with a
+// zero byte, which never starts a 1.0 record (samples > 0, and a uvarint
+// whose first byte is zero is 0), then the format byte, then the same
+// header and body.
 type record struct {
+	format  Format
 	samples int
 	oldest  int64 // ms
 	body    []byte
 }
 
 func (r record) marshal() []byte {
-	b := make([]byte, 0, len(r.body)+2*binary.MaxVarintLen64)
+	b := make([]byte, 0, len(r.body)+2+2*binary.MaxVarintLen64)
+	if r.format != FormatRemoteWrite1 {
+		b = append(b, 0, byte(r.format))
+	}
 	b = binary.AppendUvarint(b, uint64(r.samples))
 	b = binary.AppendVarint(b, r.oldest)
 	return append(b, r.body...)
@@ -63,6 +75,14 @@ func (r record) marshal() []byte {
 var errBadRecord = errors.New("remotewrite: buffer record header is corrupt")
 
 func unmarshalRecord(b []byte) (record, error) {
+	format := FormatRemoteWrite1
+	if len(b) >= 2 && b[0] == 0 {
+		format = Format(b[1])
+		if !format.valid() || format == FormatRemoteWrite1 {
+			return record{}, errBadRecord
+		}
+		b = b[2:]
+	}
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > 1<<40 {
 		return record{}, errBadRecord
@@ -72,7 +92,7 @@ func unmarshalRecord(b []byte) (record, error) {
 	if k <= 0 {
 		return record{}, errBadRecord
 	}
-	return record{samples: int(n), oldest: ts, body: b[k:]}, nil
+	return record{format: format, samples: int(n), oldest: ts, body: b[k:]}, nil
 }
 
 // segmentSize keeps at least 8 segments within maxSize, so that dropping

@@ -12,7 +12,7 @@ import (
 // by an earlier run: reading must neither panic nor loop, and must end
 // past the segment.
 func FuzzBufferDecoder(f *testing.F) {
-	// A valid segment to mutate from: two records.
+	// A valid segment to mutate from: two 1.0 records and an OTLP one.
 	dir := f.TempDir()
 	w, err := wlog.NewSize(nil, nil, dir, 4*pageSize, "none")
 	if err != nil {
@@ -20,6 +20,7 @@ func FuzzBufferDecoder(f *testing.F) {
 	}
 	_ = w.Log(record{samples: 1, oldest: 5, body: []byte("first")}.marshal())
 	_ = w.Log(record{samples: 2, oldest: 6, body: make([]byte, 40000)}.marshal())
+	_ = w.Log(record{format: FormatOTLPGzip, samples: 3, oldest: 7, body: []byte("otlp")}.marshal())
 	_ = w.Close()
 	seed, _ := os.ReadFile(wlog.SegmentName(dir, 0))
 	f.Add(seed)

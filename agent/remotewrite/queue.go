@@ -39,7 +39,13 @@ import (
 // Options configure a Queue.
 type Options struct {
 	// Name is the output's name in the config, for messages.
-	Name   string
+	Name string
+	// Kind is the output's section in the config, for messages:
+	// "remote_write" (the default) or "otlp".
+	Kind string
+	// Config is the receiver and the buffer. An OTLP output passes its
+	// url, headers, timeout, tls and buffer in the same shape: the sending,
+	// buffering and retry rules are the same.
 	Config config.RemoteWrite
 	Logger *slog.Logger
 	// Clock times the waits between retries. Default: the real clock;
@@ -97,6 +103,9 @@ func Open(opts Options) (*Queue, error) {
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
 	}
+	if opts.Kind == "" {
+		opts.Kind = "remote_write"
+	}
 	cfg := opts.Config
 	if cfg.Queue == (config.QueueConfig{}) {
 		// A config built in code rather than loaded.
@@ -104,11 +113,11 @@ func Open(opts Options) (*Queue, error) {
 	}
 	opts.Config = cfg
 	if _, err := url.Parse(cfg.URL); err != nil {
-		return nil, fmt.Errorf("output %q: remote_write.url: %w", opts.Name, err)
+		return nil, fmt.Errorf("output %q: %s.url: %w", opts.Name, opts.Kind, err)
 	}
 	transport, err := cfg.TLS.Transport()
 	if err != nil {
-		return nil, fmt.Errorf("output %q: remote_write.tls: %w", opts.Name, err)
+		return nil, fmt.Errorf("output %q: %s.tls: %w", opts.Name, opts.Kind, err)
 	}
 	log := opts.Logger.With("output", opts.Name)
 	maxSize := cfg.Buffer.MaxSize
@@ -120,7 +129,7 @@ func Open(opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("output %q: remote_write.buffer.dir: %w", opts.Name, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("output %q: remote_write.buffer: %w; check that the directory is writable by the agent", opts.Name, err)
+		return nil, fmt.Errorf("output %q: %s.buffer: %w; check that the directory is writable by the agent", opts.Name, opts.Kind, err)
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
@@ -139,8 +148,11 @@ func Open(opts Options) (*Queue, error) {
 // URL is the receiver's URL (config rejects credentials in it).
 func (q *Queue) URL() string { return q.url }
 
-// Append buffers one run's series. It returns once they are in the
-// buffer's file, before they are sent.
+// Name is the output's name.
+func (q *Queue) Name() string { return q.opts.Name }
+
+// Append buffers one run's series as a remote write 1.0 request. It
+// returns once they are in the buffer's file, before they are sent.
 func (q *Queue) Append(series []prompb.TimeSeries) error {
 	if len(series) == 0 {
 		return nil
@@ -152,7 +164,8 @@ func (q *Queue) Append(series []prompb.TimeSeries) error {
 	return q.AppendBody(body, samples, oldest)
 }
 
-// AppendBatch buffers one run's batch (see EncodeBatch).
+// AppendBatch buffers one run's batch as a remote write 1.0 request (see
+// EncodeBatch).
 func (q *Queue) AppendBatch(b *series.Batch, job string, grouping map[string]string, at time.Time) error {
 	if b.Len() == 0 {
 		return nil
@@ -160,9 +173,23 @@ func (q *Queue) AppendBatch(b *series.Batch, job string, grouping map[string]str
 	return q.AppendBody(EncodeBatch(b, job, grouping, at))
 }
 
-// AppendBody buffers an encoded request of samples samples, the oldest at
-// oldest (milliseconds).
+// AppendBody buffers an encoded remote write 1.0 request of samples
+// samples, the oldest at oldest (milliseconds).
 func (q *Queue) AppendBody(body []byte, samples int, oldest int64) error {
+	return q.Enqueue(Encoded{Format: FormatRemoteWrite1, Body: body, Samples: samples, Oldest: oldest})
+}
+
+// Enqueue buffers one run's request, encoded in any Format. It returns
+// once it is in the buffer's file, before it is sent. A request without
+// samples is not buffered.
+func (q *Queue) Enqueue(req Encoded) error {
+	if req.Samples == 0 {
+		return nil
+	}
+	if !req.Format.valid() {
+		return fmt.Errorf("remotewrite: output %q: unknown request format %d", q.opts.Name, req.Format)
+	}
+	var err error
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -171,13 +198,13 @@ func (q *Queue) AppendBody(body []byte, samples int, oldest int64) error {
 	if q.idle {
 		q.idle, q.idleCh = false, make(chan struct{})
 	}
-	err := q.buf.append(record{samples: samples, oldest: oldest, body: body})
+	err = q.buf.append(record{format: req.Format, samples: req.Samples, oldest: req.Oldest, body: req.Body})
 	if err == nil {
 		var dropped int
 		dropped, err = q.buf.trim()
 		if dropped > 0 {
 			q.stats.DroppedSamples += uint64(dropped)
-			q.log.Warn("remote_write buffer full: oldest data dropped", "samples", dropped, "max_size", q.buf.maxSize)
+			q.log.Warn(q.opts.Kind+" buffer full: oldest data dropped", "samples", dropped, "max_size", q.buf.maxSize)
 		}
 	}
 	q.mu.Unlock()
@@ -260,7 +287,7 @@ func (q *Queue) run() {
 			// Corrupt data was skipped already; anything else (the disk)
 			// is retried after a pause.
 			if !corrupt {
-				q.log.Error("reading the remote_write buffer", "err", err)
+				q.log.Error("reading the "+q.opts.Kind+" buffer", "err", err)
 				if !q.sleep(q.opts.Config.Queue.MaxBackoff) {
 					return
 				}
@@ -283,10 +310,10 @@ func (q *Queue) run() {
 			q.buf.pos = end
 		}
 		if err := q.buf.savePosition(); err != nil {
-			q.log.Error("saving the remote_write buffer position (a restart sends some data again)", "err", err)
+			q.log.Error("saving the "+q.opts.Kind+" buffer position (a restart sends some data again)", "err", err)
 		}
 		if _, err := q.buf.trim(); err != nil {
-			q.log.Error("removing delivered remote_write buffer segments", "err", err)
+			q.log.Error("removing delivered "+q.opts.Kind+" buffer segments", "err", err)
 		}
 		q.mu.Unlock()
 	}
@@ -313,7 +340,7 @@ func (q *Queue) send(r record) bool {
 	var warned time.Time
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := q.post(r.body)
+		rejected, err := q.post(r)
 		took := time.Since(start)
 		if q.ctx.Err() != nil {
 			return false
@@ -324,12 +351,20 @@ func (q *Queue) send(r record) bool {
 		q.mu.Lock()
 		if err == nil {
 			failingSince := q.stats.FailingSince
-			q.stats.SentSamples += uint64(r.samples)
+			n := min(rejected.points, int64(r.samples))
+			q.stats.SentSamples += uint64(int64(r.samples) - n)
+			q.stats.FailedSamples += uint64(n)
 			q.stats.LastError, q.stats.FailingSince, q.stats.LastSuccess = "", time.Time{}, time.Now()
 			q.mu.Unlock()
+			if rejected.points > 0 || rejected.message != "" {
+				// OTLP's partial success: the rest was kept, and sending
+				// the request again would not change the receiver's mind.
+				q.log.Warn(q.opts.Kind+" receiver rejected part of a request; those data points are dropped",
+					"rejected_data_points", rejected.points, "message", rejected.message)
+			}
 			// "sent" is the receiver's acceptance; the run logged
 			// "buffered" when it wrote the data.
-			args := []any{"url", q.url, "samples", r.samples, "delay", time.Since(time.UnixMilli(r.oldest)).Round(time.Millisecond)}
+			args := []any{"url", q.url, "samples", int64(r.samples) - n, "delay", time.Since(time.UnixMilli(r.oldest)).Round(time.Millisecond)}
 			if attempt > 1 {
 				args = append(args, "attempts", attempt)
 			}
@@ -357,7 +392,7 @@ func (q *Queue) send(r record) bool {
 		// for each would bury the log in a long outage, so once a minute.
 		if now := q.opts.Clock.Now(); attempt == 1 || now.Sub(warned) >= time.Minute {
 			warned = now
-			q.log.Warn("remote_write failing; retrying (the buffer keeps new data)", "attempt", attempt, "err", err)
+			q.log.Warn(q.opts.Kind+" failing; retrying (the buffer keeps new data)", "attempt", attempt, "err", err)
 		}
 		d := wait
 		if se != nil && se.retryAfter > 0 {
@@ -375,11 +410,13 @@ func (q *Queue) send(r record) bool {
 	}
 }
 
-// SendError is a request the receiver answered with an error status.
+// SendError is a request the receiver answered with an error status, or
+// (remote write 2.0) accepted without writing any of its samples.
 type SendError struct {
 	Output, URL string
 	Status      int
 	Message     string // the start of the receiver's answer
+	Format      Format // of the request
 	retryAfter  time.Duration
 }
 
@@ -388,10 +425,19 @@ func (e *SendError) retryable() bool {
 }
 
 func (e *SendError) Error() string {
+	if e.Status/100 == 2 {
+		return fmt.Sprintf("remotewrite: output %q: %s answered %d to a %s request but wrote none of its samples (%s): "+
+			"the receiver speaks remote write 1.0 only; set protocol: \"1.0\" on this output; the samples are dropped",
+			e.Output, e.URL, e.Status, e.Format, e.Message)
+	}
 	hint := ""
 	switch {
+	case e.Status == http.StatusUnsupportedMediaType && e.Format == FormatRemoteWrite2:
+		hint = "; the receiver does not accept remote write 2.0: set protocol: \"1.0\" on this output (the samples are dropped)"
 	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
 		hint = "; check the output's basic_auth, bearer token or headers"
+	case e.Status == http.StatusNotFound && e.Format.otlp():
+		hint = "; check the output's url (the receiver's OTLP metrics path, like /v1/metrics, /otlp/v1/metrics or /opentelemetry/v1/metrics)"
 	case e.Status == http.StatusNotFound:
 		hint = "; check the output's url (the receiver's remote-write path, like /api/v1/push or /api/v1/write)"
 	case e.Status == http.StatusTooManyRequests:
@@ -404,23 +450,33 @@ func (e *SendError) Error() string {
 	return fmt.Sprintf("remotewrite: output %q: %s answered %d: %s%s", e.Output, e.URL, e.Status, e.Message, hint)
 }
 
-// Reason is a short label value for metrics: http_<code>.
-func (e *SendError) Reason() string { return "http_" + strconv.Itoa(e.Status) }
+// Reason is a short label value for metrics: http_<code>, or
+// not_written for a remote write 2.0 request accepted but not written.
+func (e *SendError) Reason() string {
+	if e.Status/100 == 2 {
+		return "not_written"
+	}
+	return "http_" + strconv.Itoa(e.Status)
+}
 
-func (q *Queue) post(body []byte) error {
+// rejection is what an OTLP receiver's partial success says it dropped.
+type rejection struct {
+	points  int64
+	message string
+}
+
+func (q *Queue) post(r record) (rejection, error) {
 	ctx, cancel := context.WithTimeout(q.ctx, q.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.url, bytes.NewReader(r.body))
 	if err != nil {
-		return err
+		return rejection{}, err
 	}
 	cfg := q.opts.Config
 	for k, v := range cfg.Headers {
 		req.Header.Set(k, v.Reveal())
 	}
-	req.Header.Set("Content-Encoding", "snappy")
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	r.format.setHeaders(req.Header)
 	req.Header.Set("User-Agent", "pushagent")
 	if cfg.BasicAuth != nil {
 		req.SetBasicAuth(cfg.BasicAuth.Username, cfg.BasicAuth.Password.Reveal())
@@ -431,12 +487,17 @@ func (q *Queue) post(body []byte) error {
 	resp, err := q.client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("remotewrite: output %q: %s did not answer within %v; raise the output's timeout or check the receiver: %w", q.opts.Name, q.url, q.timeout, err)
+			return rejection{}, fmt.Errorf("remotewrite: output %q: %s did not answer within %v; raise the output's timeout or check the receiver: %w", q.opts.Name, q.url, q.timeout, err)
 		}
-		return fmt.Errorf("remotewrite: output %q: %w; is the receiver up and the url right?", q.opts.Name, err)
+		return rejection{}, fmt.Errorf("remotewrite: output %q: %w; is the receiver up and the url right?", q.opts.Name, err)
 	}
 	defer resp.Body.Close()
-	msg, err := io.ReadAll(io.LimitReader(resp.Body, 512))
+	ok := resp.StatusCode/100 == 2
+	limit := int64(512)
+	if ok && r.format.otlp() {
+		limit = 64 << 10 // a partial success's message
+	}
+	msg, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err == nil {
 		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	}
@@ -444,14 +505,37 @@ func (q *Queue) post(body []byte) error {
 		// A torn answer does not say whether the receiver kept the
 		// samples: sending them again is safe (same series, same
 		// timestamps), losing them is not.
-		return fmt.Errorf("remotewrite: output %q: the answer of %s broke off (%w); sending again", q.opts.Name, q.url, err)
+		return rejection{}, fmt.Errorf("remotewrite: output %q: the answer of %s broke off (%w); sending again", q.opts.Name, q.url, err)
 	}
-	if resp.StatusCode/100 == 2 {
-		return nil
+	e := &SendError{Output: q.opts.Name, URL: q.url, Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg)), Format: r.format}
+	switch {
+	case ok && r.format == FormatRemoteWrite2:
+		// Remote write 2.0 receivers must say what they wrote; one that
+		// says nothing took the body for a 1.0 request, found no series in
+		// it, and dropped everything. Prometheus' own sender treats it so.
+		if r.samples > 0 && !wroteAny(resp.Header) {
+			e.Message = "no " + writtenSamplesRW2 + " in its answer"
+			return rejection{}, e
+		}
+		return rejection{}, nil
+	case ok && r.format.otlp():
+		return partialSuccess(resp.Header.Get("Content-Type"), msg), nil
+	case ok:
+		return rejection{}, nil
 	}
-	e := &SendError{Output: q.opts.Name, URL: q.url, Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg))}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 		e.retryAfter = time.Duration(s) * time.Second
 	}
-	return e
+	return rejection{}, e
+}
+
+// wroteAny reads remote write 2.0's written headers: true when one says
+// something was written.
+func wroteAny(h http.Header) bool {
+	for _, k := range []string{writtenSamplesRW2, writtenHistoRW2, writtenExemplarsRW2} {
+		if n, err := strconv.Atoi(h.Get(k)); err == nil && n > 0 {
+			return true
+		}
+	}
+	return false
 }

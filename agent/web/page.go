@@ -65,7 +65,7 @@ type pushView struct {
 
 type outputView struct {
 	agent.OutputStatus
-	RemoteWrite  bool
+	RemoteWrite  bool   // an output with a disk buffer: remote_write or otlp
 	Buffer       string // "1.2 MiB, oldest 3m ago"
 	FailingSince when
 }
@@ -103,7 +103,7 @@ func render(w io.Writer, snap agent.Snapshot, now time.Time, version string) err
 			snap.Shard, len(snap.Jobs), snap.Configured)
 	}
 	for _, o := range snap.Outputs {
-		ov := outputView{OutputStatus: o, RemoteWrite: o.Kind == "remote_write", FailingSince: at(o.FailingSince, now)}
+		ov := outputView{OutputStatus: o, RemoteWrite: o.Kind == "remote_write" || o.Kind == "otlp", FailingSince: at(o.FailingSince, now)}
 		if ov.RemoteWrite {
 			ov.Buffer = bytesText(o.BufferBytes)
 			if !o.Oldest.IsZero() {

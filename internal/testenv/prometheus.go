@@ -32,6 +32,8 @@ type PrometheusOptions struct {
 	ConfigFile string
 	// Args are extra command-line flags.
 	Args []string
+	// Binary is the prometheus to run; default the one on PATH.
+	Binary string
 }
 
 // Prometheus is a running Prometheus server, stopped when the test that
@@ -49,7 +51,10 @@ type Prometheus struct {
 // until /-/ready answers 200.
 func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
 	t.Helper()
-	bin := RequireBinary(t, "prometheus")
+	bin := opts.Binary
+	if bin == "" {
+		bin = RequireBinary(t, "prometheus")
+	}
 	dir := t.TempDir()
 	config := opts.ConfigFile
 	if config == "" {

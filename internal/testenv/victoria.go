@@ -16,10 +16,13 @@ type VictoriaMetrics struct {
 	URL string
 	// WriteURL is its remote-write endpoint.
 	WriteURL string
+	// OTLPURL is its OTLP endpoint (StartVictoriaMetricsOTLP only).
+	OTLPURL string
 
 	t    testing.TB
 	bin  string
 	data string
+	args []string // extra flags
 	mu   sync.Mutex
 	srv  *server
 }
@@ -42,14 +45,14 @@ func (v *VictoriaMetrics) start(addr string) {
 	v.t.Helper()
 	srv := startServerAt(v.t, "victoria-metrics", v.bin, addr,
 		func(addr string) []string {
-			return []string{
+			return append([]string{
 				"-httpListenAddr=" + addr,
 				"-storageDataPath=" + v.data,
 				"-search.latencyOffset=0s",
 				"-search.disableCache",
 				"-dedup.minScrapeInterval=1ms",
 				"-retentionPeriod=1",
-			}
+			}, v.args...)
 		},
 		func(addr string) error { return checkReady("http://"+addr+"/health", "", "") })
 	v.mu.Lock()
