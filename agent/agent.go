@@ -184,7 +184,7 @@ func (a *Agent) prepare(ctx context.Context, cfg *config.Config, prev *state) (*
 			st.outputs = append(st.outputs, old)
 			continue
 		}
-		if oc.RemoteWrite != nil && prev.bufferInUse(oc.RemoteWrite.Buffer.Dir) {
+		if _, dir := oc.BufferDir(); dir != "" && prev.bufferInUse(dir) {
 			reopen = append(reopen, oc)
 			continue
 		}
@@ -227,7 +227,7 @@ func (st *state) bufferInUse(dir string) bool {
 		return false
 	}
 	for _, o := range st.outputs {
-		if rw := o.cfg.RemoteWrite; rw != nil && rw.Buffer.Dir == dir {
+		if _, d := o.cfg.BufferDir(); d == dir {
 			return true
 		}
 	}

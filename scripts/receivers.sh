@@ -65,6 +65,9 @@ build victoria-metrics "$VM_VERSION" \
 	"github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@$VM_VERSION"
 # cmd/prometheus installs as "prometheus"; its web UI assets are not
 # embedded without the builtinassets tag, which the tests do not need (they
-# use the HTTP API only).
+# use the HTTP API only). remove_all_sd leaves out Prometheus' service
+# discovery plugins (Kubernetes, the clouds, Consul, …): the tests use
+# static targets only, and those plugins' dependencies are most of the
+# build's time.
 build prometheus "$PROM_VERSION" \
-	"github.com/prometheus/prometheus/cmd/prometheus@$PROM_VERSION"
+	"github.com/prometheus/prometheus/cmd/prometheus@$PROM_VERSION" -tags remove_all_sd

@@ -26,12 +26,12 @@ const BufferLockFile = "lock"
 func (c *Config) CheckBufferDirs() error {
 	var problems []Problem
 	for _, o := range c.AllOutputs() {
-		if o.RemoteWrite == nil {
+		kind, dir := o.BufferDir()
+		if dir == "" {
 			continue
 		}
-		dir := o.RemoteWrite.Buffer.Dir
 		if err := probeDir(dir); err != nil {
-			path := keyPath(keyPath(keyPath(keyPath("outputs", o.Name), "remote_write"), "buffer"), "dir")
+			path := keyPath(keyPath(keyPath(keyPath("outputs", o.Name), kind), "buffer"), "dir")
 			problems = append(problems, Problem{Path: path, Line: lineOf(c.lines, path), Message: fmt.Sprintf(
 				"the agent cannot create or write %s: %v; create it writable by the agent's user (uid %d runs this check), "+
 					"or in a container mount a volume there owned by the image's user, like a volume at /var/lib/pushagent owned by 65532",
@@ -97,4 +97,17 @@ func probeDir(dir string) (err error) {
 		return err
 	}
 	return nil
+}
+
+// BufferDir is the output's disk buffer directory and the key of the
+// section that sets it ("remote_write" or "otlp"); "" for an output that
+// keeps no buffer.
+func (o Output) BufferDir() (kind, dir string) {
+	switch {
+	case o.RemoteWrite != nil:
+		return "remote_write", o.RemoteWrite.Buffer.Dir
+	case o.OTLP != nil:
+		return "otlp", o.OTLP.Buffer.Dir
+	}
+	return "", ""
 }

@@ -251,6 +251,15 @@ jobs:
 		t.Errorf("the check changed %s: %v", existing, entries)
 	}
 
+	// An otlp output's buffer is checked the same way, named by its key.
+	cfg, err = config.Parse([]byte(fmt.Sprintf("outputs:\n  otel: {otlp: {url: http://x/v1/metrics, buffer: {dir: %s/buffer}}}\njobs:\n  - {name: j, every: 1s, collectors: [%s]}\n", notDir, col)), path, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.CheckBufferDirs(); err == nil || !strings.Contains(err.Error(), ":2: outputs.otel.otlp.buffer.dir: the agent cannot create or write") {
+		t.Errorf("an otlp buffer under a file: %v", err)
+	}
+
 	if os.Getuid() == 0 {
 		return // root writes anywhere; the case above fails for root too
 	}
