@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 )
 
 // This file can be left out of command builds (-tags pushagent_command) so
@@ -27,10 +30,60 @@ func pushagentCollect() int32 {
 		fmt.Fprintf(os.Stderr, "level=ERROR msg=\"reading config from stdin\" err=%q\n", err.Error())
 		return 1
 	}
+	defer settleGC()
 	if err := runStdio(config); err != nil {
 		return 1
 	}
 	return 0
+}
+
+// Go on wasm has one thread and no sysmon: the garbage collector's
+// background mark worker is a goroutine that runs only when the running
+// one parks. A collect function that never blocks (parsing a file, say)
+// parks only in an allocation assist, and once pushagentCollect returns
+// nothing runs at all until the next call. A cycle that started late in
+// a run was then left half-marked, and while a cycle is in progress no
+// new one starts: the heap grew by everything each later run allocated
+// (19 MiB a run for a 10,000-series textfile) until the instance ran out
+// of memory. So a run ends by settling the collector.
+//
+// A run that allocated little only waits for a cycle in progress to
+// finish, which costs nothing when there is none. A run that allocated
+// much (heavyRun) is followed by a full collection: its garbage would
+// otherwise stay marked live by the cycle it was allocated in, set the
+// next heap goal at twice its size and leave the next run that much less
+// room under the host's memory_limit, which Go's runtime cannot see. A
+// full collection of the little that survives a run costs about 0.5 ms,
+// against the tens of ms such a run takes.
+func settleGC() {
+	if heapAllocs()-lastAllocs >= heavyRun {
+		runtime.GC()
+		lastAllocs = heapAllocs() // what the collection allocated is not the next run's
+		return
+	}
+	// Disabling the collector waits for the mark phase in progress to
+	// end; the old setting is restored at once.
+	debug.SetGCPercent(debug.SetGCPercent(-1))
+}
+
+// heavyRun is how much a run must allocate to be followed by a full
+// collection: the Go runtime's smallest heap goal.
+const heavyRun = 4 << 20
+
+// lastAllocs is heapAllocs when the last run ended.
+var lastAllocs = heapAllocs()
+
+var allocsSample = [1]metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+
+// heapAllocs returns the bytes the heap has ever allocated, or 0 if the
+// runtime does not say (then every run only settles the cycle in
+// progress).
+func heapAllocs() uint64 {
+	metrics.Read(allocsSample[:])
+	if allocsSample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return allocsSample[0].Value.Uint64()
 }
 
 // stdinBuf is where pushagentCollect reads the config, kept between calls
