@@ -45,7 +45,8 @@ func TestReactorUnderWazero(t *testing.T) {
 // BenchmarkReactor is one collection on a warm instance through the
 // agent's own host: what a run costs the sidecar. "fixtures" is
 // testdata/textfile; "10x100" is ten files of 100 gauge series and a
-// 10-bucket histogram each, a busier textfile directory.
+// 10-bucket histogram each, a busier textfile directory; "10000" is one
+// file of 10,000 series (bigFile), the size that once ran out of memory.
 func BenchmarkReactor(b *testing.B) {
 	p := plugintest.LoadReactor(b, "./plugins/textfile")
 	busy := b.TempDir()
@@ -62,7 +63,9 @@ func BenchmarkReactor(b *testing.B) {
 		fmt.Fprintf(&s, "batch%d_seconds_bucket{le=\"+Inf\"} 10\nbatch%[1]d_seconds_sum 99.5\nbatch%[1]d_seconds_count 10\n", i)
 		writeFile(b, busy, fmt.Sprintf("batch%d.prom", i), s.String())
 	}
-	for _, bc := range []struct{ name, dir string }{{"fixtures", copyFixtures(b)}, {"10x100", busy}} {
+	big := b.TempDir()
+	bigFile(b, big, 10_000)
+	for _, bc := range []struct{ name, dir string }{{"fixtures", copyFixtures(b)}, {"10x100", busy}, {"10000", big}} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := wasmhost.Request{Sandbox: wasmhost.Sandbox{Mounts: map[string]string{"/textfile": bc.dir}}}
 			if _, err := p.Run(context.Background(), req); err != nil {
