@@ -17,6 +17,7 @@
 #   bash scripts/loadrun.sh -scenario throughput -levels 4000,6000
 #   bash scripts/loadrun.sh -scenario throughput -levels 200   # 20 jobs × 10 collectors every 1 s
 #   bash scripts/loadrun.sh -scenario sidecar
+#   bash scripts/loadrun.sh -scenario textfile   # a 10,000-series .prom file every 1 s vs node_exporter + vmagent
 #
 # Takes about 13 minutes with the defaults. Only talks to 127.0.0.1.
 set -euo pipefail
