@@ -269,8 +269,14 @@ func (j *job) unchanged(jc config.Job) bool {
 	return true
 }
 
-// load compiles all plugins concurrently. wazero compiles one module on one
-// goroutine, so parallelism across files is what shortens a cold start.
+// load compiles all plugins. wazero compiles one module on one goroutine,
+// so parallelism across files is what shortens a cold start. From a warm
+// compilation cache a load only reads a file of machine code (≈ 0.1 s for
+// a Go plugin) into memory and copies it into executable pages: done in
+// parallel, the agent's peak memory held every file at once. So plugins
+// load one at a time, the file's bytes handed back to the OS after each,
+// until a load takes long enough to have compiled (the cache is cold);
+// the rest then load in parallel.
 func (a *Agent) load(ctx context.Context, jobs []*job) error {
 	var (
 		wg   sync.WaitGroup
@@ -279,21 +285,38 @@ func (a *Agent) load(ctx context.Context, jobs []*job) error {
 		sem  = make(chan struct{}, runtime.GOMAXPROCS(0))
 	)
 	start := time.Now()
+	add := func(j *job, i int, col collector, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("job %q collector %q: %w", j.cfg.Name, j.cfg.Collectors[i].Name, err))
+			return
+		}
+		j.collectors[i] = col
+	}
+	warm := true
 	for _, j := range jobs {
 		for i, c := range j.cfg.Collectors {
+			if warm {
+				t0 := time.Now()
+				col, err := newCollector(ctx, a.host, c)
+				add(j, i, col, err)
+				switch took := time.Since(t0); {
+				case took >= compiledLoad:
+					warm = false
+				case took >= freshLoad:
+					// A plugin file was read, not one already loaded.
+					debug.FreeOSMemory()
+				}
+				continue
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				col, err := newCollector(ctx, a.host, c)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					errs = append(errs, fmt.Errorf("job %q collector %q: %w", j.cfg.Name, c.Name, err))
-					return
-				}
-				j.collectors[i] = col
+				add(j, i, col, err)
 			}()
 		}
 	}
@@ -311,6 +334,14 @@ func (a *Agent) load(ctx context.Context, jobs []*job) error {
 	}
 	return nil
 }
+
+// A load that takes compiledLoad or longer compiled its plugin; one that
+// takes freshLoad or longer read it from the compilation cache (shorter:
+// the plugin file was loaded already, for another collector).
+const (
+	compiledLoad = time.Second
+	freshLoad    = 5 * time.Millisecond
+)
 
 func countCollectors(jobs []*job) int {
 	n := 0
