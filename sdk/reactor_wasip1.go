@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 )
 
 // This file can be left out of command builds (-tags pushagent_command) so
@@ -47,18 +46,19 @@ func pushagentCollect() int32 {
 // (19 MiB a run for a 10,000-series textfile) until the instance ran out
 // of memory. So a run ends by settling the collector.
 //
-// A run that allocated little only waits for a cycle in progress to
-// finish, which costs nothing when there is none. A run that allocated
-// much (heavyRun) is followed by a full collection: its garbage would
-// otherwise stay marked live by the cycle it was allocated in, set the
-// next heap goal at twice its size and leave the next run that much less
-// room under the host's memory_limit, which Go's runtime cannot see. A
-// full collection of the little that survives a run costs about 0.5 ms,
-// against the tens of ms such a run takes.
+// A small run only waits for a cycle in progress to finish, which costs
+// nothing when there is none. A large one (its output heavyOutput or
+// more) is followed by a full collection: its garbage would otherwise
+// stay marked live by the cycle it was allocated in, set the next heap
+// goal at twice its size and leave the next run that much less room under
+// the host's memory_limit, which Go's runtime cannot see. A full
+// collection of the little that survives a run costs about 0.5 ms, against
+// the tens of ms such a run takes. The output's size stands for what the
+// run allocated because reading the runtime's own count (runtime/metrics)
+// would cost every instance 0.7 MiB of memory.
 func settleGC() {
-	if heapAllocs()-lastAllocs >= heavyRun {
+	if lastOutput.Swap(0) >= heavyOutput {
 		runtime.GC()
-		lastAllocs = heapAllocs() // what the collection allocated is not the next run's
 		return
 	}
 	// Disabling the collector waits for the mark phase in progress to
@@ -66,25 +66,9 @@ func settleGC() {
 	debug.SetGCPercent(debug.SetGCPercent(-1))
 }
 
-// heavyRun is how much a run must allocate to be followed by a full
-// collection: the Go runtime's smallest heap goal.
-const heavyRun = 4 << 20
-
-// lastAllocs is heapAllocs when the last run ended.
-var lastAllocs = heapAllocs()
-
-var allocsSample = [1]metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-
-// heapAllocs returns the bytes the heap has ever allocated, or 0 if the
-// runtime does not say (then every run only settles the cycle in
-// progress).
-func heapAllocs() uint64 {
-	metrics.Read(allocsSample[:])
-	if allocsSample[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return allocsSample[0].Value.Uint64()
-}
+// heavyOutput is the output, in bytes, of a run large enough to be
+// followed by a full collection: about 4,000 series.
+const heavyOutput = 256 << 10
 
 // stdinBuf is where pushagentCollect reads the config, kept between calls
 // so that a run does not allocate a buffer for it: only the copy that the
