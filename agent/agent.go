@@ -275,8 +275,8 @@ func (j *job) unchanged(jc config.Job) bool {
 // a Go plugin) into memory and copies it into executable pages: done in
 // parallel, the agent's peak memory held every file at once. So plugins
 // load one at a time, the file's bytes handed back to the OS after each,
-// until a load takes long enough to have compiled (the cache is cold);
-// the rest then load in parallel.
+// until a load is still going after compiledLoad (it is compiling: the
+// cache is cold); the rest then load in parallel beside it.
 func (a *Agent) load(ctx context.Context, jobs []*job) error {
 	var (
 		wg   sync.WaitGroup
@@ -299,25 +299,33 @@ func (a *Agent) load(ctx context.Context, jobs []*job) error {
 		for i, c := range j.cfg.Collectors {
 			if warm {
 				t0 := time.Now()
-				col, err := newCollector(ctx, a.host, c)
-				add(j, i, col, err)
-				switch took := time.Since(t0); {
-				case took >= compiledLoad:
+				done := make(chan struct{})
+				sem <- struct{}{}
+				wg.Go(func() {
+					defer func() { <-sem }()
+					defer close(done)
+					col, err := newCollector(ctx, a.host, c)
+					add(j, i, col, err)
+				})
+				select {
+				case <-done:
+					if time.Since(t0) >= freshLoad {
+						// A plugin file was read, not one already loaded.
+						debug.FreeOSMemory()
+					}
+				case <-time.After(compiledLoad):
+					// It is compiling: the cache is cold, and the rest
+					// compile beside it.
 					warm = false
-				case took >= freshLoad:
-					// A plugin file was read, not one already loaded.
-					debug.FreeOSMemory()
 				}
 				continue
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				col, err := newCollector(ctx, a.host, c)
 				add(j, i, col, err)
-			}()
+			})
 		}
 	}
 	wg.Wait()
@@ -335,11 +343,13 @@ func (a *Agent) load(ctx context.Context, jobs []*job) error {
 	return nil
 }
 
-// A load that takes compiledLoad or longer compiled its plugin; one that
-// takes freshLoad or longer read it from the compilation cache (shorter:
-// the plugin file was loaded already, for another collector).
+// A load still going after compiledLoad is compiling its plugin (from the
+// cache a Go plugin loads in about 0.1 s); one that took freshLoad or
+// longer read its plugin from the cache (shorter: the plugin file was
+// loaded already, for another collector). A cold start waits compiledLoad
+// longer than it would in parallel from the first plugin on.
 const (
-	compiledLoad = time.Second
+	compiledLoad = 500 * time.Millisecond
 	freshLoad    = 5 * time.Millisecond
 )
 
