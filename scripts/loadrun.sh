@@ -21,7 +21,7 @@
 #   bash scripts/loadrun.sh -scenario sidecar
 #   bash scripts/loadrun.sh -scenario textfile   # a 10,000-series .prom file every 1 s vs node_exporter + vmagent
 #
-# Takes about 13 minutes with the defaults. Only talks to 127.0.0.1.
+# Takes about 15 minutes with the defaults. Only talks to 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
