@@ -9,7 +9,9 @@
 #      and internal/barepush (a client_golang push loop): steady RSS, VmHWM,
 #      CPU, series, and where the agent's memory is (smaps);
 #   5. what a plugin growing to its 32 MiB (and 128 MiB) memory_limit on
-#      every run adds to the agent's RSS (internal/loadrun/testdata/grow.wat).
+#      every run adds to the agent's RSS (internal/loadrun/testdata/grow.wat);
+#   6. CPU per sample of a 10,000-series .prom file relayed by the textfile
+#      plugin, beside node_exporter's textfile collector scraped by vmagent.
 # Prints a Markdown summary on stdout (progress goes to stderr). Installs
 # the peers and wat2wasm when missing (Debian: prometheus-node-exporter,
 # victoria-metrics, wabt). Extra arguments go to internal/loadrun, e.g.:
@@ -17,8 +19,9 @@
 #   bash scripts/loadrun.sh -scenario throughput -levels 4000,6000
 #   bash scripts/loadrun.sh -scenario throughput -levels 200   # 20 jobs × 10 collectors every 1 s
 #   bash scripts/loadrun.sh -scenario sidecar
+#   bash scripts/loadrun.sh -scenario textfile   # a 10,000-series .prom file every 1 s vs node_exporter + vmagent
 #
-# Takes about 13 minutes with the defaults. Only talks to 127.0.0.1.
+# Takes about 15 minutes with the defaults. Only talks to 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -23,6 +23,9 @@ readonly -a NEEDED=(
 	# remote_write tests send to VictoriaMetrics (and vmagent is the peer in
 	# the benchmarks).
 	"victoria-metrics:victoria-metrics"
+	# The sidecar load run (scripts/loadrun.sh) measures the agent beside
+	# node_exporter, which also serves vmagent the textfile peer.
+	"prometheus-node-exporter:prometheus-node-exporter"
 	"wat2wasm:wabt"
 	"make:make"
 	"curl:curl"

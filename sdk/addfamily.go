@@ -75,6 +75,15 @@ func (c *Collection) AddFamily(f *Family) error {
 		return err // checked above; kept so that a future rule cannot slip through
 	}
 	dst.escape = dst.escape || src.escape
+	if len(dst.series) == 0 {
+		// The family is new, as it is for most of what a relaying
+		// plugin adds: take the series built for it rather than copy
+		// them (and every label string, each copy a write barrier while
+		// the collector marks). They were allocated for this call
+		// either way; the arena a previous run left is given up.
+		dst.series, dst.labels, dst.points = src.series, src.labels, src.points
+		return nil
+	}
 	for _, s := range src.series {
 		lo, plo := len(dst.labels), len(dst.points)
 		dst.labels = append(dst.labels, src.seriesLabels(&s)...)
@@ -129,8 +138,12 @@ func (out *family) appendSampleLabels(s *Sample, skip string) (int, error) {
 }
 
 func (out *family) buildScalar(f *Family) error {
+	n := 0
+	for i := range f.Samples {
+		n += 2 * len(f.Samples[i].Labels)
+	}
 	out.series = make([]series, 0, len(f.Samples))
-	out.labels = make([]string, 0, 2*len(f.Samples))
+	out.labels = make([]string, 0, n)
 	for i := range f.Samples {
 		s := &f.Samples[i]
 		if s.Name != "" && s.Name != f.Name {

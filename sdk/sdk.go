@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 )
 
 // CollectFunc gathers the metrics of one collection into c.
@@ -112,12 +113,17 @@ func run(fn CollectFunc, config []byte, stdout, stderr io.Writer) error {
 		c.logger.Error("collect failed", "err", err)
 		return err
 	}
+	lastOutput.Store(int64(len(buf)))
 	if _, err := stdout.Write(buf); err != nil {
 		c.logger.Error("writing metrics to stdout", "err", err)
 		return fmt.Errorf("sdk: writing metrics: %w", err)
 	}
 	return nil
 }
+
+// lastOutput is the size of the last successful run's output, for the
+// reactor's garbage collection after the run.
+var lastOutput atomic.Int64
 
 // runStdio runs the registered function with the process's stdio, the
 // way the agent calls a plugin. Stdout is the exposition, so while the

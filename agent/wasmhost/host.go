@@ -292,7 +292,7 @@ func (h *Host) compile(ctx context.Context, key pluginKey) (*Plugin, error) {
 	}
 	start := time.Now()
 	guarded := true
-	inst, err := interrupt.Instrument(bin)
+	inst, iface, err := interrupt.InstrumentInterface(bin)
 	switch {
 	case err == nil:
 		bin = inst
@@ -313,7 +313,10 @@ func (h *Host) compile(ctx context.Context, key pluginKey) (*Plugin, error) {
 		return nil, wrap(explainCompile(err))
 	}
 	took := time.Since(start)
-	form, err := checkModule(r, cm)
+	if iface == nil {
+		iface = interfaceOf(cm)
+	}
+	form, err := checkModule(r, cm, iface)
 	if err != nil {
 		_ = cm.Close(ctx)
 		return nil, wrap(err)
@@ -366,13 +369,34 @@ func explainCompile(err error) error {
 		formatBytes(need*pageSize), need, formatBytes(have*pageSize), needMiB, err)
 }
 
+// interfaceOf asks wazero what cm imports and exports, for a module the
+// instrumentation refused (and so did not read to the end). wazero builds
+// a definition of every function of the module for it and keeps them as
+// long as the module, which is why instrumented modules are checked from
+// what the instrumentation read instead.
+func interfaceOf(cm wazero.CompiledModule) *interrupt.Interface {
+	sig := func(d api.FunctionDefinition) interrupt.Signature {
+		return interrupt.Signature{Params: d.ParamTypes(), Results: d.ResultTypes()}
+	}
+	iface := &interrupt.Interface{FuncExports: map[string]interrupt.Signature{}}
+	for _, imp := range cm.ImportedFunctions() {
+		mod, fn, _ := imp.Import()
+		iface.FuncImports = append(iface.FuncImports, interrupt.FuncImport{Module: mod, Name: fn, Type: sig(imp)})
+	}
+	for name, d := range cm.ExportedFunctions() {
+		iface.FuncExports[name] = sig(d)
+	}
+	return iface
+}
+
 // checkModule refuses modules the host cannot serve, with the reason, so a
 // user learns it at load rather than from a failed run: every imported
 // function must exist in WASI or pushagent_v1 with the same signature.
-func checkModule(r wazero.Runtime, cm wazero.CompiledModule) (moduleForm, error) {
+// iface is what cm imports and exports.
+func checkModule(r wazero.Runtime, cm wazero.CompiledModule, iface *interrupt.Interface) (moduleForm, error) {
 	var missing, mismatched []string
-	for _, imp := range cm.ImportedFunctions() {
-		mod, fn, _ := imp.Import()
+	for _, imp := range iface.FuncImports {
+		mod, fn := imp.Module, imp.Name
 		var have api.FunctionDefinition
 		if mod == wasiModuleName || mod == hostModule {
 			if m := r.Module(mod); m != nil {
@@ -382,8 +406,8 @@ func checkModule(r wazero.Runtime, cm wazero.CompiledModule) (moduleForm, error)
 		switch {
 		case have == nil:
 			missing = append(missing, mod+"."+fn)
-		case !slices.Equal(have.ParamTypes(), imp.ParamTypes()) || !slices.Equal(have.ResultTypes(), imp.ResultTypes()):
-			mismatched = append(mismatched, fmt.Sprintf("%s.%s as %s (the host has %s)", mod, fn, signature(imp), signature(have)))
+		case !slices.Equal(have.ParamTypes(), imp.Type.Params) || !slices.Equal(have.ResultTypes(), imp.Type.Results):
+			mismatched = append(mismatched, fmt.Sprintf("%s.%s as %s (the host has %s)", mod, fn, signature(imp.Type.Params, imp.Type.Results), signature(have.ParamTypes(), have.ResultTypes())))
 		}
 	}
 	if len(missing) > 0 {
@@ -399,7 +423,7 @@ func checkModule(r wazero.Runtime, cm wazero.CompiledModule) (moduleForm, error)
 		mod, name, _ := mems[0].Import()
 		return 0, fmt.Errorf("imports memory %s.%s; a plugin must define and export its own memory", mod, name)
 	}
-	exports := cm.ExportedFunctions()
+	exports := iface.FuncExports
 	if _, ok := cm.ExportedMemories()["memory"]; !ok {
 		return 0, errors.New(`does not export its memory as "memory", as WASI requires`)
 	}
@@ -414,7 +438,7 @@ func checkModule(r wazero.Runtime, cm wazero.CompiledModule) (moduleForm, error)
 		return commandForm, nil
 	}
 	if hasCollect {
-		if len(fn.ParamTypes()) != 0 || len(fn.ResultTypes()) != 1 || fn.ResultTypes()[0] != api.ValueTypeI32 {
+		if len(fn.Params) != 0 || len(fn.Results) != 1 || fn.Results[0] != api.ValueTypeI32 {
 			return 0, fmt.Errorf("exports %s with the wrong signature; ABI v1 wants () -> i32", collectExport)
 		}
 		return reactorForm, nil
@@ -425,7 +449,7 @@ func checkModule(r wazero.Runtime, cm wazero.CompiledModule) (moduleForm, error)
 	return 0, fmt.Errorf("exports neither %s (reactor) nor %s (command); see docs/plugin-abi.md", collectExport, startExport)
 }
 
-func signature(f api.FunctionDefinition) string {
+func signature(params, results []api.ValueType) string {
 	name := func(ts []api.ValueType) string {
 		parts := make([]string, len(ts))
 		for i, t := range ts {
@@ -433,7 +457,7 @@ func signature(f api.FunctionDefinition) string {
 		}
 		return "(" + strings.Join(parts, ", ") + ")"
 	}
-	return name(f.ParamTypes()) + " -> " + name(f.ResultTypes())
+	return name(params) + " -> " + name(results)
 }
 
 // enter registers a run; it reports false once the host is closing.

@@ -48,6 +48,8 @@ type env struct {
 
 	schedules, nodeExporter, vmagent, barepush string
 	sideDuration, sideSettle                   time.Duration
+	textSeries                                 int
+	textEvery                                  time.Duration
 
 	grow                             string
 	memLimits                        []int // MiB
@@ -75,7 +77,7 @@ func run() int {
 	flag.StringVar(&e.plugins, "plugins", "plugins", "directory holding textfile.wasm, procfs.wasm, scrape.wasm and httpjson.wasm (make build)")
 	flag.StringVar(&e.bench, "bench", "", "internal/benchplugin built as a reactor (required)")
 	flag.StringVar(&e.benchCommand, "bench-command", "", "internal/benchplugin built as a WASI command: the throughput baseline; empty skips it")
-	flag.StringVar(&scenario, "scenario", "all", "throughput, rss, start, sidecar, memlimit or all")
+	flag.StringVar(&scenario, "scenario", "all", "throughput, rss, start, sidecar, memlimit, textfile or all")
 	flag.DurationVar(&e.duration, "duration", 20*time.Second, "measurement window of each throughput level")
 	flag.DurationVar(&e.warmup, "warmup", 10*time.Second, "warm-up of each throughput level, after the agent is ready")
 	flag.StringVar(&levels, "levels", "250,500,1000,2000,4000,8000", "offered collector runs/s of the throughput ramp (reactor)")
@@ -94,6 +96,8 @@ func run() int {
 	flag.StringVar(&e.vmagent, "vmagent", "", "vmagent binary for the sidecar scenario (default: vmagent on PATH)")
 	flag.StringVar(&e.barepush, "barepush", "", "internal/barepush binary for the sidecar scenario (default: go build it)")
 	flag.DurationVar(&e.sideDuration, "sidecar-duration", 90*time.Second, "how long the sidecar scenario samples, from process start")
+	flag.IntVar(&e.textSeries, "textfile-series", 10000, "series in the textfile scenario's .prom file (it also uses -sidecar-duration and -sidecar-settle)")
+	flag.DurationVar(&e.textEvery, "textfile-every", time.Second, "how often the textfile scenario's agent and vmagent read the file")
 	flag.DurationVar(&e.sideSettle, "sidecar-settle", 30*time.Second, "sidecar samples from this long after start count as steady state")
 	flag.StringVar(&e.grow, "grow", "", "internal/loadrun/testdata/grow.wat built with wat2wasm: the memlimit scenario's collector (required for it)")
 	flag.StringVar(&memLims, "memlimit-limits", "32,128", "memory_limit of the grower in MiB, one pair of runs each")
@@ -111,7 +115,7 @@ func run() int {
 		return 2
 	}
 	want := map[string]bool{}
-	scenarios := []string{"throughput", "rss", "start", "sidecar", "memlimit"}
+	scenarios := []string{"throughput", "rss", "start", "sidecar", "memlimit", "textfile"}
 	switch {
 	case scenario == "all":
 		for _, s := range scenarios {
@@ -148,7 +152,7 @@ func run() int {
 	if e.grow == "" && want["memlimit"] {
 		problems = append(problems, "-grow: required for the memlimit scenario (wat2wasm internal/loadrun/testdata/grow.wat -o grow.wasm)")
 	}
-	if want["sidecar"] && e.sideDuration <= e.sideSettle {
+	if (want["sidecar"] || want["textfile"]) && e.sideDuration <= e.sideSettle {
 		problems = append(problems, "-sidecar-duration must be longer than -sidecar-settle")
 	}
 	if want["memlimit"] && (e.memDuration <= e.memSettle || e.memEvery <= 0) {
@@ -233,6 +237,9 @@ func run() int {
 	}
 	if want["memlimit"] {
 		memlimitSummary(&b, &e, runMemlimit(ctx, &e))
+	}
+	if want["textfile"] {
+		textfileSummary(&b, &e, runTextfile(ctx, &e))
 	}
 	fmt.Fprintf(&b, "Load average before: %s; after: %s. Took %s. Sink received %d pushes (%.1f MiB), %d deletes, %d remote_write requests (%.1f MiB).\n",
 		load0, loadavg(), time.Since(began).Round(time.Second), e.sink.pushes.Load(), float64(e.sink.bytes.Load())/(1<<20), e.sink.deletes.Load(),

@@ -99,6 +99,11 @@ type module struct {
 	// function's locals end, and so which index the added local takes.
 	types     []uint32
 	funcTypes []uint32
+	// sigs holds each type's value types, and iface what the module
+	// imports and exports, for Interface.
+	sigs        []Signature
+	importTypes []uint32 // the type index of each imported function
+	iface       Interface
 	// For the body being read: its parameters and locals, the places
 	// where code goes in and the loops still open.
 	locals uint64
@@ -120,12 +125,59 @@ type module struct {
 // existing index changes. bin is not modified. See the package
 // documentation for what is refused and why.
 func Instrument(bin []byte) ([]byte, error) {
-	return instrument(bin, budgetUnits)
+	out, _, err := InstrumentInterface(bin)
+	return out, err
+}
+
+// Signature is a function type: its parameter and result types, each the
+// byte that encodes it in the binary (0x7f i32, 0x7e i64, 0x7d f32, 0x7c
+// f64, …), which is also the number wazero's api.ValueType gives it.
+type Signature struct{ Params, Results []byte }
+
+// FuncImport is a function the module imports.
+type FuncImport struct {
+	Module, Name string
+	Type         Signature
+}
+
+// Interface is the functions a module imports and exports, as Instrument
+// read them on its way through: what a host needs to check that it can
+// serve the module. wazero answers the same questions
+// (CompiledModule.ImportedFunctions, ExportedFunctions) by building a
+// definition of every function of the module, which it keeps as long as
+// the module: about 0.9 MiB for a Go plugin.
+type Interface struct {
+	// FuncImports are in the order of the import section.
+	FuncImports []FuncImport
+	// FuncExports maps each exported function's name to its type.
+	FuncExports map[string]Signature
+}
+
+// InstrumentInterface is Instrument that also returns the module's
+// Interface.
+func InstrumentInterface(bin []byte) ([]byte, *Interface, error) {
+	m, err := read(bin, budgetUnits)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := m.write()
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, &m.iface, nil
 }
 
 // instrument is Instrument with a budget of units, which the benchmarks
 // vary to measure what an exit costs.
 func instrument(bin []byte, units int32) ([]byte, error) {
+	m, err := read(bin, units)
+	if err != nil {
+		return nil, err
+	}
+	return m.write()
+}
+
+func read(bin []byte, units int32) (*module, error) {
 	m := &module{d: decoder{bin: bin, end: len(bin), where: "header", fn: -1}, global: -1, export: -1, units: units}
 	if len(bin) < len(wasmHeader) || !bytes.Equal(bin[:len(wasmHeader)], wasmHeader) {
 		return nil, m.d.unsupported(0, "not a WebAssembly 1.0 binary (magic number and version)")
@@ -133,7 +185,16 @@ func instrument(bin []byte, units int32) ([]byte, error) {
 	if err := m.readSections(); err != nil {
 		return nil, err
 	}
-	return m.write()
+	return m, nil
+}
+
+// sig returns type index idx's value types, empty for an index out of
+// range (which the compiler refuses).
+func (m *module) sig(idx uint32) Signature {
+	if idx < uint32(len(m.sigs)) {
+		return m.sigs[idx]
+	}
+	return Signature{}
 }
 
 // originalGlobals is the number of globals an original instruction may
@@ -324,6 +385,7 @@ func (m *module) readTypes() error {
 		return d.truncated("types")
 	}
 	m.types = make([]uint32, 0, n)
+	m.sigs = make([]Signature, 0, n)
 	for i := uint32(0); i < n; i++ {
 		d.where = fmt.Sprintf("type %d", i)
 		at := d.pos
@@ -334,6 +396,7 @@ func (m *module) readTypes() error {
 		if form != 0x60 {
 			return d.unsupported(at, "type form %#x (GC types are not supported)", form)
 		}
+		var sig Signature
 		for _, what := range []string{"parameter", "result"} {
 			count, err := d.u32(what + " count")
 			if err != nil {
@@ -342,15 +405,23 @@ func (m *module) readTypes() error {
 			if int64(count) > int64(d.end-d.pos) {
 				return d.truncated(what + " types")
 			}
+			start := d.pos
 			for j := uint32(0); j < count; j++ {
 				if err := d.valueType(what + " type"); err != nil {
 					return err
 				}
 			}
+			// Each value type is one byte, so the types are the bytes
+			// read; copied, so that the Interface does not hold bin.
+			types := bytes.Clone(d.bin[start:d.pos])
 			if what == "parameter" {
 				m.types = append(m.types, count)
+				sig.Params = types
+			} else {
+				sig.Results = types
 			}
 		}
+		m.sigs = append(m.sigs, sig)
 	}
 	d.where = "type section"
 	return nil
@@ -365,7 +436,8 @@ func (m *module) readImports() error {
 	for i := uint32(0); i < n; i++ {
 		d.where = fmt.Sprintf("import %d", i)
 		at := d.pos
-		if _, err := d.name("import module name"); err != nil {
+		modName, err := d.name("import module name")
+		if err != nil {
 			return err
 		}
 		name, err := d.name("import name")
@@ -382,8 +454,11 @@ func (m *module) readImports() error {
 		}
 		switch kind {
 		case 0x00: // function
-			_, err = d.u32("import type index")
+			var idx uint32
+			idx, err = d.u32("import type index")
 			m.importedFuncs++
+			m.importTypes = append(m.importTypes, idx)
+			m.iface.FuncImports = append(m.iface.FuncImports, FuncImport{Module: string(modName), Name: string(name), Type: m.sig(idx)})
 		case 0x01: // table
 			if err = d.refType("imported table"); err == nil {
 				err = d.limits("imported table", false)
@@ -440,7 +515,19 @@ func (m *module) readExports(s *section) error {
 			return err
 		}
 		switch kind {
-		case 0x00, 0x01, 0x02:
+		case 0x00:
+			if m.iface.FuncExports == nil {
+				m.iface.FuncExports = make(map[string]Signature)
+			}
+			var sig Signature
+			switch {
+			case idx < m.importedFuncs:
+				sig = m.sig(m.importTypes[idx])
+			case idx-m.importedFuncs < uint32(len(m.funcTypes)):
+				sig = m.sig(m.funcTypes[idx-m.importedFuncs])
+			}
+			m.iface.FuncExports[string(name)] = sig
+		case 0x01, 0x02:
 		case 0x03:
 			if err := d.globalIndex(kindAt, idx, m.originalGlobals()); err != nil {
 				return err
