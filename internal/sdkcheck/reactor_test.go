@@ -115,7 +115,7 @@ func TestCommandUnderWazero(t *testing.T) {
 // TestReactorUnderAgentHost runs the example through the agent's own wasm
 // host, limits, pool and log forwarding included: the SDK's logfmt lines
 // must reach the agent's log as one record each, and a failed run must be an
-// error with no output.
+// error with no output that carries the plugin's reason.
 func TestReactorUnderAgentHost(t *testing.T) {
 	t.Parallel()
 	p := plugintest.LoadReactor(t, examplePkg)
@@ -138,6 +138,17 @@ func TestReactorUnderAgentHost(t *testing.T) {
 		}
 		if string(out) != c.wantOut {
 			t.Errorf("run %d: output:\n%s\nwant:\n%s", i, out, c.wantOut)
+		}
+		// A failed run's reason travels in its error, which the agent logs
+		// once ("collector failed"); it is not logged again on its own.
+		if c.wantErr {
+			if err == nil || !strings.Contains(err.Error(), c.wantLog) {
+				t.Errorf("run %d: error %v does not carry %q", i, err, c.wantLog)
+			}
+			if strings.Contains(logs.String(), c.wantLog) {
+				t.Errorf("run %d: the reason %q is logged besides its error:\n%s", i, c.wantLog, logs.String())
+			}
+			continue
 		}
 		if !strings.Contains(logs.String(), c.wantLog) {
 			t.Errorf("run %d: logs do not contain %q:\n%s", i, c.wantLog, logs.String())
