@@ -46,7 +46,7 @@ jobs:
 	buffered := func(a *agentProc) int {
 		n := 0
 		for _, l := range strings.Split(a.log(), "\n") {
-			if strings.Contains(l, "msg=pushed") && strings.Contains(l, "output=otel") {
+			if strings.Contains(l, "msg=buffered") && strings.Contains(l, "output=otel") {
 				n++
 			}
 		}
@@ -74,7 +74,7 @@ jobs:
 	// since a run buffered in the instant before a stop stays in the
 	// buffer for the next start.
 	testenv.Eventually(t, 60*time.Second, "every buffered run delivered", func() bool {
-		return strings.Contains(second.log(), "msg=pushed") && count() >= buffered(first)+buffered(second)
+		return strings.Contains(second.log(), "msg=buffered") && count() >= buffered(first)+buffered(second)
 	})
 	second.stop(t)
 	runs := buffered(first) + buffered(second)

@@ -80,7 +80,7 @@ func TestImageRemoteWriteAcrossRestart(t *testing.T) {
 	buffered := func() int {
 		n := 0
 		for l := range strings.Lines(c.logs(t)) {
-			if strings.Contains(l, "msg=pushed") && strings.Contains(l, "output=tsdb") {
+			if strings.Contains(l, "msg=buffered") && strings.Contains(l, "output=tsdb") {
 				n++
 			}
 		}
