@@ -252,7 +252,7 @@ func TestCorruptBufferIsCounted(t *testing.T) {
 		o := a.Outputs()
 		return len(o) == 1 && o[0].SentSamples > 0 && o[0].BufferBytes == 0
 	})
-	want := `# HELP pushagent_output_buffer_corruptions_total Corrupt stretches of a remote_write output's buffer skipped (a torn write, a flipped bit): the records in them are lost, those after them sent.
+	want := `# HELP pushagent_output_buffer_corruptions_total Corrupt stretches of a remote_write or otlp output's buffer skipped (a torn write, a flipped bit): the records in them are lost, those after them sent.
 # TYPE pushagent_output_buffer_corruptions_total counter
 pushagent_output_buffer_corruptions_total{output="tsdb"} 1
 `
