@@ -41,7 +41,7 @@ type Options struct {
 	// memory (every start then recompiles every plugin).
 	CacheDir string
 	// ShutdownGrace bounds how long in-flight runs may take to finish after
-	// a shutdown signal. Default 10s.
+	// a shutdown signal. 0: [config.DefaultShutdownGrace].
 	ShutdownGrace time.Duration
 	// Registry, when set, receives the agent's own metrics.
 	Registry prometheus.Registerer
@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.ShutdownGrace <= 0 {
-		opts.ShutdownGrace = 10 * time.Second
+		opts.ShutdownGrace = config.DefaultShutdownGrace
 	}
 	host, err := wasmhost.New(wasmhost.Options{CacheDir: opts.CacheDir, Logger: logger})
 	if err != nil {

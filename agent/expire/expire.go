@@ -132,7 +132,7 @@ func New(opts Options) (*Sweeper, error) {
 		s.username, s.password = gw.BasicAuth.Username, gw.BasicAuth.Password
 	}
 	if s.timeout <= 0 {
-		s.timeout = 10 * time.Second
+		s.timeout = config.DefaultGatewayTimeout // a Gateway built in code
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

@@ -61,7 +61,7 @@ func New(gw config.Gateway) (*Client, error) {
 	transport.MaxIdleConnsPerHost = 8
 	timeout := gw.Timeout
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = config.DefaultGatewayTimeout // a Gateway built in code
 	}
 	c := &Client{
 		url:      gw.URL,

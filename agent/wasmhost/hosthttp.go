@@ -22,6 +22,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/sdk/abi"
 )
 
@@ -41,9 +42,9 @@ type HTTPGrant struct {
 	// CAFile adds a PEM root to the system roots for HTTPS.
 	CAFile string
 	// MaxResponse bounds a response: its headers (as the plugin receives
-	// them, JSON-encoded) and its body together. Default 4 MiB: a plugin
-	// cannot make the agent buffer an endless body, nor a server make it
-	// buffer endless headers.
+	// them, JSON-encoded) and its body together, so that a plugin cannot
+	// make the agent buffer an endless body, nor a server make it buffer
+	// endless headers. 0: [config.DefaultMaxResponse].
 	MaxResponse int64
 	// Timeout bounds one call; the run's deadline bounds it too. Default 5s.
 	Timeout time.Duration
@@ -53,7 +54,6 @@ type HTTPGrant struct {
 }
 
 const (
-	defaultMaxResponse = 4 << 20
 	defaultHTTPTimeout = 5 * time.Second
 	defaultMaxCalls    = 64
 	maxRequestJSON     = 1 << 20
@@ -62,7 +62,7 @@ const (
 
 func (g HTTPGrant) withDefaults() HTTPGrant {
 	if g.MaxResponse <= 0 {
-		g.MaxResponse = defaultMaxResponse
+		g.MaxResponse = config.DefaultMaxResponse
 	}
 	if g.Timeout <= 0 {
 		g.Timeout = defaultHTTPTimeout

@@ -215,7 +215,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "", "address for the status page (/), /metrics, /healthz and /readyz (e.g. 127.0.0.1:9465); empty: no listener")
 	webConfig := fs.String("web.config.file", "", webConfigFlagHelp)
 	readyMaxFailing := fs.Duration("ready-max-failing", web.DefaultReadyMaxFailing, "how long a job's pushes may fail before /readyz reports not ready")
-	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight runs may take to finish on SIGINT/SIGTERM")
+	grace := fs.Duration("shutdown-grace", config.DefaultShutdownGrace, "how long in-flight runs may take to finish on SIGINT/SIGTERM")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
