@@ -501,7 +501,7 @@ func (a *Agent) runJob(ctx context.Context, j *job, deadline time.Duration) {
 func (st *state) reserve(j config.Job) time.Duration {
 	var r time.Duration
 	for _, o := range st.outputsOf(j) {
-		r = max(r, o.out.reserve())
+		r = max(r, outputReserve(o.cfg))
 	}
 	return r
 }
@@ -698,12 +698,8 @@ func configReserve(cfg *config.Config, j config.Job) time.Duration {
 	names := cfg.OutputsOf(j)
 	var r time.Duration
 	for _, o := range cfg.AllOutputs() {
-		switch {
-		case !slices.Contains(names, o.Name):
-		case o.Pushgateway != nil:
-			r = max(r, o.Pushgateway.Timeout)
-		default:
-			r = max(r, time.Second)
+		if slices.Contains(names, o.Name) {
+			r = max(r, outputReserve(o))
 		}
 	}
 	return r

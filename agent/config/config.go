@@ -92,6 +92,20 @@ type Job struct {
 	Collectors     []Collector
 }
 
+// Schedule prints when the job runs, the one form validate and the status
+// page show: "every 15s", "every 15s ±2s" (with jitter) or the cron
+// expression, also followed by its jitter.
+func (j Job) Schedule() string {
+	s := j.Cron
+	if j.Every > 0 {
+		s = "every " + j.Every.String()
+	}
+	if j.Jitter > 0 {
+		s += " ±" + j.Jitter.String()
+	}
+	return s
+}
+
 // Collector is one plugin run within a job, with the sandbox it is granted.
 // It prints with Config and Env values redacted (see [Collector.Format]).
 type Collector struct {

@@ -114,17 +114,10 @@ func (e *Error) Error() string {
 		prep = "at"
 	}
 	return fmt.Sprintf("%s job %q (%s) %s %s failed after %d attempt(s): %v%s",
-		e.Op, e.Job, groupingString(e.Grouping), prep, e.Gateway, e.Attempts, e.Err, hint)
+		e.Op, e.Job, config.DescribeGrouping(e.Grouping), prep, e.Gateway, e.Attempts, e.Err, hint)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
-
-func groupingString(g map[string]string) string {
-	if len(g) == 0 {
-		return "no grouping labels"
-	}
-	return config.FormatGrouping(g)
-}
 
 // Push sends the families from g under job and grouping. method is "put"
 // (replace every metric of the group) or "post" (replace only the families
