@@ -127,7 +127,7 @@ type Collector struct {
 
 	// What the http_request host call may reach. Empty AllowHosts: nothing.
 	AllowHosts  []string // "host:port", "host", "*.example.com", "*.example.com:443"
-	CAFile      string   // extra PEM root for HTTPS, absolute
+	CAFile      string   // PEM roots for HTTPS instead of the system's, absolute
 	MaxResponse int64    // bytes of one HTTP response body; default 4MiB
 
 	// HTTP is set instead of Plugin for an HTTP plugin: an endpoint that
