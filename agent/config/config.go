@@ -43,7 +43,7 @@ type Config struct {
 // Gateway is where metrics are pushed.
 type Gateway struct {
 	URL         string        // http:// or https://, without credentials
-	Timeout     time.Duration // per push request; default 10s
+	Timeout     time.Duration // per push request; default [DefaultGatewayTimeout]
 	BasicAuth   *BasicAuth    // nil when not configured
 	BearerToken Secret        // "" when not configured
 	TLS         TLS
@@ -128,7 +128,7 @@ type Collector struct {
 	// What the http_request host call may reach. Empty AllowHosts: nothing.
 	AllowHosts  []string // "host:port", "host", "*.example.com", "*.example.com:443"
 	CAFile      string   // PEM roots for HTTPS instead of the system's, absolute
-	MaxResponse int64    // bytes of one HTTP response body; default 4MiB
+	MaxResponse int64    // bytes of one HTTP response; default [DefaultMaxResponse]
 
 	// HTTP is set instead of Plugin for an HTTP plugin: an endpoint that
 	// takes the config (POST, JSON) and answers with exposition text.

@@ -25,7 +25,7 @@ type Output struct {
 // Cortex, VictoriaMetrics, Prometheus itself).
 type RemoteWrite struct {
 	URL         string            // http:// or https://, without credentials
-	Timeout     time.Duration     // per request; default 30s
+	Timeout     time.Duration     // per request; default [DefaultRemoteWriteTimeout]
 	BasicAuth   *BasicAuth        // nil when not configured
 	BearerToken Secret            // "" when not configured
 	Headers     map[string]Secret // sent with every request, like X-Scope-OrgID
@@ -49,7 +49,7 @@ const (
 // endpoint). It has the same disk buffer and retries as remote_write.
 type OTLP struct {
 	URL         string            // the metrics endpoint itself, like …/v1/metrics
-	Timeout     time.Duration     // per request; default 10s
+	Timeout     time.Duration     // per request; default [DefaultOTLPTimeout]
 	BasicAuth   *BasicAuth        // nil when not configured
 	BearerToken Secret            // "" when not configured
 	Headers     map[string]Secret // sent with every request
