@@ -41,7 +41,7 @@ type Options struct {
 	// memory (every start then recompiles every plugin).
 	CacheDir string
 	// ShutdownGrace bounds how long in-flight runs may take to finish after
-	// a shutdown signal. Default 10s.
+	// a shutdown signal. 0: [config.DefaultShutdownGrace].
 	ShutdownGrace time.Duration
 	// Registry, when set, receives the agent's own metrics.
 	Registry prometheus.Registerer
@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.ShutdownGrace <= 0 {
-		opts.ShutdownGrace = 10 * time.Second
+		opts.ShutdownGrace = config.DefaultShutdownGrace
 	}
 	host, err := wasmhost.New(wasmhost.Options{CacheDir: opts.CacheDir, Logger: logger})
 	if err != nil {
@@ -547,7 +547,7 @@ func (a *Agent) runJob(ctx context.Context, j *job, deadline time.Duration) {
 func (st *state) reserve(j config.Job) time.Duration {
 	var r time.Duration
 	for _, o := range st.outputsOf(j) {
-		r = max(r, o.out.reserve())
+		r = max(r, outputReserve(o.cfg))
 	}
 	return r
 }
@@ -744,12 +744,8 @@ func configReserve(cfg *config.Config, j config.Job) time.Duration {
 	names := cfg.OutputsOf(j)
 	var r time.Duration
 	for _, o := range cfg.AllOutputs() {
-		switch {
-		case !slices.Contains(names, o.Name):
-		case o.Pushgateway != nil:
-			r = max(r, o.Pushgateway.Timeout)
-		default:
-			r = max(r, time.Second)
+		if slices.Contains(names, o.Name) {
+			r = max(r, outputReserve(o))
 		}
 	}
 	return r

@@ -47,9 +47,6 @@ type output interface {
 	// describe names the output's kind and URL for logs and the status
 	// page ("pushgateway", "http://pushgateway:9091"); it holds no secret.
 	describe() (kind, url string)
-	// reserve is the part of a run the output's push may need: a run stops
-	// its collectors that much before its deadline.
-	reserve() time.Duration
 	// buffers reports whether push only writes a buffer that the output
 	// delivers later, on its own (remote_write), rather than delivering.
 	buffers() bool
@@ -78,7 +75,8 @@ type pushgateway struct {
 	sent, failed atomic.Uint64 // samples
 	mu           sync.Mutex
 	lastErr      string
-	failingSince time.Time
+	// No failing streak here: each job's PushStatus keeps its own, which
+	// readiness weighs.
 }
 
 func newPushgateway(name string, gw config.Gateway, m *selfMetrics, logger *slog.Logger) (*pushgateway, error) {
@@ -103,8 +101,6 @@ func newPushgateway(name string, gw config.Gateway, m *selfMetrics, logger *slog
 
 func (p *pushgateway) describe() (string, string) { return "pushgateway", p.client.URL() }
 
-func (p *pushgateway) reserve() time.Duration { return p.timeout }
-
 func (p *pushgateway) buffers() bool { return false }
 
 func (p *pushgateway) push(ctx context.Context, c *Collection) error {
@@ -122,13 +118,10 @@ func (p *pushgateway) push(ctx context.Context, c *Collection) error {
 		p.failed.Add(uint64(n))
 		err = fmt.Errorf("output %q: %w", p.name, err)
 		p.lastErr = err.Error()
-		if p.failingSince.IsZero() {
-			p.failingSince = time.Now()
-		}
 		return err
 	}
 	p.sent.Add(uint64(n))
-	p.lastErr, p.failingSince = "", time.Time{}
+	p.lastErr = ""
 	return nil
 }
 
@@ -229,9 +222,6 @@ func openQueue(name, kind string, rw config.RemoteWrite, m *selfMetrics, logger 
 
 func (r *remoteWrite) describe() (string, string) { return r.kind, r.q.URL() }
 
-// reserve is a disk write's worth: the send does not happen in the run.
-func (r *remoteWrite) reserve() time.Duration { return time.Second }
-
 func (r *remoteWrite) buffers() bool { return true }
 
 func (r *remoteWrite) push(_ context.Context, c *Collection) error {
@@ -270,6 +260,18 @@ func (r *remoteWrite) wait(ctx context.Context) error {
 		defer cancel()
 	}
 	return r.q.Wait(ctx)
+}
+
+// outputReserve is the part of a run an output's push may need: a run
+// stops its collectors that much before its deadline. A Pushgateway's push
+// is one request; a buffering output's is a disk write's worth, since the
+// send does not happen in the run. It is read from the config, so that
+// validate, which opens no output, and the agent agree.
+func outputReserve(o config.Output) time.Duration {
+	if o.Pushgateway != nil {
+		return o.Pushgateway.Timeout
+	}
+	return time.Second
 }
 
 func newOutput(o config.Output, m *selfMetrics, logger *slog.Logger) (output, error) {

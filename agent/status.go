@@ -172,17 +172,6 @@ func (r *jobRecord) snapshot() RunStatus {
 	return s
 }
 
-func scheduleString(every time.Duration, cron string, jitter time.Duration) string {
-	s := cron
-	if every > 0 {
-		s = "every " + every.String()
-	}
-	if jitter > 0 {
-		s += " ±" + jitter.String()
-	}
-	return s
-}
-
 // Status snapshots every job this agent runs, in config order.
 func (a *Agent) Status() []JobStatus {
 	st := a.cur.Load()
@@ -193,7 +182,7 @@ func (a *Agent) Status() []JobStatus {
 	for _, j := range st.jobs {
 		js := JobStatus{
 			Name:      j.cfg.Name,
-			Schedule:  scheduleString(j.cfg.Every, j.cfg.Cron, j.cfg.Jitter),
+			Schedule:  j.cfg.Schedule(),
 			Method:    j.cfg.Method,
 			Grouping:  j.cfg.Grouping,
 			RunStatus: j.record.snapshot(),

@@ -43,7 +43,7 @@ type Config struct {
 // Gateway is where metrics are pushed.
 type Gateway struct {
 	URL         string        // http:// or https://, without credentials
-	Timeout     time.Duration // per push request; default 10s
+	Timeout     time.Duration // per push request; default [DefaultGatewayTimeout]
 	BasicAuth   *BasicAuth    // nil when not configured
 	BearerToken Secret        // "" when not configured
 	TLS         TLS
@@ -92,6 +92,20 @@ type Job struct {
 	Collectors     []Collector
 }
 
+// Schedule prints when the job runs, the one form validate and the status
+// page show: "every 15s", "every 15s ±2s" (with jitter) or the cron
+// expression, also followed by its jitter.
+func (j Job) Schedule() string {
+	s := j.Cron
+	if j.Every > 0 {
+		s = "every " + j.Every.String()
+	}
+	if j.Jitter > 0 {
+		s += " ±" + j.Jitter.String()
+	}
+	return s
+}
+
 // Collector is one plugin run within a job, with the sandbox it is granted.
 // It prints with Config and Env values redacted (see [Collector.Format]).
 type Collector struct {
@@ -113,8 +127,8 @@ type Collector struct {
 
 	// What the http_request host call may reach. Empty AllowHosts: nothing.
 	AllowHosts  []string // "host:port", "host", "*.example.com", "*.example.com:443"
-	CAFile      string   // extra PEM root for HTTPS, absolute
-	MaxResponse int64    // bytes of one HTTP response body; default 4MiB
+	CAFile      string   // PEM roots for HTTPS instead of the system's, absolute
+	MaxResponse int64    // bytes of one HTTP response; default [DefaultMaxResponse]
 
 	// HTTP is set instead of Plugin for an HTTP plugin: an endpoint that
 	// takes the config (POST, JSON) and answers with exposition text.

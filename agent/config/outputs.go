@@ -25,7 +25,7 @@ type Output struct {
 // Cortex, VictoriaMetrics, Prometheus itself).
 type RemoteWrite struct {
 	URL         string            // http:// or https://, without credentials
-	Timeout     time.Duration     // per request; default 30s
+	Timeout     time.Duration     // per request; default [DefaultRemoteWriteTimeout]
 	BasicAuth   *BasicAuth        // nil when not configured
 	BearerToken Secret            // "" when not configured
 	Headers     map[string]Secret // sent with every request, like X-Scope-OrgID
@@ -49,7 +49,7 @@ const (
 // endpoint). It has the same disk buffer and retries as remote_write.
 type OTLP struct {
 	URL         string            // the metrics endpoint itself, like …/v1/metrics
-	Timeout     time.Duration     // per request; default 10s
+	Timeout     time.Duration     // per request; default [DefaultOTLPTimeout]
 	BasicAuth   *BasicAuth        // nil when not configured
 	BearerToken Secret            // "" when not configured
 	Headers     map[string]Secret // sent with every request
@@ -164,16 +164,17 @@ func (c *Config) OutputsOf(j Job) []string {
 const LegacyGatewayOutput = "gateway"
 
 const (
-	defaultRemoteWriteTimeout = 30 * time.Second
-	// defaultOTLPTimeout is the OpenTelemetry exporters' default.
-	defaultOTLPTimeout = 10 * time.Second
+	// DefaultRemoteWriteTimeout bounds one remote_write request.
+	DefaultRemoteWriteTimeout = 30 * time.Second
+	// DefaultOTLPTimeout bounds one OTLP request; it is the OpenTelemetry exporters' default.
+	DefaultOTLPTimeout = 10 * time.Second
 	// defaultOTLPCompression is the OpenTelemetry exporters' default too:
 	// metrics compress several times over, and every receiver takes gzip.
 	defaultOTLPCompression = "gzip"
-	// defaultBufferMaxSize bounds the disk a remote_write output may fill
+	// DefaultBufferMaxSize bounds the disk a remote_write output may fill
 	// while its receiver is down: about a day of a 10,000-series job every
 	// 15s, small enough for a sidecar's volume.
-	defaultBufferMaxSize = 256 << 20
+	DefaultBufferMaxSize = 256 << 20
 	minBufferMaxSize     = 1 << 20
 	maxBufferMaxSize     = 1 << 40
 )
@@ -253,7 +254,7 @@ var outputSection = section[Output]{what: "an output (pushgateway, remote_write 
 	name: "pushgateway", typ: "mapping", def: noDefault,
 	sub: func() docSection { return &gatewaySection },
 	set: func(l *loader, p string, v any, o *Output) {
-		g := gatewayDraft{g: Gateway{Timeout: defaultGatewayTimeout}}
+		g := gatewayDraft{g: Gateway{Timeout: DefaultGatewayTimeout}}
 		if _, ok := gatewaySection.read(l, p, v, &g); ok {
 			gw := l.checkGateway(p, &g)
 			o.Pushgateway = &gw
@@ -263,7 +264,7 @@ var outputSection = section[Output]{what: "an output (pushgateway, remote_write 
 	name: "remote_write", typ: "mapping", def: noDefault,
 	sub: func() docSection { return &remoteWriteSection },
 	set: func(l *loader, p string, v any, o *Output) {
-		d := rwDraft{rw: RemoteWrite{Timeout: defaultRemoteWriteTimeout, Headers: map[string]Secret{}, Buffer: Buffer{MaxSize: defaultBufferMaxSize}, Protocol: RemoteWrite10, Queue: DefaultQueueConfig}}
+		d := rwDraft{rw: RemoteWrite{Timeout: DefaultRemoteWriteTimeout, Headers: map[string]Secret{}, Buffer: Buffer{MaxSize: DefaultBufferMaxSize}, Protocol: RemoteWrite10, Queue: DefaultQueueConfig}}
 		if _, ok := remoteWriteSection.read(l, p, v, &d); ok {
 			o.RemoteWrite = l.checkRemoteWrite(p, &d)
 		} else {
@@ -274,7 +275,7 @@ var outputSection = section[Output]{what: "an output (pushgateway, remote_write 
 	name: "otlp", typ: "mapping", def: noDefault,
 	sub: func() docSection { return &otlpSection },
 	set: func(l *loader, p string, v any, o *Output) {
-		d := otlpDraft{o: OTLP{Timeout: defaultOTLPTimeout, Headers: map[string]Secret{}, Compression: defaultOTLPCompression, Buffer: Buffer{MaxSize: defaultBufferMaxSize}}}
+		d := otlpDraft{o: OTLP{Timeout: DefaultOTLPTimeout, Headers: map[string]Secret{}, Compression: defaultOTLPCompression, Buffer: Buffer{MaxSize: DefaultBufferMaxSize}}}
 		if _, ok := otlpSection.read(l, p, v, &d); ok {
 			o.OTLP = l.checkOTLP(p, &d)
 		} else {
@@ -292,7 +293,7 @@ var remoteWriteSection = section[rwDraft]{what: "a remote_write output", fields:
 	func(d *rwDraft) *endpoint { return &d.e },
 	"is required; set the receiver's remote-write URL, like http://mimir:9009/api/v1/push", endpointURL("http://mimir:9009/api/v1/push", "basic_auth or bearer_token_file instead"),
 	field[rwDraft]{
-		name: "timeout", typ: "duration", def: code(defaultRemoteWriteTimeout.String()),
+		name: "timeout", typ: "duration", def: code(DefaultRemoteWriteTimeout.String()),
 		set: func(l *loader, p string, v any, d *rwDraft) { l.positiveDuration(p, v, &d.rw.Timeout) },
 	},
 	headersField(func(d *rwDraft) map[string]Secret { return d.rw.Headers }, "X-Scope-OrgID: tenant-1",
@@ -350,7 +351,7 @@ var otlpSection = section[otlpDraft]{what: "an otlp output", fields: append(endp
 	func(d *otlpDraft) *endpoint { return &d.e },
 	"is required; set the receiver's OTLP/HTTP metrics URL, like http://otel-collector:4318/v1/metrics", endpointURL("http://otel-collector:4318/v1/metrics", "basic_auth or bearer_token_file instead"),
 	field[otlpDraft]{
-		name: "timeout", typ: "duration", def: code(defaultOTLPTimeout.String()),
+		name: "timeout", typ: "duration", def: code(DefaultOTLPTimeout.String()),
 		set: func(l *loader, p string, v any, d *otlpDraft) { l.positiveDuration(p, v, &d.o.Timeout) },
 	},
 	headersField(func(d *otlpDraft) map[string]Secret { return d.o.Headers }, "X-Scope-OrgID: tenant-1",
@@ -402,7 +403,7 @@ var bufferSection = section[Buffer]{what: "the disk buffer", fields: []field[Buf
 		}
 	},
 }, {
-	name: "max_size", typ: "size", def: code(formatSize(defaultBufferMaxSize)),
+	name: "max_size", typ: "size", def: code(formatSize(DefaultBufferMaxSize)),
 	set: func(l *loader, p string, v any, b *Buffer) {
 		l.size64(p, v, &b.MaxSize, minBufferMaxSize, maxBufferMaxSize)
 	},

@@ -21,14 +21,30 @@ import (
 )
 
 // Defaults, each chosen to keep an untrusted plugin or a stuck gateway from
-// hurting the host; see the package documentation.
+// hurting the host; see the package documentation. The exported ones are
+// also what a consumer given a zero value from code (a Gateway, Collector
+// or RemoteWrite built rather than loaded) falls back to: this package
+// owns each default, and no consumer repeats its value.
 const (
-	defaultGatewayTimeout = 10 * time.Second
-	defaultTimeout        = 5 * time.Second
-	defaultMemoryLimit    = 32 << 20
-	defaultMaxOutput      = 1 << 20
-	defaultSeriesLimit    = 10000
-	defaultMethod         = "put"
+	// DefaultGatewayTimeout bounds one request to a Pushgateway (push,
+	// delete, sweep): gateway.timeout and an output's pushgateway.timeout.
+	DefaultGatewayTimeout = 10 * time.Second
+	// DefaultMaxOutput is defaults.max_output: the bytes a plugin may write
+	// to stdout in one run.
+	DefaultMaxOutput = 1 << 20
+	// DefaultMaxResponse is a collector's max_response: it bounds one HTTP
+	// response a plugin receives, so a plugin cannot make the agent buffer
+	// an endless body.
+	DefaultMaxResponse = 4 << 20
+	// DefaultShutdownGrace is how long in-flight runs may take to finish
+	// once the agent is told to stop: the default of run's --shutdown-grace
+	// flag, which has no key in the file.
+	DefaultShutdownGrace = 10 * time.Second
+
+	defaultTimeout     = 5 * time.Second
+	defaultMemoryLimit = 32 << 20
+	defaultSeriesLimit = 10000
+	defaultMethod      = "put"
 
 	minMemoryLimit = 64 << 10 // one wasm page
 	maxMemoryLimit = 4 << 30  // the wasm32 address space
@@ -37,9 +53,6 @@ const (
 	maxSeriesLimit = 10_000_000
 	minEvery       = time.Second
 	maxSecretSize  = 64 << 10 // a secret file larger than this is the wrong file
-	// defaultMaxResponse bounds one HTTP response a plugin receives, so a
-	// plugin cannot make the agent buffer an endless body.
-	defaultMaxResponse = 4 << 20
 )
 
 // gatewayURL checks the gateway URL. Messages never quote a URL that carries

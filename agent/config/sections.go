@@ -34,7 +34,7 @@ var rootSection = section[root]{what: "the configuration", fields: []field[root]
 	name: "gateway", typ: "mapping", def: noDefault,
 	sub: func() docSection { return &gatewaySection },
 	set: func(l *loader, p string, v any, r *root) {
-		g := gatewayDraft{g: Gateway{Timeout: defaultGatewayTimeout}}
+		g := gatewayDraft{g: Gateway{Timeout: DefaultGatewayTimeout}}
 		if _, ok := gatewaySection.read(l, p, v, &g); ok {
 			r.cfg.Gateway = l.checkGateway(p, &g)
 		}
@@ -61,7 +61,7 @@ func (l *loader) config(raw map[string]any) *Config {
 		method:      defaultMethod,
 		timeout:     defaultTimeout,
 		memoryLimit: defaultMemoryLimit,
-		maxOutput:   defaultMaxOutput,
+		maxOutput:   DefaultMaxOutput,
 		seriesLimit: defaultSeriesLimit,
 	}}
 	rootSection.read(l, "", tree, &r)
@@ -199,7 +199,7 @@ var gatewaySection = section[gatewayDraft]{what: "the gateway", fields: append(e
 	func(g *gatewayDraft) *endpoint { return &g.e },
 	"is required; set the Pushgateway URL, like http://127.0.0.1:9091", (*loader).gatewayURL,
 	field[gatewayDraft]{
-		name: "timeout", typ: "duration", def: code(defaultGatewayTimeout.String()),
+		name: "timeout", typ: "duration", def: code(DefaultGatewayTimeout.String()),
 		set: func(l *loader, p string, v any, g *gatewayDraft) { l.positiveDuration(p, v, &g.g.Timeout) },
 	}), writeRuleFields(func(g *gatewayDraft) *WriteRules { return &g.g.WriteRules })...)}
 
@@ -315,7 +315,7 @@ var defaultsSection = section[defaults]{what: "defaults", fields: []field[defaul
 		l.size(p, v, &d.memoryLimit, minMemoryLimit, maxMemoryLimit)
 	},
 }, {
-	name: "max_output", typ: "size", def: code(formatSize(defaultMaxOutput)),
+	name: "max_output", typ: "size", def: code(formatSize(DefaultMaxOutput)),
 	set: func(l *loader, p string, v any, d *defaults) {
 		l.size64(p, v, &d.maxOutput, minMaxOutput, maxMaxOutput)
 	},
@@ -549,7 +549,7 @@ var collectorSection = section[collectorDraft]{what: "a collector", fields: []fi
 		l.size(p, v, &c.c.MemoryLimit, minMemoryLimit, maxMemoryLimit)
 	},
 }), {
-	name: "max_output", typ: "size", def: "`defaults.max_output` (" + code(formatSize(defaultMaxOutput)) + ")",
+	name: "max_output", typ: "size", def: "`defaults.max_output` (" + code(formatSize(DefaultMaxOutput)) + ")",
 	set: func(l *loader, p string, v any, c *collectorDraft) {
 		l.size64(p, v, &c.c.MaxOutput, minMaxOutput, maxMaxOutput)
 	},
@@ -585,7 +585,7 @@ var collectorSection = section[collectorDraft]{what: "a collector", fields: []fi
 	name: "ca_file", typ: "path", def: "system roots",
 	set: func(l *loader, p string, v any, c *collectorDraft) { c.c.CAFile, _ = l.regularFile(p, v, "CA file") },
 }), wasmOnly(field[collectorDraft]{
-	name: "max_response", typ: "size", def: code(formatSize(defaultMaxResponse)),
+	name: "max_response", typ: "size", def: code(formatSize(DefaultMaxResponse)),
 	set: func(l *loader, p string, v any, c *collectorDraft) {
 		l.size64(p, v, &c.c.MaxResponse, minMaxOutput, maxMaxOutput)
 	},
@@ -600,7 +600,7 @@ func (l *loader) collector(p string, v any, d *defaults, job *Job) (Collector, b
 		MemoryLimit: d.memoryLimit,
 		MaxOutput:   d.maxOutput,
 		SeriesLimit: d.seriesLimit,
-		MaxResponse: defaultMaxResponse,
+		MaxResponse: DefaultMaxResponse,
 		Labels:      map[string]string{},
 		Mounts:      map[string]string{},
 		Env:         map[string]string{},

@@ -34,6 +34,15 @@ func FormatGrouping(g map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
+// DescribeGrouping is [FormatGrouping] for a sentence: "no grouping
+// labels" when g is empty, as push errors and the CLI print it.
+func DescribeGrouping(g map[string]string) string {
+	if len(g) == 0 {
+		return "no grouping labels"
+	}
+	return FormatGrouping(g)
+}
+
 // ClientConfig builds the crypto/tls configuration for a client: the CA
 // file (if any) replaces the system roots, the certificate and key (if
 // any) are the client certificate for mTLS. Errors name the file.

@@ -74,8 +74,9 @@ type Doer interface {
 // Options configure a Sweeper.
 type Options struct {
 	// Gateway is the gateway to sweep: its URL, basic auth or bearer token,
-	// TLS, and Timeout, which bounds each request (default 10s, as for
-	// pushes, so that a stuck gateway cannot hold a job's run).
+	// TLS, and Timeout, which bounds each request (0:
+	// [config.DefaultGatewayTimeout], as for pushes, so that a stuck
+	// gateway cannot hold a job's run).
 	Gateway config.Gateway
 	// Client sends the requests. Default: an *http.Client with Gateway.TLS,
 	// built like the pusher's. Set it to share the pusher's connections or,
@@ -132,7 +133,7 @@ func New(opts Options) (*Sweeper, error) {
 		s.username, s.password = gw.BasicAuth.Username, gw.BasicAuth.Password
 	}
 	if s.timeout <= 0 {
-		s.timeout = 10 * time.Second
+		s.timeout = config.DefaultGatewayTimeout // a Gateway built in code
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

@@ -61,7 +61,7 @@ func New(gw config.Gateway) (*Client, error) {
 	transport.MaxIdleConnsPerHost = 8
 	timeout := gw.Timeout
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = config.DefaultGatewayTimeout // a Gateway built in code
 	}
 	c := &Client{
 		url:      gw.URL,
@@ -114,17 +114,10 @@ func (e *Error) Error() string {
 		prep = "at"
 	}
 	return fmt.Sprintf("%s job %q (%s) %s %s failed after %d attempt(s): %v%s",
-		e.Op, e.Job, groupingString(e.Grouping), prep, e.Gateway, e.Attempts, e.Err, hint)
+		e.Op, e.Job, config.DescribeGrouping(e.Grouping), prep, e.Gateway, e.Attempts, e.Err, hint)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
-
-func groupingString(g map[string]string) string {
-	if len(g) == 0 {
-		return "no grouping labels"
-	}
-	return config.FormatGrouping(g)
-}
 
 // Push sends the families from g under job and grouping. method is "put"
 // (replace every metric of the group) or "post" (replace only the families

@@ -122,7 +122,7 @@ func Open(opts Options) (*Queue, error) {
 	log := opts.Logger.With("output", opts.Name)
 	maxSize := cfg.Buffer.MaxSize
 	if maxSize <= 0 {
-		maxSize = 256 << 20
+		maxSize = config.DefaultBufferMaxSize // a config built in code
 	}
 	buf, err := openBuffer(cfg.Buffer.Dir, maxSize, log)
 	if errors.Is(err, ErrBufferInUse) {
@@ -133,7 +133,11 @@ func Open(opts Options) (*Queue, error) {
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
-		timeout = 30 * time.Second
+		// A config built in code.
+		timeout = config.DefaultRemoteWriteTimeout
+		if opts.Kind == "otlp" {
+			timeout = config.DefaultOTLPTimeout
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queue{

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/pushagent/pushagent/agent/config"
 	"github.com/pushagent/pushagent/sdk/abi"
 )
 
@@ -38,12 +37,13 @@ type HTTPGrant struct {
 	// cloud metadata services), which only an entry naming that address
 	// itself reaches.
 	AllowHosts []string
-	// CAFile adds a PEM root to the system roots for HTTPS.
+	// CAFile, when set, is the PEM bundle HTTPS servers are verified
+	// against instead of the system roots.
 	CAFile string
 	// MaxResponse bounds a response: its headers (as the plugin receives
-	// them, JSON-encoded) and its body together. Default 4 MiB: a plugin
-	// cannot make the agent buffer an endless body, nor a server make it
-	// buffer endless headers.
+	// them, JSON-encoded) and its body together, so that a plugin cannot
+	// make the agent buffer an endless body, nor a server make it buffer
+	// endless headers. 0: [config.DefaultMaxResponse].
 	MaxResponse int64
 	// Timeout bounds one call; the run's deadline bounds it too. Default 5s.
 	Timeout time.Duration
@@ -53,7 +53,6 @@ type HTTPGrant struct {
 }
 
 const (
-	defaultMaxResponse = 4 << 20
 	defaultHTTPTimeout = 5 * time.Second
 	defaultMaxCalls    = 64
 	maxRequestJSON     = 1 << 20
@@ -62,7 +61,7 @@ const (
 
 func (g HTTPGrant) withDefaults() HTTPGrant {
 	if g.MaxResponse <= 0 {
-		g.MaxResponse = defaultMaxResponse
+		g.MaxResponse = config.DefaultMaxResponse
 	}
 	if g.Timeout <= 0 {
 		g.Timeout = defaultHTTPTimeout
@@ -274,20 +273,11 @@ func (t *transports) get(caFile string, maxResponse int64) (*http.Transport, err
 	if tr, ok := t.m[key]; ok {
 		return tr, nil
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", caFile)
-		}
-		tlsCfg.RootCAs = pool
+	// The CA file means what it means for every other client of the
+	// agent (and in Prometheus' tls_config): it replaces the system roots.
+	tlsCfg, err := config.TLS{CAFile: caFile}.ClientConfig()
+	if err != nil {
+		return nil, err
 	}
 	tr := &http.Transport{
 		// No proxy from the agent's environment: the sandbox decides

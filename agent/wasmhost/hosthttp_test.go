@@ -2,13 +2,22 @@ package wasmhost
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -212,5 +221,101 @@ func TestHTTPHostCallHTTPSWithCAFile(t *testing.T) {
 	if r.Error != "" || string(r.Body) != "secure" || r.TLS == nil || len(r.TLS.PeerNotAfter) == 0 ||
 		r.TLS.PeerNotAfter[0] != srv.Certificate().NotAfter.Unix() {
 		t.Errorf("HTTPS result = %+v", r)
+	}
+}
+
+// A collector's ca_file replaces the system roots, as every other ca_file
+// of the agent and Prometheus' tls_config do: with it, a server the system
+// trusts is refused. The system roots come from SSL_CERT_FILE, which Go
+// reads once per process, so the check runs in a child process of this
+// test binary.
+func TestHTTPHostCallCAFileReplacesSystemRoots(t *testing.T) {
+	if os.Getenv("PUSHAGENT_TEST_CA_CHILD") != "" {
+		caFileReplacesSystemRoots(t)
+		return
+	}
+	dir := t.TempDir()
+	// The system's server: httptest's certificate, made the system root.
+	sys := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "system") }))
+	defer sys.Close()
+	writePEM(t, filepath.Join(dir, "system.pem"), sys.Certificate().Raw)
+	// The private server: a certificate of its own, in the collector's ca_file.
+	cert, der := selfSigned(t)
+	own := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "private") }))
+	own.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	own.StartTLS()
+	defer own.Close()
+	writePEM(t, filepath.Join(dir, "own.pem"), der)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHTTPHostCallCAFileReplacesSystemRoots$", "-test.v")
+	cmd.Env = append(os.Environ(),
+		"PUSHAGENT_TEST_CA_CHILD=1",
+		"SSL_CERT_FILE="+filepath.Join(dir, "system.pem"),
+		"SSL_CERT_DIR="+filepath.Join(dir, "no-such-dir"),
+		"CA_TEST_DIR="+dir, "CA_TEST_SYSTEM_URL="+sys.URL, "CA_TEST_OWN_URL="+own.URL)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+func caFileReplacesSystemRoots(t *testing.T) {
+	p := httpPlugin(t)
+	dir, sysURL, ownURL := os.Getenv("CA_TEST_DIR"), os.Getenv("CA_TEST_SYSTEM_URL"), os.Getenv("CA_TEST_OWN_URL")
+	s, _ := url.Parse(sysURL)
+	o, _ := url.Parse(ownURL)
+	grant := HTTPGrant{AllowHosts: []string{s.Host, o.Host}}
+	reqs := []string{fmt.Sprintf(`{"url":%q}`, sysURL), fmt.Sprintf(`{"url":%q}`, ownURL)}
+
+	// Without ca_file the system roots apply: the system's server is
+	// trusted (else this test could not tell adding from replacing), the
+	// private one is not.
+	res := call(t, p, context.Background(), grant, reqs...)
+	if res[0].Error != "" || string(res[0].Body) != "system" {
+		t.Fatalf("system roots from SSL_CERT_FILE not in effect: %+v", res[0])
+	}
+	if !strings.Contains(res[1].Error, "certificate") {
+		t.Errorf("private server trusted without ca_file: %+v", res[1])
+	}
+
+	grant.CAFile = filepath.Join(dir, "own.pem")
+	res = call(t, p, context.Background(), grant, reqs...)
+	if !strings.Contains(res[0].Error, "certificate") {
+		t.Errorf("with ca_file the system's server is still trusted (ca_file added to the system roots): %+v", res[0])
+	}
+	if res[1].Error != "" || string(res[1].Body) != "private" {
+		t.Errorf("with ca_file the private server is not trusted: %+v", res[1])
+	}
+}
+
+// selfSigned makes a CA certificate for 127.0.0.1 that signs itself.
+func selfSigned(t *testing.T) (tls.Certificate, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "private test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, der
+}
+
+func writePEM(t *testing.T, name string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(name, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -215,7 +215,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "", "address for the status page (/), /metrics, /healthz and /readyz (e.g. 127.0.0.1:9465); empty: no listener")
 	webConfig := fs.String("web.config.file", "", webConfigFlagHelp)
 	readyMaxFailing := fs.Duration("ready-max-failing", web.DefaultReadyMaxFailing, "how long a job's pushes may fail before /readyz reports not ready")
-	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight runs may take to finish on SIGINT/SIGTERM")
+	grace := fs.Duration("shutdown-grace", config.DefaultShutdownGrace, "how long in-flight runs may take to finish on SIGINT/SIGTERM")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -321,15 +321,15 @@ func cmdOnce(args []string, stdout, stderr io.Writer) int {
 			}
 			for _, r := range results {
 				if r.Err != nil {
-					fmt.Fprintf(stdout, "push of job %q (%s) to output %q (%s %s) failed: %v\n", name, groupingString(col.Grouping), r.Output, r.Kind, r.URL, r.Err)
+					fmt.Fprintf(stdout, "push of job %q (%s) to output %q (%s %s) failed: %v\n", name, config.DescribeGrouping(col.Grouping), r.Output, r.Kind, r.URL, r.Err)
 					code = exitFailed
 					continue
 				}
-				fmt.Fprintf(stdout, "pushed job %q (%s) to output %q (%s %s): %d families\n", name, groupingString(col.Grouping), r.Output, r.Kind, r.URL, len(col.Batch.Families))
+				fmt.Fprintf(stdout, "pushed job %q (%s) to output %q (%s %s): %d families\n", name, config.DescribeGrouping(col.Grouping), r.Output, r.Kind, r.URL, len(col.Batch.Families))
 			}
 			continue
 		}
-		fmt.Fprintf(stdout, "# job=%q grouping: %s method: %s\n", name, groupingString(col.Grouping), col.Method)
+		fmt.Fprintf(stdout, "# job=%q grouping: %s method: %s\n", name, config.DescribeGrouping(col.Grouping), col.Method)
 		// One section per output: what it would receive after its own
 		// external_labels and write_relabel_configs.
 		previews, err := a.Preview(col)
@@ -371,14 +371,6 @@ func printable(fams []*dto.MetricFamily) []*dto.MetricFamily {
 type gathered []*dto.MetricFamily
 
 func (g gathered) Gather() ([]*dto.MetricFamily, error) { return g, nil }
-
-// groupingString is the grouping as validate prints it.
-func groupingString(g map[string]string) string {
-	if len(g) == 0 {
-		return "no grouping labels"
-	}
-	return config.FormatGrouping(g)
-}
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
@@ -428,13 +420,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  %s: this agent runs %d of the %d job(s): %s\n", cfg.Shard, len(a.Jobs()), len(cfg.Jobs), strings.Join(a.Jobs(), ", "))
 	}
 	for _, j := range cfg.Jobs {
-		sched := j.Cron
-		if j.Every > 0 {
-			sched = "every " + j.Every.String()
-		}
-		if j.Jitter > 0 {
-			sched += " ±jitter " + j.Jitter.String()
-		}
+		sched := j.Schedule()
 		var where string
 		if d := agent.LoweredTimeout(cfg, j); d > 0 {
 			where += fmt.Sprintf(", default timeout lowered to %v to fit every %v", d, j.Every)
@@ -451,7 +437,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		default:
 			where += fmt.Sprintf(", runs on shard %d", config.ShardOf(j.Name, cfg.Shard.Count))
 		}
-		fmt.Fprintf(stdout, "  job %q: %s, %s, grouping %s, %d collector(s)%s\n", j.Name, sched, j.Method, groupingString(j.Grouping), len(j.Collectors), where)
+		fmt.Fprintf(stdout, "  job %q: %s, %s, grouping %s, %d collector(s)%s\n", j.Name, sched, j.Method, config.DescribeGrouping(j.Grouping), len(j.Collectors), where)
 	}
 	if *webConfig != "" {
 		fmt.Fprintf(stdout, "  web config %s: %s\n", *webConfig, webSec)
