@@ -68,9 +68,7 @@ func TestConsumersDoNotRedefault(t *testing.T) {
 // knownRedefaults are re-defaults left for a later change, by "file what",
 // with why. An entry that no longer matches fails the test, so the list
 // only shrinks.
-var knownRedefaults = map[string]string{
-	"agent/wasmhost/plugin.go req.MaxOutput": "plugin.go is being reworked for plugin memory; its max_output fallback moves to config.DefaultMaxOutput with that change",
-}
+var knownRedefaults = map[string]string{}
 
 // TestRedefaultCheckCatches keeps the check above from passing by seeing
 // nothing: each shape of re-default, in a scratch package, is reported.

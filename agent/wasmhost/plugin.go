@@ -18,6 +18,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/pushagent/pushagent/agent/config"
 )
 
 // Plugin is a compiled module, ready to run. It is safe for concurrent use.
@@ -105,7 +107,6 @@ type Request struct {
 }
 
 const (
-	defaultMaxOutput = 1 << 20
 	// maxStderr bounds what one run may log; the rest is counted and
 	// dropped so that a chatty plugin cannot flood the agent's log.
 	maxStderr      = 16 << 10
@@ -129,7 +130,8 @@ var (
 // returned. A failed run returns no output.
 func (p *Plugin) Run(ctx context.Context, req Request) ([]byte, error) {
 	if req.MaxOutput <= 0 {
-		req.MaxOutput = defaultMaxOutput
+		// A request built in code rather than from a loaded config.
+		req.MaxOutput = config.DefaultMaxOutput
 	}
 	logger := req.Logger
 	if logger == nil {
