@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -257,18 +256,7 @@ jobs:
 			`$FILE:9: jobs[0].collectors[0].relabel_configs[0].regex: expected a string, got 1.5 (a number); quote the value`,
 		},
 	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir, path := fixture(t)
-			_, err := config.Parse([]byte(tc.yaml), path, testOptions())
-			var ce *config.Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want *config.Error", err)
-			}
-			got := strings.ReplaceAll(strings.ReplaceAll(err.Error(), path, "$FILE"), dir, "$DIR")
-			if want := strings.Join(tc.want, "\n"); got != want {
-				t.Errorf("Error():\n%s\nwant:\n%s", got, want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkParseError(t, tc.yaml, nil, tc.want) })
 	}
 }
 
