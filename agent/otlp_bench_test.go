@@ -2,11 +2,9 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,34 +79,10 @@ func BenchmarkOTLP10k(b *testing.B) {
 		b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 	})
 	b.Run("agent", func(b *testing.B) {
-		plugin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) }))
-		defer plugin.Close()
-		cfg := &config.Config{
-			Outputs: []config.Output{{Name: "otel", OTLP: &config.OTLP{URL: vm.OTLPURL, Timeout: 30 * time.Second, Compression: "gzip",
-				Buffer: config.Buffer{Dir: filepath.Join(b.TempDir(), "buffer"), MaxSize: 256 << 20}}}},
-			Jobs: []config.Job{{Name: "bench", Every: time.Minute, Method: "put", Grouping: map[string]string{"instance": "bench"},
-				Collectors: []config.Collector{{Name: "c", HTTP: &config.HTTPPlugin{URL: plugin.URL}, Timeout: 30 * time.Second, MaxOutput: 16 << 20, SeriesLimit: n}}}},
-		}
-		a, err := New(context.Background(), cfg, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer a.Close(context.Background())
-		cpu0 := processCPU(b)
-		for b.Loop() {
-			c, err := a.Collect(context.Background(), "bench")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := a.Push(context.Background(), c); err != nil {
-				b.Fatal(err)
-			}
-		}
+		cpu := benchAgentPush(b, config.Output{Name: "otel", OTLP: &config.OTLP{URL: vm.OTLPURL, Timeout: 30 * time.Second, Compression: "gzip",
+			Buffer: config.Buffer{Dir: filepath.Join(b.TempDir(), "buffer"), MaxSize: 256 << 20}}}, body, n)
 		// The whole test process: the agent, and the HTTP plugin serving
 		// the text.
-		b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
-		if st := a.Outputs(); st[0].FailedSamples > 0 {
-			b.Fatal(st[0].LastError)
-		}
+		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 	})
 }

@@ -19,8 +19,7 @@ import (
 )
 
 // checkOutput runs a job three times through out and checks what the
-// receiver stores, as checkRemoteWrite does for remote write 1.0: the
-// plugin's values with the job, grouping and collector labels, every type
+// receiver stores: the plugin's values with the job, grouping and collector labels, every type
 // as Prometheus stores it, one sample per run at the collection time, and
 // the per-collector status series. run is the selector of the run's labels
 // as the receiver names them (an OTLP receiver may keep service.name).

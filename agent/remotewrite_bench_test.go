@@ -67,32 +67,11 @@ func BenchmarkRemoteWrite10k(b *testing.B) {
 		b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N*n), "cpu-ns/sample")
 	})
 	b.Run("agent", func(b *testing.B) {
-		plugin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) }))
-		defer plugin.Close()
-		cfg := &config.Config{
-			Outputs: []config.Output{{Name: "tsdb", RemoteWrite: &config.RemoteWrite{URL: vm.WriteURL, Timeout: 30 * time.Second,
-				Buffer: config.Buffer{Dir: filepath.Join(b.TempDir(), "buffer"), MaxSize: 256 << 20}}}},
-			Jobs: []config.Job{{Name: "bench", Every: time.Minute, Method: "put", Grouping: map[string]string{"instance": "bench"},
-				Collectors: []config.Collector{{Name: "c", HTTP: &config.HTTPPlugin{URL: plugin.URL}, Timeout: 30 * time.Second, MaxOutput: 16 << 20, SeriesLimit: n}}}},
-		}
-		a, err := New(context.Background(), cfg, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer a.Close(context.Background())
-		cpu0 := processCPU(b)
-		for b.Loop() {
-			c, err := a.Collect(context.Background(), "bench")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := a.Push(context.Background(), c); err != nil {
-				b.Fatal(err)
-			}
-		}
+		cpu := benchAgentPush(b, config.Output{Name: "tsdb", RemoteWrite: &config.RemoteWrite{URL: vm.WriteURL, Timeout: 30 * time.Second,
+			Buffer: config.Buffer{Dir: filepath.Join(b.TempDir(), "buffer"), MaxSize: 256 << 20}}}, body, n)
 		// The whole test process: the agent, and the HTTP plugin serving
 		// the text (as vmagent's figure below includes scraping it).
-		b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N*n), "cpu-ns/sample")
+		b.ReportMetric(float64(cpu)/float64(b.N*n), "cpu-ns/sample")
 	})
 }
 
@@ -130,4 +109,38 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchAgentPush runs a job of n series, which an HTTP plugin serves as
+// body, through out: one Collect and one Push per iteration. It returns
+// the process CPU the loop took, and fails the benchmark if out failed any
+// sample.
+func benchAgentPush(b *testing.B, out config.Output, body string, n int) time.Duration {
+	plugin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) }))
+	defer plugin.Close()
+	cfg := &config.Config{
+		Outputs: []config.Output{out},
+		Jobs: []config.Job{{Name: "bench", Every: time.Minute, Method: "put", Grouping: map[string]string{"instance": "bench"},
+			Collectors: []config.Collector{{Name: "c", HTTP: &config.HTTPPlugin{URL: plugin.URL}, Timeout: 30 * time.Second, MaxOutput: 16 << 20, SeriesLimit: n}}}},
+	}
+	a, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	cpu0 := processCPU(b)
+	for b.Loop() {
+		c, err := a.Collect(context.Background(), "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Push(context.Background(), c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu := processCPU(b) - cpu0
+	if st := a.Outputs(); st[0].FailedSamples > 0 {
+		b.Fatal(st[0].LastError)
+	}
+	return cpu
 }

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -43,80 +42,13 @@ type querier interface {
 	WaitFor(t testing.TB, promql string, timeout time.Duration, cond func([]testenv.Sample) bool) []testenv.Sample
 }
 
-// checkRemoteWrite runs a job three times through a remote_write output
-// to writeURL and checks what the receiver stores: the plugin's values
-// with the job, grouping and collector labels, every type expanded as
-// Prometheus stores it, one sample per run at the collection time, and
-// the per-collector status series.
+// checkRemoteWrite runs checkOutput through a remote_write (1.0) output
+// to writeURL; the receiver keeps job and instance as they are.
 func checkRemoteWrite(t *testing.T, writeURL string, q querier) {
-	plugin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprint(w, exposition)
-	}))
-	defer plugin.Close()
-	cfg := &config.Config{
-		Outputs: []config.Output{{Name: "tsdb", RemoteWrite: &config.RemoteWrite{
-			URL: writeURL, Timeout: 5 * time.Second,
-			Buffer: config.Buffer{Dir: filepath.Join(t.TempDir(), "buffer"), MaxSize: 16 << 20},
-		}}},
-		Jobs: []config.Job{{
-			Name: "rw", Every: time.Minute, Method: "put", Grouping: map[string]string{"instance": "host-1"},
-			Collectors: []config.Collector{{Name: "app", HTTP: &config.HTTPPlugin{URL: plugin.URL}, Timeout: 5 * time.Second,
-				MaxOutput: 1 << 20, SeriesLimit: 100, Labels: map[string]string{"zone": "z1"}}},
-		}},
-	}
-	a, err := New(context.Background(), cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close(context.Background())
-	var times []time.Time
-	for range 3 {
-		c, err := a.Collect(context.Background(), "rw")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err = a.Push(ctx, c)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		times = append(times, c.Time)
-		time.Sleep(1100 * time.Millisecond) // distinct seconds, for the query below
-	}
-	one := func(s []testenv.Sample) bool { return len(s) == 1 }
-	for _, tc := range []struct {
-		query string
-		want  float64
-	}{
-		{`rw_requests_total{job="rw",instance="host-1",zone="z1",path="/a"}`, 7},
-		{`rw_temperature{job="rw",instance="host-1",zone="z1"}`, 21.5},
-		{`rw_latency_seconds_bucket{job="rw",le="0.5"}`, 3},
-		{`rw_latency_seconds_bucket{job="rw",le="+Inf"}`, 4},
-		{`rw_latency_seconds_sum{job="rw"}`, 1.7},
-		{`rw_latency_seconds_count{job="rw"}`, 4},
-		{`rw_size_bytes{job="rw",quantile="0.9"}`, 900},
-		{`rw_size_bytes_count{job="rw"}`, 5},
-		{`pushagent_collector_success{job="rw",instance="host-1",collector="app"}`, 1},
-		{`pushagent_collector_samples{job="rw",collector="app"}`, 4},
-		// One sample per run, no more.
-		{`count_over_time(rw_temperature{job="rw"}[10m])`, 3},
-		{`count_over_time(pushagent_collector_success{job="rw"}[10m])`, 3},
-	} {
-		got := q.WaitFor(t, tc.query, 20*time.Second, one)
-		if got[0].Value != tc.want {
-			t.Errorf("%s = %v, want %v", tc.query, got[0].Value, tc.want)
-		}
-	}
-	// The samples carry the collection time (to the millisecond).
-	got := q.WaitFor(t, `timestamp(rw_temperature{job="rw"})`, 20*time.Second, one)
-	if want := float64(times[2].UnixMilli()) / 1000; math.Abs(got[0].Value-want) > 0.0011 {
-		t.Errorf("the last sample's time is %.3f, want the collection time %.3f", got[0].Value, want)
-	}
-	st := a.Outputs()
-	if len(st) != 1 || st[0].SentSamples == 0 || st[0].FailedSamples != 0 || st[0].BufferBytes != 0 || !st[0].Oldest.IsZero() {
-		t.Errorf("output status = %+v", st)
-	}
+	checkOutput(t, config.Output{Name: "tsdb", RemoteWrite: &config.RemoteWrite{
+		URL: writeURL, Timeout: 5 * time.Second,
+		Buffer: config.Buffer{Dir: filepath.Join(t.TempDir(), "buffer"), MaxSize: 16 << 20},
+	}}, q, `job="rw",instance="host-1"`)
 }
 
 func TestRemoteWriteToPrometheus(t *testing.T) {

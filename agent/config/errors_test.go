@@ -376,22 +376,28 @@ func parseForDump(yaml, path string, env []string) (any, error) {
 func TestParseErrors(t *testing.T) {
 	cases := parseErrorCases
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir, path := fixture(t)
-			_, err := config.Parse([]byte(tc.yaml), path, testOptions(tc.env...))
-			var ce *config.Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want *config.Error", err)
-			}
-			if len(ce.Problems) != len(tc.want) {
-				t.Errorf("got %d problems, want %d", len(ce.Problems), len(tc.want))
-			}
-			// Error() is one line per problem, each starting with the file name.
-			got := strings.ReplaceAll(strings.ReplaceAll(err.Error(), path, "$FILE"), dir, "$DIR")
-			if want := strings.Join(tc.want, "\n"); got != want {
-				t.Errorf("Error():\n%s\nwant:\n%s", got, want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkParseError(t, tc.yaml, tc.env, tc.want) })
+	}
+}
+
+// checkParseError loads yaml from a fixture directory with env and checks
+// that it fails with a *config.Error of the problems want, one line each
+// ($FILE is the config file, $DIR its directory).
+func checkParseError(t *testing.T, yaml string, env, want []string) {
+	t.Helper()
+	dir, path := fixture(t)
+	_, err := config.Parse([]byte(yaml), path, testOptions(env...))
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want *config.Error", err)
+	}
+	if len(ce.Problems) != len(want) {
+		t.Errorf("got %d problems, want %d", len(ce.Problems), len(want))
+	}
+	// Error() is one line per problem, each starting with the file name.
+	got := strings.ReplaceAll(strings.ReplaceAll(err.Error(), path, "$FILE"), dir, "$DIR")
+	if want := strings.Join(want, "\n"); got != want {
+		t.Errorf("Error():\n%s\nwant:\n%s", got, want)
 	}
 }
 

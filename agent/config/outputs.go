@@ -299,12 +299,7 @@ var remoteWriteSection = section[rwDraft]{what: "a remote_write output", fields:
 	headersField(func(d *rwDraft) map[string]Secret { return d.rw.Headers }, "X-Scope-OrgID: tenant-1",
 		"is set by the agent for the remote-write protocol; remove it",
 		"content-type", "content-encoding", "x-prometheus-remote-write-version", "user-agent"),
-	field[rwDraft]{
-		name: "buffer", typ: "mapping", def: requiredDef,
-		required: "is required; remote_write keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}",
-		sub:      func() docSection { return &bufferSection },
-		set:      func(l *loader, p string, v any, d *rwDraft) { bufferSection.read(l, p, v, &d.rw.Buffer) },
-	},
+	bufferField("remote_write", func(d *rwDraft) *Buffer { return &d.rw.Buffer }),
 	field[rwDraft]{
 		name: "queue_config", typ: "mapping", def: noDefault,
 		sub: func() docSection { return &queueSection },
@@ -372,12 +367,7 @@ var otlpSection = section[otlpDraft]{what: "an otlp output", fields: append(endp
 			}
 		},
 	},
-	field[otlpDraft]{
-		name: "buffer", typ: "mapping", def: requiredDef,
-		required: "is required; otlp keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}",
-		sub:      func() docSection { return &bufferSection },
-		set:      func(l *loader, p string, v any, d *otlpDraft) { bufferSection.read(l, p, v, &d.o.Buffer) },
-	}), writeRuleFields(func(d *otlpDraft) *WriteRules { return &d.o.WriteRules })...)}
+	bufferField("otlp", func(d *otlpDraft) *Buffer { return &d.o.Buffer })), writeRuleFields(func(d *otlpDraft) *WriteRules { return &d.o.WriteRules })...)}
 
 func (l *loader) checkOTLP(p string, d *otlpDraft) *OTLP {
 	o := d.o
@@ -393,6 +383,18 @@ var queueSection = section[QueueConfig]{what: "the queue_config", fields: []fiel
 	name: "max_backoff", typ: "duration", def: code(DefaultQueueConfig.MaxBackoff.String()),
 	set: func(l *loader, p string, v any, q *QueueConfig) { l.positiveDuration(p, v, &q.MaxBackoff) },
 }}}
+
+// bufferField declares the buffer of an output that keeps on disk what its
+// receiver has not accepted yet; output names the output in the message
+// when buffer is missing.
+func bufferField[T any](output string, dst func(*T) *Buffer) field[T] {
+	return field[T]{
+		name: "buffer", typ: "mapping", def: requiredDef,
+		required: "is required; " + output + " keeps what the receiver has not accepted yet on disk: set buffer: {dir: /var/lib/pushagent/<output>}",
+		sub:      func() docSection { return &bufferSection },
+		set:      func(l *loader, p string, v any, d *T) { bufferSection.read(l, p, v, dst(d)) },
+	}
+}
 
 var bufferSection = section[Buffer]{what: "the disk buffer", fields: []field[Buffer]{{
 	name: "dir", typ: "path", def: requiredDef,

@@ -139,18 +139,7 @@ func TestOutputsErrors(t *testing.T) {
 		yaml: gw + "shard: {index: 0}\n" + job("    every: 1s\n", col),
 		want: []string{`$FILE:2: shard.count: is required; set how many agents share the jobs, like count: 3`},
 	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir, path := fixture(t)
-			_, err := config.Parse([]byte(tc.yaml), path, testOptions())
-			var ce *config.Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want *config.Error", err)
-			}
-			got := strings.ReplaceAll(strings.ReplaceAll(err.Error(), path, "$FILE"), dir, "$DIR")
-			if want := strings.Join(tc.want, "\n"); got != want {
-				t.Errorf("Error():\n%s\nwant:\n%s", got, want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkParseError(t, tc.yaml, nil, tc.want) })
 	}
 }
 

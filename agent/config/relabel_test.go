@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -142,11 +141,7 @@ func TestRelabelRulesAreNotExpanded(t *testing.T) {
       write_relabel_configs:
         - {source_labels: [instance], regex: '(.+):\d+', target_label: host, replacement: '${1}'}
         - {regex: '(?P<name>.+)_total', source_labels: [__name__], target_label: base, replacement: '$name'}
-jobs:
-  - name: j
-    every: 15s
-    collectors: [` + col + `]
-`
+` + job("    every: 15s\n", col)
 	_, path := fixture(t)
 	cfg, err := config.Parse([]byte(doc), path, testOptions())
 	if err != nil {
@@ -215,11 +210,7 @@ outputs:
       buffer: {dir: o}
       write_relabel_configs: [{regex: a, target_label: b, action: labeldrop}]
       external_labels: {__x: y}
-jobs:
-  - name: j
-    every: 15s
-    collectors: [` + col + `]
-`,
+` + job("    every: 15s\n", col),
 		want: []string{
 			`$FILE:4: gateway.write_relabel_configs[0]: relabel configuration for hashmod requires non-zero modulus; see the relabel_config reference in docs/config.md`,
 			`$FILE:10: outputs.ot.otlp.write_relabel_configs[0]: labeldrop action requires only 'regex', and no other fields; see the relabel_config reference in docs/config.md`,
@@ -257,18 +248,7 @@ jobs:
 			`$FILE:9: jobs[0].collectors[0].relabel_configs[0].regex: expected a string, got 1.5 (a number); quote the value`,
 		},
 	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir, path := fixture(t)
-			_, err := config.Parse([]byte(tc.yaml), path, testOptions())
-			var ce *config.Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want *config.Error", err)
-			}
-			got := strings.ReplaceAll(strings.ReplaceAll(err.Error(), path, "$FILE"), dir, "$DIR")
-			if want := strings.Join(tc.want, "\n"); got != want {
-				t.Errorf("Error():\n%s\nwant:\n%s", got, want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkParseError(t, tc.yaml, nil, tc.want) })
 	}
 }
 
@@ -292,11 +272,7 @@ func TestOTLPAndProtocol(t *testing.T) {
     remote_write: {url: http://vm/api/v1/write, buffer: {dir: b2}, protocol: 2.0}
   rw3:
     remote_write: {url: http://vm/api/v1/write, buffer: {dir: b3}, protocol: "1.0"}
-jobs:
-  - name: j
-    every: 15s
-    collectors: [` + col + `]
-`
+` + job("    every: 15s\n", col)
 	_, path := fixture(t)
 	cfg, err := config.Parse([]byte(doc), path, testOptions())
 	if err != nil {
@@ -319,11 +295,7 @@ jobs:
   a: {otlp: {url: http://x/v1/metrics, compression: zstd, buffer: {dir: b}, headers: {Content-Encoding: br}}}
   b: {remote_write: {url: http://y/w, protocol: 3, buffer: {dir: b}}}
   c: {otlp: {url: http://z/v1/metrics}, remote_write: {url: http://y/w, buffer: {dir: c}}}
-jobs:
-  - name: j
-    every: 15s
-    collectors: [` + col + `]
-`
+` + job("    every: 15s\n", col)
 	dir, path := fixture(t)
 	_, err = config.Parse([]byte(bad), path, testOptions())
 	if err == nil {
@@ -350,7 +322,7 @@ jobs:
 func TestRulesCompareEqualAcrossLoads(t *testing.T) {
 	doc := "gateway:\n  url: http://gw:9091\n  external_labels: {a: b}\n  write_relabel_configs:\n    " +
 		strings.ReplaceAll(strings.TrimPrefix(prometheusRules, "\n"), "\n", "\n    ") +
-		"\njobs:\n  - name: j\n    every: 15s\n    relabel_configs: [{source_labels: [a], regex: 'x(.*)', target_label: b}]\n    collectors: [" + col + "]\n"
+		"\n" + job("    every: 15s\n    relabel_configs: [{source_labels: [a], regex: 'x(.*)', target_label: b}]\n", col)
 	_, path := fixture(t)
 	a, err := config.Parse([]byte(doc), path, testOptions())
 	if err != nil {

@@ -261,29 +261,36 @@ func TestSeries(t *testing.T) {
 		res: relabel.Result{Dropped: 5},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := sampleBatch(t)
-			before := clone(in)
 			if strings.HasPrefix(tc.name, "hashmod") {
 				// Of the two request series, those the hash did not keep.
 				tc.res.Dropped = 2 - (len(tc.want) - 5)
 			}
 			rs := rules(t, tc.rules)
-			cache := relabel.NewCache()
-			// Without a cache, then twice with one: the second run comes
-			// from the cache and must be the same.
-			for run, c := range []*relabel.Cache{nil, cache, cache} {
-				got, res := relabel.Series(in, rs, tc.reserved, c, nil)
-				if lines := render(t, got); !slices.Equal(lines, tc.want) {
-					t.Errorf("run %d: got\n%s\nwant\n%s", run, strings.Join(lines, "\n"), strings.Join(tc.want, "\n"))
-				}
-				if res != tc.res {
-					t.Errorf("run %d: result %+v, want %+v", run, res, tc.res)
-				}
-				if !reflect.DeepEqual(in, before) {
-					t.Errorf("run %d: the input batch was changed", run)
-				}
-			}
+			checkCached(t, sampleBatch(t), tc.want, tc.res, func(in *series.Batch, c *relabel.Cache) (*series.Batch, relabel.Result) {
+				return relabel.Series(in, rs, tc.reserved, c, nil)
+			})
 		})
+	}
+}
+
+// checkCached runs apply over in without a cache, then twice with one
+// (the second run comes from the cache and must be the same), and checks
+// each run's series and result, and that in was left as it was.
+func checkCached(t *testing.T, in *series.Batch, want []string, wantRes relabel.Result, apply func(*series.Batch, *relabel.Cache) (*series.Batch, relabel.Result)) {
+	t.Helper()
+	before := clone(in)
+	cache := relabel.NewCache()
+	for run, c := range []*relabel.Cache{nil, cache, cache} {
+		got, res := apply(in, c)
+		if lines := render(t, got); !slices.Equal(lines, want) {
+			t.Errorf("run %d: got\n%s\nwant\n%s", run, strings.Join(lines, "\n"), strings.Join(want, "\n"))
+		}
+		if res != wantRes {
+			t.Errorf("run %d: result %+v, want %+v", run, res, wantRes)
+		}
+		if !reflect.DeepEqual(in, before) {
+			t.Errorf("run %d: the input batch was changed", run)
+		}
 	}
 }
 
@@ -336,22 +343,10 @@ func TestOutput(t *testing.T) {
 		res:   relabel.Result{Dropped: 6, RunLabels: 1},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := sampleBatch(t)
-			before := clone(in)
 			w := config.WriteRules{ExternalLabels: tc.external, WriteRelabelConfigs: rules(t, tc.rules)}
-			cache := relabel.NewCache()
-			for run, c := range []*relabel.Cache{nil, cache, cache} {
-				got, res := relabel.Output(in, runLabels, w, c)
-				if lines := render(t, got); !slices.Equal(lines, tc.want) {
-					t.Errorf("run %d: got\n%s\nwant\n%s", run, strings.Join(lines, "\n"), strings.Join(tc.want, "\n"))
-				}
-				if res != tc.res {
-					t.Errorf("run %d: result %+v, want %+v", run, res, tc.res)
-				}
-				if !reflect.DeepEqual(in, before) {
-					t.Errorf("run %d: the input batch was changed", run)
-				}
-			}
+			checkCached(t, sampleBatch(t), tc.want, tc.res, func(in *series.Batch, c *relabel.Cache) (*series.Batch, relabel.Result) {
+				return relabel.Output(in, runLabels, w, c)
+			})
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -34,14 +33,7 @@ import (
 func EncodeBatch(b *series.Batch, job string, grouping map[string]string, at time.Time) (body []byte, samples int, oldest int64) {
 	ts := at.UnixMilli()
 	// The run's own labels, sorted, merged into each series' sorted labels.
-	own := make([]labels.Label, 0, 1+len(grouping))
-	own = append(own, labels.Label{Name: "job", Value: job})
-	for k, v := range grouping {
-		if k != "job" && v != "" {
-			own = append(own, labels.Label{Name: k, Value: v})
-		}
-	}
-	slices.SortFunc(own, func(a, b labels.Label) int { return strings.Compare(a.Name, b.Name) })
+	own := runLabels(job, grouping)
 	// A sample's label of an own name loses: own holds every name with a
 	// non-empty grouping value, and "job".
 	isOwn := func(name string) bool {

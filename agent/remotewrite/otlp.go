@@ -342,8 +342,16 @@ func (e *otlpEncoder) sum(out []*metricspb.Metric, f *series.Family, lo, hi int)
 			other[i-lo] = true
 		}
 	}
-	if len(sum.DataPoints) > 0 {
-		out = append(out, &metricspb.Metric{Name: base, Description: f.Help, Unit: f.Unit, Data: &metricspb.Metric_Sum{Sum: sum}})
+	m := &metricspb.Metric{Name: base, Description: f.Help, Unit: f.Unit, Data: &metricspb.Metric_Sum{Sum: sum}}
+	return e.withGauges(out, f, lo, hi, m, len(sum.DataPoints), other)
+}
+
+// withGauges appends a family's own metric m, unless none of its samples
+// made a point of it, then as gauges the samples marked in other, which
+// were no part of it.
+func (e *otlpEncoder) withGauges(out []*metricspb.Metric, f *series.Family, lo, hi int, m *metricspb.Metric, points int, other []bool) []*metricspb.Metric {
+	if points > 0 {
+		out = append(out, m)
 	}
 	if other != nil {
 		out = e.gauges(out, f, lo, hi, other)
@@ -366,11 +374,23 @@ type point struct {
 
 // group collects the samples of a histogram or summary family into one
 // point per series (labels less le and quantile), in order of first
-// appearance. part names the sample's role from its name's suffix and
-// returns the value of its le or quantile label when it has one. Samples
-// that are no part of a point are marked in other.
-func (e *otlpEncoder) group(f *series.Family, lo, hi int, label string, part func(name string) string) (points []*point, other []bool) {
+// appearance. A sample is a bound (its le or quantile label, the label
+// given) when named boundName, or the point's _sum or _count; samples that
+// are no part of a point are marked in other.
+func (e *otlpEncoder) group(f *series.Family, lo, hi int, boundName, label string) (points []*point, other []bool) {
 	keys := map[string]*point{}
+	sumName, countName := f.Name+"_sum", f.Name+"_count"
+	part := func(name string) string {
+		switch name {
+		case boundName:
+			return "bound"
+		case sumName:
+			return "sum"
+		case countName:
+			return "count"
+		}
+		return ""
+	}
 	var buf []byte
 	for i := lo; i < hi; i++ {
 		start, skip := e.st.of(e.b, i)
@@ -442,17 +462,7 @@ func (p *point) sortBounds() {
 }
 
 func (e *otlpEncoder) histogram(out []*metricspb.Metric, f *series.Family, lo, hi int) []*metricspb.Metric {
-	points, other := e.group(f, lo, hi, model.BucketLabel, func(name string) string {
-		switch name {
-		case f.Name + "_bucket":
-			return "bound"
-		case f.Name + "_sum":
-			return "sum"
-		case f.Name + "_count":
-			return "count"
-		}
-		return ""
-	})
+	points, other := e.group(f, lo, hi, f.Name+"_bucket", model.BucketLabel)
 	h := &metricspb.Histogram{AggregationTemporality: metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE,
 		DataPoints: make([]*metricspb.HistogramDataPoint, 0, len(points))}
 	for _, p := range points {
@@ -484,27 +494,12 @@ func (e *otlpEncoder) histogram(out []*metricspb.Metric, f *series.Family, lo, h
 		e.samples += len(dp.ExplicitBounds) + 3
 		h.DataPoints = append(h.DataPoints, dp)
 	}
-	if len(h.DataPoints) > 0 {
-		out = append(out, &metricspb.Metric{Name: otlpName(f), Description: f.Help, Unit: f.Unit, Data: &metricspb.Metric_Histogram{Histogram: h}})
-	}
-	if other != nil {
-		out = e.gauges(out, f, lo, hi, other)
-	}
-	return out
+	m := &metricspb.Metric{Name: otlpName(f), Description: f.Help, Unit: f.Unit, Data: &metricspb.Metric_Histogram{Histogram: h}}
+	return e.withGauges(out, f, lo, hi, m, len(h.DataPoints), other)
 }
 
 func (e *otlpEncoder) summary(out []*metricspb.Metric, f *series.Family, lo, hi int) []*metricspb.Metric {
-	points, other := e.group(f, lo, hi, model.QuantileLabel, func(name string) string {
-		switch name {
-		case f.Name:
-			return "bound"
-		case f.Name + "_sum":
-			return "sum"
-		case f.Name + "_count":
-			return "count"
-		}
-		return ""
-	})
+	points, other := e.group(f, lo, hi, f.Name, model.QuantileLabel)
 	sm := &metricspb.Summary{DataPoints: make([]*metricspb.SummaryDataPoint, 0, len(points))}
 	for _, p := range points {
 		p.sortBounds()
@@ -517,11 +512,6 @@ func (e *otlpEncoder) summary(out []*metricspb.Metric, f *series.Family, lo, hi 
 		e.samples += len(p.bounds) + 2
 		sm.DataPoints = append(sm.DataPoints, dp)
 	}
-	if len(sm.DataPoints) > 0 {
-		out = append(out, &metricspb.Metric{Name: otlpName(f), Description: f.Help, Unit: f.Unit, Data: &metricspb.Metric_Summary{Summary: sm}})
-	}
-	if other != nil {
-		out = e.gauges(out, f, lo, hi, other)
-	}
-	return out
+	m := &metricspb.Metric{Name: otlpName(f), Description: f.Help, Unit: f.Unit, Data: &metricspb.Metric_Summary{Summary: sm}}
+	return e.withGauges(out, f, lo, hi, m, len(sm.DataPoints), other)
 }

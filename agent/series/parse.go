@@ -902,15 +902,7 @@ func (p *parser) untilNewline(escapes bool) {
 	escaped := false
 	for p.err == nil {
 		if escapes && escaped {
-			switch p.cur {
-			case '\\':
-				p.add('\\')
-			case 'n':
-				p.add('\n')
-			case '"':
-				p.add('"')
-			default:
-				p.fail(fmt.Sprintf("invalid escape sequence '\\%c'", p.cur))
+			if !p.addEscaped() {
 				return
 			}
 			escaped = false
@@ -926,6 +918,23 @@ func (p *parser) untilNewline(escapes bool) {
 		}
 		p.next()
 	}
+}
+
+// addEscaped adds the byte that a backslash followed by p.cur stands for.
+// HELP text, quoted names and label values know the same three escapes
+// (\\, \n, \"); any other fails the line, as expfmt does, and addEscaped
+// reports false.
+func (p *parser) addEscaped() bool {
+	switch p.cur {
+	case '\\', '"':
+		p.add(p.cur)
+	case 'n':
+		p.add('\n')
+	default:
+		p.fail(fmt.Sprintf("invalid escape sequence '\\%c'", p.cur))
+		return false
+	}
+	return true
 }
 
 func isNameStart(b byte) bool {
@@ -968,15 +977,7 @@ func (p *parser) nameTok(metric bool) {
 	quoted, escaped := false, false
 	for p.err == nil {
 		if escaped {
-			switch p.cur {
-			case '\\':
-				p.add('\\')
-			case 'n':
-				p.add('\n')
-			case '"':
-				p.add('"')
-			default:
-				p.fail(fmt.Sprintf("invalid escape sequence '\\%c'", p.cur))
+			if !p.addEscaped() {
 				return
 			}
 			escaped = false
@@ -1024,13 +1025,7 @@ func (p *parser) labelValueTok() {
 			return
 		}
 		if escaped {
-			switch p.cur {
-			case '"', '\\':
-				p.add(p.cur)
-			case 'n':
-				p.add('\n')
-			default:
-				p.fail(fmt.Sprintf("invalid escape sequence '\\%c'", p.cur))
+			if !p.addEscaped() {
 				return
 			}
 			escaped = false
