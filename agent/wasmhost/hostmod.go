@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
@@ -133,7 +134,8 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	default:
 		lvl = slog.LevelError
 	}
-	r := &heldRecord{level: lvl, msg: "plugin log", args: []any{"message", text}}
+	r := &heldRecord{level: lvl, msg: "plugin log", args: []any{"message", text},
+		partial: truncated || len(text) > maxReason || strings.Contains(text, "\n")}
 	if truncated {
 		r.args = append(r.args, "truncated", true)
 	}

@@ -50,6 +50,11 @@ type heldRecord struct {
 	level slog.Level
 	msg   string
 	args  []any
+	// partial is set when the reason taken from the record is less than
+	// the record: the first line of a multi-line error (a script's
+	// traceback), a cut reason, other attributes. Such a record is logged
+	// even when the run's error carries its reason, so nothing is lost.
+	partial bool
 }
 
 func (l *lineLogger) Write(b []byte) (int, error) {
@@ -106,9 +111,9 @@ func (l *lineLogger) emit(line string) {
 		return
 	}
 	l.lines++
-	r := &heldRecord{level: slog.LevelInfo, msg: "plugin stderr", args: []any{"line", line}}
+	r := &heldRecord{level: slog.LevelInfo, msg: "plugin stderr", args: []any{"line", line}, partial: len(line) > maxReason}
 	if leveled {
-		r = &heldRecord{level: rec.level, msg: "plugin log", args: make([]any, 0, 2+2*len(rec.attrs))}
+		r = &heldRecord{level: rec.level, msg: "plugin log", args: make([]any, 0, 2+2*len(rec.attrs)), partial: !rec.wholeReason()}
 		r.args = append(r.args, "message", rec.msg)
 		for _, kv := range rec.attrs {
 			r.args = append(r.args, kv[0], kv[1])
@@ -146,7 +151,7 @@ func (l *lineLogger) log(r *heldRecord) {
 // once, with the reason inside). A run that succeeded, or failed for
 // another reason (a timeout), logs it as it was written.
 func (l *lineLogger) release(carried bool) {
-	if !carried {
+	if !carried || (l.held != nil && l.held.partial) {
 		l.log(l.held)
 	}
 	l.held = nil
@@ -202,6 +207,19 @@ type logRecord struct {
 
 // reason is the record as a failure reason: "msg: err" when it carries
 // an err attribute, as the SDK's "collect failed" record does.
+// wholeReason reports whether reason says all the record does: its
+// message and at most one err attribute of one line, short enough not to
+// be cut.
+func (r logRecord) wholeReason() bool {
+	switch {
+	case len(r.attrs) > 1:
+		return false
+	case len(r.attrs) == 1 && (r.attrs[0][0] != "err" && r.attrs[0][0] != "error" || strings.Contains(r.attrs[0][1], "\n")):
+		return false
+	}
+	return len(r.reason()) <= maxReason
+}
+
 func (r logRecord) reason() string {
 	for _, kv := range r.attrs {
 		if kv[0] == "err" || kv[0] == "error" {

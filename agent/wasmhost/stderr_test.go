@@ -125,6 +125,28 @@ func TestStderrReasonLoggedOnce(t *testing.T) {
 	}
 }
 
+// A reason that is less than its record (the first line of a script's
+// traceback, other attributes) leaves the record to be logged: the error
+// says why in one line, the log keeps the rest.
+func TestStderrPartialReasonStillLogged(t *testing.T) {
+	for _, stderr := range []string{
+		"level=ERROR msg=\"collect failed\" err=\"script failed:\\nTraceback: queue.star:4:16: in <toplevel>\"\n",
+		"level=ERROR msg=\"collect failed\" err=boom file=queue.star\n",
+	} {
+		var logs testenv.Logs
+		l := &lineLogger{logger: logs.Logger(), max: maxStderr}
+		_, _ = l.Write([]byte(stderr))
+		l.flush()
+		if r := l.reason(); !strings.HasPrefix(r, "collect failed: ") {
+			t.Fatalf("%q: reason %q", stderr, r)
+		}
+		l.release(true)
+		if got := logs.String(); !strings.Contains(got, `msg="plugin log" message="collect failed"`) {
+			t.Errorf("%q: the record the reason cut is not logged:\n%s", stderr, got)
+		}
+	}
+}
+
 func TestParseLogfmtLevels(t *testing.T) {
 	for in, want := range map[string]slog.Level{
 		"level=DEBUG msg=x": slog.LevelDebug,

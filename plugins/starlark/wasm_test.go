@@ -66,16 +66,20 @@ func TestUnderAgentHost(t *testing.T) {
 	// with the host's reason. (The plugin's stderr is logfmt inside the
 	// host's logfmt, so quotes are escaped twice; match around them.)
 	logs = testenv.Logs{}
-	if _, err := p.Run(context.Background(), req(&logs, "127.0.0.1:1")); err == nil {
+	_, err = p.Run(context.Background(), req(&logs, "127.0.0.1:1"))
+	if err == nil {
 		t.Fatal("a host outside allow_hosts was reached")
 	}
+	// The reason reaches the operator once: in the run's error, which the
+	// agent logs, or in the plugin's log lines.
+	seen := err.Error() + "\n" + logs.String()
 	for _, want := range []string{
 		`/scripts/queue.star:4:16: in <toplevel>`,
 		`Error in http.get: Get `,
 		`pushagent_v1.http_request: host ` + addr + ` is not in the collector's allow_hosts [127.0.0.1:1]`,
 	} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("logs do not contain %q:\n%s", want, logs.String())
+		if !strings.Contains(seen, want) {
+			t.Errorf("neither the error nor the logs contain %q:\n%s", want, seen)
 		}
 	}
 }
