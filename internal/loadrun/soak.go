@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -53,7 +54,7 @@ type soakSample struct {
 // soakRun is what the soak measured; soakChecks judges it.
 type soakRun struct {
 	opts                soakOpts
-	jobs                int
+	jobs, perJob        int
 	samples             []soakSample
 	outages             []soakWindow
 	reloads, reloadsOK  int
@@ -119,6 +120,13 @@ func soakChecks(r *soakRun) []soakCheck {
 	out = append(out, soakCheck{name: "samples stored twice", target: "0",
 		got: fmt.Sprintf("%.0f more stored than buffered; %d of %d samples of %d series exported with a repeated timestamp", max(0, -lost), r.subsetDup, r.subsetSamples, r.subsetSeries),
 		ok:  r.drained && lost >= 0 && r.subsetDup == 0 && r.subsetSamples > 0})
+	var rates []float64
+	for _, s := range r.samples {
+		rates = append(rates, s.runsPerSec)
+	}
+	offered := float64(r.jobs * r.perJob)
+	out = append(out, soakCheck{name: "collector runs/s kept up", target: fmt.Sprintf("median ≥ 95 %% of the %.0f offered", offered),
+		got: fmt.Sprintf("median %.0f, lowest %.0f", median(rates), minOr0(rates)), ok: len(rates) > 0 && median(rates) >= 0.95*offered})
 	var outside float64
 	for _, v := range r.failOut {
 		outside += v
@@ -186,6 +194,10 @@ func measureSoak(ctx context.Context, e *env, r *soakRun) error {
 		return fmt.Errorf("victoria-metrics: %w (apt-get install victoria-metrics)", err)
 	}
 	r.pgwVersion, r.vmVersn = binaryVersion(pgwBin, "--version"), binaryVersion(vmBin, "-version")
+	if out, err := exec.CommandContext(ctx, "dpkg-query", "-W", "-f", "${Version}", "victoria-metrics").Output(); err == nil && len(out) > 0 {
+		// Debian's build prints no version of its own.
+		r.vmVersn = "victoria-metrics " + string(out) + " (Debian)"
+	}
 
 	pgwAddr, err := freePort()
 	if err != nil {
@@ -230,7 +242,7 @@ func measureSoak(ctx context.Context, e *env, r *soakRun) error {
 	}()
 
 	perJob := e.perJob
-	r.jobs = max(1, o.runs/perJob)
+	r.jobs, r.perJob = max(1, o.runs/perJob), perJob
 	bench := make([]jobSpec, r.jobs)
 	for j := range bench {
 		bench[j] = jobSpec{name: fmt.Sprintf("soak%03d", j), every: time.Second}
@@ -442,7 +454,12 @@ func measureSoak(ctx context.Context, e *env, r *soakRun) error {
 	for k, v := range last {
 		if strings.HasPrefix(k, "pushagent_push_failures_total ") {
 			if d := v - prev[k]; d > 0 {
-				r.failIn[strings.TrimPrefix(k, "pushagent_push_failures_total ")] += d // the drain follows the last outage
+				k = strings.TrimPrefix(k, "pushagent_push_failures_total ")
+				if inOutage(r.outages, prevAt, time.Since(start), o.grace) {
+					r.failIn[k] += d
+				} else {
+					r.failOut[k] += d
+				}
 			}
 		}
 	}
@@ -644,6 +661,13 @@ func soakSummary(b *strings.Builder, e *env, r *soakRun) {
 	if len(r.excerpt) > 0 {
 		fmt.Fprintf(b, "- agent log excerpt: `%s`\n\n", mdEscape(strings.Join(r.excerpt, " ⏎ ")))
 	}
+}
+
+func minOr0(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return slices.Min(xs)
 }
 
 func fmtFailures(m map[string]float64) string {

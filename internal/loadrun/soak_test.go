@@ -17,9 +17,10 @@ func goodSoak() *soakRun {
 		sent:    1000, stored: 1000, drained: true,
 		subsetSeries: 10, subsetSamples: 100,
 		reloads: 5, reloadsOK: 5,
+		jobs: 100, perJob: 10,
 	}
 	for i, rss := range []float64{50, 80, 100, 101, 100, 102, 101, 103, 101, 102} {
-		r.samples = append(r.samples, soakSample{at: time.Duration(i*3) * time.Minute, rssMiB: rss, goroutines: 40 + float64(i%2)})
+		r.samples = append(r.samples, soakSample{at: time.Duration(i*3) * time.Minute, rssMiB: rss, goroutines: 40 + float64(i%2), runsPerSec: 990 + float64(i)})
 	}
 	return r
 }
@@ -56,6 +57,11 @@ func TestSoakChecks(t *testing.T) {
 		{name: "more stored than buffered", failed: "samples stored twice", change: func(r *soakRun) { r.stored = 1001 }},
 		{name: "a repeated timestamp in the export", failed: "samples stored twice", change: func(r *soakRun) { r.subsetDup = 1 }},
 		{name: "push failure outside an outage", failed: "push failures outside the outages", change: func(r *soakRun) { r.failOut["gateway http_500"] = 1 }},
+		{name: "the agent falls behind", failed: "collector runs/s kept up", change: func(r *soakRun) {
+			for i := range r.samples {
+				r.samples[i].runsPerSec = 900
+			}
+		}},
 		{name: "a reload not applied", failed: "config reloads applied", change: func(r *soakRun) { r.reloadsOK = 4 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
