@@ -274,9 +274,14 @@ func run() int {
 		soak = runSoak(ctx, &e)
 		soakSummary(&b, &e, soak)
 	}
-	fmt.Fprintf(&b, "Load average before: %s; after: %s. Took %s. Sink received %d pushes (%.1f MiB), %d deletes, %d remote_write requests (%.1f MiB).\n",
-		load0, loadavg(), time.Since(began).Round(time.Second), e.sink.pushes.Load(), float64(e.sink.bytes.Load())/(1<<20), e.sink.deletes.Load(),
-		e.sink.remoteWrites.Load(), float64(e.sink.remoteWriteBytes.Load())/(1<<20))
+	if want["soak"] {
+		// The soak talks to a real Pushgateway and VictoriaMetrics, not the sink.
+		fmt.Fprintf(&b, "Load average before: %s; after: %s. Took %s.\n", load0, loadavg(), time.Since(began).Round(time.Second))
+	} else {
+		fmt.Fprintf(&b, "Load average before: %s; after: %s. Took %s. Sink received %d pushes (%.1f MiB), %d deletes, %d remote_write requests (%.1f MiB).\n",
+			load0, loadavg(), time.Since(began).Round(time.Second), e.sink.pushes.Load(), float64(e.sink.bytes.Load())/(1<<20), e.sink.deletes.Load(),
+			e.sink.remoteWrites.Load(), float64(e.sink.remoteWriteBytes.Load())/(1<<20))
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintf(&b, "\n**Stopped early: %v.**\n", context.Cause(ctx))
 	}

@@ -254,7 +254,7 @@ func measureSoak(ctx context.Context, e *env, r *soakRun) error {
 		}
 	}
 	hostile := jobSpec{name: "hostile", every: 5 * time.Second}
-	hostile.collectors = append(hostile.collectors, collectorSpec{name: "good", plugin: e.bench, config: map[string]int{"series": o.series}, labels: map[string]string{"c": "good"}})
+	hostile.collectors = append(hostile.collectors, collectorSpec{name: "good", plugin: e.bench, config: map[string]int{"series": o.series}, labels: map[string]string{"c": "good"}, timeout: "500ms"})
 	for _, h := range soakHostile {
 		h.plugin = filepath.Join(o.hostile, h.name+".wasm")
 		if _, err := os.Stat(h.plugin); err != nil {
@@ -264,7 +264,7 @@ func measureSoak(ctx context.Context, e *env, r *soakRun) error {
 	}
 	// The reload adds and removes this job in turn, so that every reload
 	// changes something the agent must act on.
-	toggled := jobSpec{name: "reloaded", every: 5 * time.Second, collectors: []collectorSpec{{name: "bench", plugin: e.bench, config: map[string]int{"series": o.series}}}}
+	toggled := jobSpec{name: "reloaded", every: 5 * time.Second, collectors: []collectorSpec{{name: "bench", plugin: e.bench, config: map[string]int{"series": o.series}, timeout: "500ms"}}}
 
 	outputs := fmt.Sprintf("outputs:\n  vm:\n    remote_write:\n      url: %q\n      timeout: 5s\n      buffer:\n        dir: %q\n        max_size: 1GiB\n",
 		"http://"+vmAddr+"/api/v1/write", filepath.Join(e.tmp, "soak-buffer"))
