@@ -55,6 +55,8 @@ type env struct {
 	memLimits                        []int // MiB
 	memEvery, memDuration, memSettle time.Duration
 
+	soak soakOpts
+
 	verbose bool
 }
 
@@ -77,7 +79,7 @@ func run() int {
 	flag.StringVar(&e.plugins, "plugins", "plugins", "directory holding textfile.wasm, procfs.wasm, scrape.wasm and httpjson.wasm (make build)")
 	flag.StringVar(&e.bench, "bench", "", "internal/benchplugin built as a reactor (required)")
 	flag.StringVar(&e.benchCommand, "bench-command", "", "internal/benchplugin built as a WASI command: the throughput baseline; empty skips it")
-	flag.StringVar(&scenario, "scenario", "all", "throughput, rss, start, sidecar, memlimit, textfile or all")
+	flag.StringVar(&scenario, "scenario", "all", "throughput, rss, start, sidecar, memlimit, textfile, all (those six) or soak")
 	flag.DurationVar(&e.duration, "duration", 20*time.Second, "measurement window of each throughput level")
 	flag.DurationVar(&e.warmup, "warmup", 10*time.Second, "warm-up of each throughput level, after the agent is ready")
 	flag.StringVar(&levels, "levels", "250,500,1000,2000,4000,8000", "offered collector runs/s of the throughput ramp (reactor)")
@@ -104,6 +106,18 @@ func run() int {
 	flag.DurationVar(&e.memEvery, "memlimit-every", 2*time.Second, "interval of the memlimit scenario's job")
 	flag.DurationVar(&e.memDuration, "memlimit-duration", 40*time.Second, "how long each memlimit run samples, from process start")
 	flag.DurationVar(&e.memSettle, "memlimit-settle", 10*time.Second, "memlimit samples from this long after start count as steady state")
+	flag.DurationVar(&e.soak.duration, "soak-duration", time.Hour, "how long the soak scenario runs its load")
+	flag.DurationVar(&e.soak.outageEvery, "soak-outage-every", 10*time.Minute, "the soak stops VictoriaMetrics once in each period this long")
+	flag.DurationVar(&e.soak.outageFor, "soak-outage-for", 2*time.Minute, "for this long (mid-period); 0: no outages")
+	flag.DurationVar(&e.soak.reloadEvery, "soak-reload-every", time.Minute, "the soak rewrites the agent's config this often")
+	flag.DurationVar(&e.soak.sampleEvery, "soak-sample-every", time.Minute, "the soak records RSS and goroutines this often")
+	flag.DurationVar(&e.soak.settle, "soak-settle", 10*time.Minute, "RSS and goroutines are judged on the samples from this long after the start")
+	flag.DurationVar(&e.soak.grace, "soak-grace", 30*time.Second, "push failures this long after an outage still count as the outage's")
+	flag.IntVar(&e.soak.runs, "soak-runs", 1000, "collector runs/s the soak offers (a multiple of -collectors-per-job)")
+	flag.IntVar(&e.soak.series, "soak-series", 2, "series each of the soak's benchplugin collectors emits")
+	flag.StringVar(&e.soak.hostile, "soak-hostile", "", "directory holding loop, unreachable, stdout_flood, alloc and sleep .wasm built from agent/testdata/hostile (required for soak)")
+	flag.StringVar(&e.soak.pushgateway, "pushgateway", "", "Pushgateway binary for the soak (default: prometheus-pushgateway or pushgateway on PATH)")
+	flag.StringVar(&e.soak.victoria, "victoria-metrics", "", "VictoriaMetrics binary for the soak (default: victoria-metrics on PATH)")
 	flag.BoolVar(&e.verbose, "v", false, "log every sample")
 	flag.StringVar(&outFile, "out", "", "also write the summary to this file")
 	flag.BoolVar(&keep, "keep", false, "keep the temporary directory (configs, caches)")
@@ -121,10 +135,10 @@ func run() int {
 		for _, s := range scenarios {
 			want[s] = true
 		}
-	case slices.Contains(scenarios, scenario):
+	case slices.Contains(scenarios, scenario), scenario == "soak":
 		want[scenario] = true
 	default:
-		fmt.Fprintf(os.Stderr, "loadrun: -scenario %q is not %s or all\n", scenario, strings.Join(scenarios, ", "))
+		fmt.Fprintf(os.Stderr, "loadrun: -scenario %q is not %s, all or soak\n", scenario, strings.Join(scenarios, ", "))
 		return 2
 	}
 	lv, err1 := parseLevels(levels, "-levels", "runs/s")
@@ -146,7 +160,21 @@ func run() int {
 			}
 		}
 	}
-	if e.bench == "" && (want["throughput"] || want["rss"] || want["start"] || want["memlimit"]) {
+	if want["soak"] {
+		o := e.soak
+		if o.hostile == "" {
+			problems = append(problems, "-soak-hostile: required for the soak scenario (a directory of agent/testdata/hostile/*.wat built with wat2wasm)")
+		}
+		if o.duration <= 0 || o.reloadEvery <= 0 || o.sampleEvery <= 0 || o.outageFor < 0 || (o.outageFor > 0 && o.outageEvery <= o.outageFor) {
+			problems = append(problems, "-soak-duration, -soak-reload-every and -soak-sample-every must be positive, and -soak-outage-for shorter than -soak-outage-every")
+		}
+		if o.runs < e.perJob || o.runs%e.perJob != 0 || o.series < 1 {
+			problems = append(problems, fmt.Sprintf("-soak-runs %d must be a multiple of -collectors-per-job %d, and -soak-series ≥ 1", o.runs, e.perJob))
+		}
+		// The soak outlasts the default -timeout; leave room for the drain.
+		timeout = max(timeout, o.duration+20*time.Minute)
+	}
+	if e.bench == "" && (want["throughput"] || want["rss"] || want["start"] || want["memlimit"] || want["soak"]) {
 		problems = append(problems, "-bench: required (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o bench.wasm ./internal/benchplugin)")
 	}
 	if e.grow == "" && want["memlimit"] {
@@ -158,7 +186,7 @@ func run() int {
 	if want["memlimit"] && (e.memDuration <= e.memSettle || e.memEvery <= 0) {
 		problems = append(problems, "-memlimit-duration must be longer than -memlimit-settle, and -memlimit-every positive")
 	}
-	paths := []*string{&e.agent, &e.plugins, &e.bench, &e.benchCommand, &e.grow, &e.barepush}
+	paths := []*string{&e.agent, &e.plugins, &e.bench, &e.benchCommand, &e.grow, &e.barepush, &e.soak.hostile}
 	if want["sidecar"] {
 		paths = append(paths, &e.schedules)
 	}
@@ -241,9 +269,19 @@ func run() int {
 	if want["textfile"] {
 		textfileSummary(&b, &e, runTextfile(ctx, &e))
 	}
-	fmt.Fprintf(&b, "Load average before: %s; after: %s. Took %s. Sink received %d pushes (%.1f MiB), %d deletes, %d remote_write requests (%.1f MiB).\n",
-		load0, loadavg(), time.Since(began).Round(time.Second), e.sink.pushes.Load(), float64(e.sink.bytes.Load())/(1<<20), e.sink.deletes.Load(),
-		e.sink.remoteWrites.Load(), float64(e.sink.remoteWriteBytes.Load())/(1<<20))
+	var soak *soakRun
+	if want["soak"] {
+		soak = runSoak(ctx, &e)
+		soakSummary(&b, &e, soak)
+	}
+	if want["soak"] {
+		// The soak talks to a real Pushgateway and VictoriaMetrics, not the sink.
+		fmt.Fprintf(&b, "Load average before: %s; after: %s. Took %s.\n", load0, loadavg(), time.Since(began).Round(time.Second))
+	} else {
+		fmt.Fprintf(&b, "Load average before: %s; after: %s. Took %s. Sink received %d pushes (%.1f MiB), %d deletes, %d remote_write requests (%.1f MiB).\n",
+			load0, loadavg(), time.Since(began).Round(time.Second), e.sink.pushes.Load(), float64(e.sink.bytes.Load())/(1<<20), e.sink.deletes.Load(),
+			e.sink.remoteWrites.Load(), float64(e.sink.remoteWriteBytes.Load())/(1<<20))
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintf(&b, "\n**Stopped early: %v.**\n", context.Cause(ctx))
 	}
@@ -257,6 +295,14 @@ func run() int {
 	}
 	if ctx.Err() != nil {
 		return 1
+	}
+	if soak != nil {
+		for _, c := range soakChecks(soak) {
+			if !c.ok || soak.err != nil {
+				fmt.Fprintln(os.Stderr, "loadrun: the soak missed a target (see the checks above)")
+				return 1
+			}
+		}
 	}
 	return 0
 }
